@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds (or finds in the cache) every third-party piece of the local Pusat Data:
+#   etcd, kube-apiserver, kube-controller-manager, kubectl  — from Go modules,
+#   garage                                                  — from the crate registry,
+#   pebble, dig/kdig, knot, nsd, dnsperf                    — from Debian.
+# Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
+# the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
+#
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|all]   (default: all)
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"     # the version Kubernetes $K8S_VERSION pins
+GARAGE_VERSION="${GARAGE_VERSION:-2.5.0}"
+CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
+LOGS="$CACHE/logs"
+mkdir -p "$CACHE" "$LOGS"
+
+say()  { printf '\033[1m[tools]\033[0m %s\n' "$*" >&2; }
+fail() { printf '\033[31m[tools] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need_toolchain() {
+  command -v "$1" >/dev/null 2>&1 || fail "the $1 toolchain is missing: $2"
+}
+
+APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git)
+
+apt_tools() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "apt packages present"; return; fi
+  say "installing from Debian: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >"$LOGS/apt.log" 2>&1 || fail "apt-get update failed; see $LOGS/apt.log"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >>"$LOGS/apt.log" 2>&1 \
+    || fail "apt-get install ${missing[*]} failed; see $LOGS/apt.log"
+  # knot and nsd come with systemd units; we only use their binaries, never the system services.
+}
+
+etcd_tool() {
+  local out="$CACHE/etcd-$ETCD_VERSION/etcd"
+  if [ -x "$out" ]; then say "etcd $ETCD_VERSION cached"; return; fi
+  need_toolchain go "install Go to build etcd from its module"
+  say "building etcd $ETCD_VERSION from go.etcd.io/etcd/server/v3 (log: $LOGS/etcd-build.log)"
+  local w; w=$(mktemp -d)
+  cat >"$w/main.go" <<'GO'
+// A wrapper so etcd builds from its published server module: the etcd root module
+// carries replace directives that `go install` refuses.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (
+    cd "$w"
+    go mod init kavling.local/etcd-build
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    go mod tidy
+    mkdir -p "$(dirname "$out")"
+    CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$out.tmp" .
+    mv "$out.tmp" "$out"
+  ) >"$LOGS/etcd-build.log" 2>&1 || { rm -rf "$w"; fail "etcd build failed; see $LOGS/etcd-build.log"; }
+  rm -rf "$w"
+  say "etcd built: $out"
+}
+
+kubernetes_tool() {
+  local dir="$CACHE/kubernetes-$K8S_VERSION"
+  if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kube-controller-manager" ] && [ -x "$dir/kubectl" ]; then
+    say "kubernetes $K8S_VERSION cached"; return
+  fi
+  need_toolchain go "install Go to build Kubernetes from its module"
+  need_toolchain curl "install curl to read Kubernetes' go.mod from the module proxy"
+  say "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION from k8s.io/kubernetes"
+  say "  (first time only: 15–25 minutes on 2 cores; log: $LOGS/kubernetes-build.log)"
+  local w minor staging proxy
+  w=$(mktemp -d)
+  minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+  proxy=$(go env GOPROXY | tr ',' '\n' | grep -v -e '^direct$' -e '^off$' | head -n1)
+  proxy=${proxy:-https://proxy.golang.org}
+  # The staging modules are whatever Kubernetes' own go.mod replaces with ./staging/...;
+  # each is published as k8s.io/<name> v0.<minor>.<patch>.
+  staging=$(curl -fsSL "$proxy/k8s.io/kubernetes/@v/$K8S_VERSION.mod" \
+            | awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}') \
+    || fail "could not read k8s.io/kubernetes $K8S_VERSION go.mod from $proxy"
+  [ -n "$staging" ] || fail "no staging modules found in k8s.io/kubernetes $K8S_VERSION go.mod"
+  local pub="v0.${K8S_VERSION#v1.}"
+  {
+    echo "module kavling.local/kubernetes-build"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    for m in $staging; do echo "replace $m => $m $pub"; done
+  } >"$w/go.mod"
+  cat >"$w/tools.go" <<'GO'
+//go:build tools
+
+// Pins the commands we build so `go mod tidy` keeps their dependencies.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  (
+    cd "$w"
+    go mod tidy
+    mkdir -p "$dir.tmp"
+    CGO_ENABLED=0 go build -trimpath -tags tools -ldflags "$ld" -o "$dir.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver \
+      k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kubectl
+    rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  ) >"$LOGS/kubernetes-build.log" 2>&1 || { rm -rf "$w"; fail "Kubernetes build failed; see $LOGS/kubernetes-build.log"; }
+  rm -rf "$w"
+  say "kubernetes built: $("$dir/kube-apiserver" --version)"
+}
+
+garage_tool() {
+  local root="$CACHE/garage-$GARAGE_VERSION"
+  if [ -x "$root/bin/garage" ]; then say "garage $GARAGE_VERSION cached"; return; fi
+  need_toolchain cargo "install Rust (rustup) to build Garage"
+  say "building garage $GARAGE_VERSION with cargo install (first time only: ~11 minutes; log: $LOGS/garage-build.log)"
+  # Garage is AGPL: we run it as a separate server and never link it.
+  cargo install garage --locked --version "$GARAGE_VERSION" --root "$root" \
+    >"$LOGS/garage-build.log" 2>&1 || fail "garage build failed; see $LOGS/garage-build.log"
+  say "garage built: $root/bin/garage"
+}
+
+case "${1:-all}" in
+  apt) apt_tools ;;
+  etcd) etcd_tool ;;
+  kubernetes) kubernetes_tool ;;
+  garage) garage_tool ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|all)" ;;
+esac

@@ -1,0 +1,206 @@
+//! `Zone`: an authoritative DNS zone Kavling serves.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::Condition;
+
+/// An authoritative zone served by Kavling's DNS server, named by its domain
+/// (`bukittinggikota.go.id`, `sungaipuar.desa.id`). Its SOA serial increases on every change
+/// of its records.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kavling.go.id",
+    version = "v1alpha1",
+    kind = "Zone",
+    status = "ZoneStatus",
+    shortname = "zn",
+    category = "kavling",
+    printcolumn = r#"{"name":"Serial","type":"integer","jsonPath":".status.serial"}"#,
+    printcolumn = r#"{"name":"Records","type":"integer","jsonPath":".status.records"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.size() <= 253 && self.metadata.name.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.)+[a-z]{2,63}$')").message("metadata.name: a Zone is named by its domain, e.g. bukittinggikota.go.id (lowercase labels separated by dots)")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneSpec {
+    /// Start of authority.
+    pub soa: Soa,
+    /// Fully qualified names of the zone's authoritative servers (NS records at the apex).
+    #[schemars(length(min = 1, max = 13), inner(length(max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(n, n.size() <= 253 && n.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.)+[a-z]{2,63}\\\\.?$'))").message("spec.nameservers: each entry must be a hostname such as ns1.bukittinggikota.go.id"))]
+    pub nameservers: Vec<String>,
+    /// TTL of records that do not set one.
+    #[serde(default = "default_ttl")]
+    #[schemars(range(min = 30, max = 604800))]
+    pub default_ttl: u32,
+    /// Zone transfers and NOTIFY to secondaries.
+    #[serde(default)]
+    pub transfer: Transfer,
+    /// Naming rules for subdomains of this zone.
+    #[serde(default)]
+    pub policy: NamingPolicy,
+    /// Tenants that may claim names here. Empty: every tenant (a city zone); a village's
+    /// desa.id zone lists only its desa.
+    #[serde(default)]
+    #[schemars(length(max = 256), inner(length(max = 56)))]
+    pub tenants: Vec<String>,
+}
+
+fn default_ttl() -> u32 {
+    3600
+}
+
+/// SOA fields. The serial is Kavling's business (`status.serial`), never the user's.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Soa {
+    /// Primary nameserver (MNAME).
+    #[schemars(length(min = 1, max = 253))]
+    pub primary: String,
+    /// Responsible mailbox as an e-mail address (RNAME), e.g. hostmaster@bukittinggikota.go.id.
+    #[schemars(length(min = 3, max = 254))]
+    pub hostmaster: String,
+    #[serde(default = "default_refresh")]
+    #[schemars(range(min = 60, max = 2419200))]
+    pub refresh: u32,
+    #[serde(default = "default_retry")]
+    #[schemars(range(min = 60, max = 2419200))]
+    pub retry: u32,
+    #[serde(default = "default_expire")]
+    #[schemars(range(min = 3600, max = 4838400))]
+    pub expire: u32,
+    /// TTL of negative answers (NXDOMAIN, NODATA).
+    #[serde(default = "default_negative_ttl")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub negative_ttl: u32,
+}
+
+fn default_refresh() -> u32 {
+    3600
+}
+fn default_retry() -> u32 {
+    600
+}
+fn default_expire() -> u32 {
+    1209600
+}
+fn default_negative_ttl() -> u32 {
+    300
+}
+
+/// Which secondaries may transfer the zone and which are notified of changes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// Addresses allowed to AXFR/IXFR.
+    #[serde(default)]
+    #[schemars(length(max = 32), inner(length(max = 64)))]
+    pub allow: Vec<String>,
+    /// `address[:port]` of secondaries sent NOTIFY when the serial changes.
+    #[serde(default)]
+    #[schemars(length(max = 32), inner(length(max = 64)))]
+    pub notify: Vec<String>,
+}
+
+/// Naming rules of a zone (from the regional SPBE regulations).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamingPolicy {
+    /// Labels nobody may claim (compared case-insensitively). A trailing `*` matches a prefix,
+    /// so `ns*` covers ns1, ns2, …
+    #[serde(default = "default_reserved")]
+    #[schemars(length(max = 256), inner(length(max = 63)))]
+    pub reserved_labels: Vec<String>,
+    /// A regular expression every claimed label must match, in addition to DNS label syntax,
+    /// e.g. `^[a-z][a-z0-9-]{2,30}$`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub label_pattern: Option<String>,
+    /// Whether aliases (CNAME) may point outside the zones Kavling serves. Off by default: a
+    /// CNAME to a name someone else controls can be taken over.
+    #[serde(default)]
+    pub allow_external_aliases: bool,
+    /// What a suspended subdomain answers.
+    #[serde(default)]
+    pub suspension: SuspensionPolicy,
+}
+
+/// The labels the regulations and common sense reserve.
+pub fn default_reserved() -> Vec<String> {
+    [
+        "www",
+        "mail",
+        "smtp",
+        "imap",
+        "pop",
+        "pop3",
+        "webmail",
+        "ns*",
+        "dns",
+        "api",
+        "ftp",
+        "mx",
+        "autodiscover",
+        "autoconfig",
+        "admin",
+        "root",
+        "localhost",
+        "_*",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+impl Default for NamingPolicy {
+    fn default() -> Self {
+        Self {
+            reserved_labels: default_reserved(),
+            label_pattern: None,
+            allow_external_aliases: false,
+            suspension: SuspensionPolicy::default(),
+        }
+    }
+}
+
+/// What DNS answers for a suspended subdomain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuspensionPolicy {
+    /// `Withdraw` removes the records (NXDOMAIN); `Redirect` points the name at `addresses`
+    /// (a notice page of the Dinas).
+    #[serde(default)]
+    pub mode: SuspensionMode,
+    /// Notice-page addresses used by `Redirect`.
+    #[serde(default)]
+    #[schemars(length(max = 8), inner(length(max = 45)))]
+    pub addresses: Vec<String>,
+}
+
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum SuspensionMode {
+    #[default]
+    Withdraw,
+    Redirect,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneStatus {
+    /// SOA serial currently published; never goes backwards.
+    #[serde(default)]
+    pub serial: u32,
+    /// Number of RRsets (DnsRecords) in the zone.
+    #[serde(default)]
+    pub records: u32,
+    /// Digest of the record set the serial was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

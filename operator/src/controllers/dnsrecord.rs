@@ -1,0 +1,194 @@
+//! DnsRecord → accepted into its zone (Ready) or refused with a reason: the zone must exist and
+//! a CNAME cannot share its name with any other RRset (RFC 1034 §3.6.2).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::status::{self, reasons, types};
+use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use crate::api::{DnsRecord, DnsRecordStatus, RecordType, Zone};
+
+/// Whether `rr` breaks CNAME exclusivity given the other RRsets (pure).
+pub fn cname_conflict<'a>(
+    rr: &DnsRecord,
+    others: impl Iterator<Item = &'a DnsRecord>,
+) -> Option<String> {
+    let name = rr.spec.name.to_ascii_lowercase();
+    others
+        .filter(|o| o.name_any() != rr.name_any() && o.spec.name.to_ascii_lowercase() == name)
+        .find(|o| rr.spec.type_ == RecordType::CNAME || o.spec.type_ == RecordType::CNAME)
+        .map(|o| {
+            format!(
+                "{} {} cannot coexist with {} {} ({}): a CNAME must be the only RRset at its name",
+                rr.spec.name,
+                rr.spec.type_.as_str(),
+                o.spec.name,
+                o.spec.type_.as_str(),
+                o.name_any()
+            )
+        })
+}
+
+struct RecordCtx {
+    ctx: Arc<Context>,
+    records: Store<DnsRecord>,
+    zones: Store<Zone>,
+}
+
+async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
+    if rc.records.wait_until_ready().await.is_err() || rc.zones.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    let gen_ = rr.metadata.generation;
+    let mut st = rr.status.clone().unwrap_or_default();
+    let zone_known = rc.zones.get(&ObjectRef::new(&rr.spec.zone)).is_some();
+    let all = rc.records.state();
+    let cond = if !zone_known {
+        status::condition(
+            types::READY,
+            false,
+            reasons::ZONE_MISSING,
+            format!(
+                "zone {} does not exist; nothing serves this record",
+                rr.spec.zone
+            ),
+            gen_,
+        )
+    } else if let Some(msg) = cname_conflict(&rr, all.iter().map(AsRef::as_ref)) {
+        status::condition(types::READY, false, reasons::RECORD_CONFLICT, msg, gen_)
+    } else {
+        status::condition(
+            types::READY,
+            true,
+            reasons::ACCEPTED,
+            format!("served in zone {}", rr.spec.zone),
+            gen_,
+        )
+    };
+    status::set(&mut st.conditions, cond);
+    st.observed_generation = gen_;
+    let api: Api<DnsRecord> = Api::all(rc.ctx.client.clone());
+    report(&api, &rr, st).await?;
+    rc.ctx.succeeded(rr.as_ref());
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+async fn report(api: &Api<DnsRecord>, rr: &DnsRecord, st: DnsRecordStatus) -> Result<()> {
+    if rr.status.as_ref() != Some(&st) {
+        let patch =
+            json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "DnsRecord", "status": st});
+        match api
+            .patch_status(
+                &rr.name_any(),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // deleted meanwhile (e.g. withdrawn by its subdomain): nothing to report
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn error_policy(rr: Arc<DnsRecord>, err: &Error, rc: Arc<RecordCtx>) -> Action {
+    rc.ctx.retry_after(rr.as_ref(), err)
+}
+
+/// Runs the DnsRecord controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let (records, rw) = reflector::store::<DnsRecord>();
+    let (zones, zw) = reflector::store::<Zone>();
+    // Records sharing a name re-check each other; a zone appearing re-checks its records.
+    let record_stream = reflector::reflector(
+        rw,
+        watcher(
+            Api::<DnsRecord>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let zone_stream = reflector::reflector(
+        zw,
+        watcher(Api::<Zone>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let rc = Arc::new(RecordCtx {
+        ctx,
+        records: records.clone(),
+        zones,
+    });
+    let by_name = records.clone();
+    let by_zone = records.clone();
+    Controller::new(Api::<DnsRecord>::all(client), watcher::Config::default())
+        .watches_stream(record_stream, move |r: DnsRecord| {
+            let name = r.spec.name.to_ascii_lowercase();
+            by_name
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.name.to_ascii_lowercase() == name)
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(zone_stream, move |z: Zone| {
+            let zone = z.name_any();
+            by_zone
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.zone == zone)
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, rc)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "dnsrecord controller stream");
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DnsRecordSpec, record_object_name};
+
+    fn rr(name: &str, t: RecordType) -> DnsRecord {
+        DnsRecord::new(
+            &record_object_name(name, t),
+            DnsRecordSpec {
+                zone: "k.go.id".into(),
+                name: name.into(),
+                type_: t,
+                ttl: None,
+                values: vec!["x".into()],
+            },
+        )
+    }
+
+    #[test]
+    fn cname_must_be_alone_at_its_name() {
+        let c = rr("w.k.go.id", RecordType::CNAME);
+        let a = rr("w.k.go.id", RecordType::A);
+        let mx = rr("m.k.go.id", RecordType::MX);
+        let txt = rr("m.k.go.id", RecordType::TXT);
+        assert!(cname_conflict(&c, [&a].into_iter()).is_some());
+        assert!(cname_conflict(&a, [&c].into_iter()).is_some());
+        assert!(cname_conflict(&mx, [&txt, &c].into_iter()).is_none());
+        assert!(cname_conflict(&c, [&c].into_iter()).is_none());
+    }
+}

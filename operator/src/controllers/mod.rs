@@ -1,0 +1,215 @@
+//! One controller per kind. Each reconcile is a pipeline of named steps — read, validate,
+//! build, apply, report — where only the first and the last two talk to the API server.
+
+pub mod dnsrecord;
+pub mod request;
+pub mod status;
+pub mod subdomain;
+pub mod tenant;
+pub mod zone;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use sha2::{Digest, Sha256};
+
+/// The field manager of everything the operator applies.
+pub const MANAGER: &str = "kavling-operator";
+
+/// How often a healthy object is looked at again, in case something outside the watches moved.
+pub const SAFETY_REQUEUE: Duration = Duration::from_secs(300);
+
+/// Errors of a reconcile, classified: an invalid spec waits for the object to change; a
+/// transient error is retried with a capped per-object backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API call failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("failed to serialise {what}: {source}")]
+    Serialize {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+}
+
+impl Error {
+    /// A stable category for metrics, Events and conditions.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(_) => "api",
+            Error::Serialize { .. } => "serialize",
+            Error::MissingField(_) => "invalid-object",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shared by every controller.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    backoff: Backoff,
+    /// Reconcile outcomes by (kind, result), for `/metrics`.
+    pub metrics: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl Context {
+    pub fn new(client: Client) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("HOSTNAME").ok(),
+        };
+        Arc::new(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            backoff: Backoff::default(),
+            metrics: Mutex::default(),
+        })
+    }
+
+    /// Publishes an Event for a person to see; failing to publish is logged, never fatal.
+    pub async fn event<K>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "failed to publish event");
+        }
+    }
+
+    /// Call after a successful reconcile: resets the object's backoff.
+    pub fn succeeded<K: kube::Resource<DynamicType = ()>>(&self, obj: &K) {
+        self.backoff.reset(&ObjectRef::from_obj(obj).erase());
+        self.count(K::kind(&()).into_owned(), "success");
+    }
+
+    fn count(&self, kind: String, result: &'static str) {
+        *self
+            .metrics
+            .lock()
+            .expect("metrics lock")
+            .entry((kind, result))
+            .or_insert(0) += 1;
+    }
+
+    /// Prometheus text exposition of the reconcile counters.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::from(
+            "# HELP kavling_reconcile_total Reconciles by kind and result (success or error category).\n# TYPE kavling_reconcile_total counter\n",
+        );
+        for ((kind, result), n) in self.metrics.lock().expect("metrics lock").iter() {
+            out.push_str(&format!(
+                "kavling_reconcile_total{{kind=\"{kind}\",result=\"{result}\"}} {n}\n"
+            ));
+        }
+        out
+    }
+
+    /// The error policy shared by every controller: capped exponential backoff per object.
+    pub fn retry_after<K: kube::Resource<DynamicType = ()>>(&self, obj: &K, err: &Error) -> Action {
+        let delay = self.backoff.next(&ObjectRef::from_obj(obj).erase());
+        self.count(K::kind(&()).into_owned(), err.category());
+        tracing::warn!(category = err.category(), error = %err, retry_in = ?delay, "reconcile failed");
+        Action::requeue(delay)
+    }
+}
+
+/// Per-object exponential backoff: 1 s, 2 s, 4 s … capped at 5 minutes, reset on success.
+#[derive(Default)]
+struct Backoff {
+    failures: Mutex<HashMap<ObjectRef<kube::core::DynamicObject>, u32>>,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_secs(1);
+    const CAP: Duration = Duration::from_secs(300);
+
+    fn next(&self, key: &ObjectRef<kube::core::DynamicObject>) -> Duration {
+        let mut map = self.failures.lock().expect("backoff lock");
+        let n = map.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff_delay(*n)
+    }
+
+    fn reset(&self, key: &ObjectRef<kube::core::DynamicObject>) {
+        self.failures.lock().expect("backoff lock").remove(key);
+    }
+}
+
+/// The delay before attempt `failures + 1`.
+fn backoff_delay(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    (Backoff::BASE * 2u32.pow(exp)).min(Backoff::CAP)
+}
+
+/// A label value for any string: itself when it is a valid label value (≤ 63 characters),
+/// otherwise `h-` and a hash, so long FQDNs can still be selected by label.
+pub fn label_value(s: &str) -> String {
+    let valid = s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if valid {
+        s.to_string()
+    } else {
+        let digest = Sha256::digest(s.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("h-{}", &hex[..40])
+    }
+}
+
+/// `namespace/name` of a namespaced object, as written in annotations.
+pub fn request_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// Annotation on outputs naming the Request (`namespace/name`) they were made for.
+pub const REQUEST_ANNOTATION: &str = "kavling.go.id/request";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_delay(1), Duration::from_secs(1));
+        assert_eq!(backoff_delay(2), Duration::from_secs(2));
+        assert_eq!(backoff_delay(5), Duration::from_secs(16));
+        assert_eq!(backoff_delay(40), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn label_values_fall_back_to_a_hash() {
+        assert_eq!(
+            label_value("portal.bukittinggikota.go.id"),
+            "portal.bukittinggikota.go.id"
+        );
+        let long = format!("{}.bukittinggikota.go.id", "a".repeat(60));
+        let v = label_value(&long);
+        assert!(v.starts_with("h-") && v.len() == 42);
+        assert_eq!(v, label_value(&long));
+    }
+}

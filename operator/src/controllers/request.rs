@@ -1,0 +1,407 @@
+//! Request + Approval → outputs. Pending until a Dinas Approval exists; rejected → closed with
+//! the reason; approved → the outputs are created (here: the Subdomain), after the rules that
+//! need live state (name free, limits, one website) are checked once more at approval time.
+//!
+//! The claim on a name is a `create` of the cluster-scoped Subdomain named by its FQDN, never
+//! an apply: if two approvals race for one name, the API server lets exactly one create win.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::{reflector::ObjectRef, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::status::{self, reasons, types};
+use super::{
+    Context, Error, MANAGER, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE, label_value, request_key,
+};
+use crate::api::{
+    Approval, Decision, DecisionRecord, OutputRef, Request, RequestPhase, RequestStatus, Subdomain,
+    SubdomainRequest, SubdomainSpec, Tenant, Zone, labels, tenant_of_namespace,
+};
+use crate::rules::{self, Violation, naming};
+
+/// The outcome of one step, turned into status by [`apply_outcome`].
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    pub phase: RequestPhase,
+    pub reason: &'static str,
+    pub message: String,
+    pub outputs: Vec<OutputRef>,
+}
+
+impl Outcome {
+    fn new(phase: RequestPhase, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            phase,
+            reason,
+            message: message.into(),
+            outputs: vec![],
+        }
+    }
+}
+
+/// The deciding approval: the earliest one for this request (pure). Approvals are immutable,
+/// so once made the decision never changes.
+pub fn deciding<'a>(request: &str, approvals: &'a [Approval]) -> Option<&'a Approval> {
+    approvals
+        .iter()
+        .filter(|a| a.spec.request == request)
+        .min_by_key(|a| {
+            (
+                a.creation_timestamp()
+                    .map(|t| t.0.as_second())
+                    .unwrap_or(i64::MAX),
+                a.name_any(),
+            )
+        })
+}
+
+/// The Subdomain an approved subdomain request creates (pure).
+pub fn build_subdomain(req: &Request, body: &SubdomainRequest, tenant: &str) -> Subdomain {
+    let fqdn = format!("{}.{}", body.label, body.zone);
+    let mut sd = Subdomain::new(
+        &fqdn,
+        SubdomainSpec {
+            zone: body.zone.clone(),
+            label: body.label.clone(),
+            tenant: tenant.to_string(),
+            application_name: Some(body.application_name.clone()),
+            website: body.website,
+            tls: body.tls,
+            ttl: None,
+            target: body.target.clone(),
+            suspend: None,
+        },
+    );
+    sd.metadata = ObjectMeta {
+        name: Some(fqdn),
+        labels: Some(BTreeMap::from([
+            (labels::TENANT.into(), tenant.to_string()),
+            (labels::ZONE.into(), label_value(&body.zone)),
+            (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+        ])),
+        annotations: Some(BTreeMap::from([(
+            REQUEST_ANNOTATION.into(),
+            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
+        )])),
+        ..Default::default()
+    };
+    sd
+}
+
+fn prefixed(field: &str, v: Vec<Violation>) -> Vec<Violation> {
+    v.into_iter()
+        .map(|mut x| {
+            x.field = format!("{field}.{}", x.field);
+            x
+        })
+        .collect()
+}
+
+async fn provision_subdomain(
+    ctx: &Context,
+    req: &Request,
+    body: &SubdomainRequest,
+    tenant: &str,
+) -> Result<Outcome> {
+    let fqdn = format!("{}.{}", body.label, body.zone);
+    let key = request_key(&req.namespace().unwrap_or_default(), &req.name_any());
+    let api: Api<Subdomain> = Api::all(ctx.client.clone());
+    let output = OutputRef {
+        kind: "Subdomain".into(),
+        name: fqdn.clone(),
+        namespace: None,
+    };
+
+    let existing = match api.get_opt(&fqdn).await? {
+        Some(sd) => Some(sd),
+        None => {
+            // validate with live state, then claim
+            let zones: Api<Zone> = Api::all(ctx.client.clone());
+            let zone_list = zones.list(&ListParams::default()).await?;
+            let served: Vec<String> = zone_list.items.iter().map(|z| z.name_any()).collect();
+            let zone = zone_list.items.iter().find(|z| z.name_any() == body.zone);
+            let Some(t) = Api::<Tenant>::all(ctx.client.clone())
+                .get_opt(tenant)
+                .await?
+            else {
+                return Ok(Outcome::new(
+                    RequestPhase::Failed,
+                    reasons::RULE_BROKEN,
+                    format!(
+                        "tenant '{tenant}' does not exist; a Dinas engineer must create it first"
+                    ),
+                ));
+            };
+            let held = api
+                .list(&ListParams::default().labels(&format!("{}={tenant}", labels::TENANT)))
+                .await?;
+            let claim = naming::Claim {
+                label: &body.label,
+                zone_name: &body.zone,
+                zone: zone.map(|z| &z.spec),
+                served_zones: &served,
+                tenant,
+                tenant_type: t.spec.type_,
+                limits: &t.spec.limits,
+                held: naming::Holdings {
+                    subdomains: held.items.len() as u32,
+                    websites: held.items.iter().filter(|s| s.spec.website).count() as u32,
+                },
+                website: body.website,
+                target: &body.target,
+            };
+            let violations = prefixed("spec.subdomain", naming::check_claim(&claim));
+            if !violations.is_empty() {
+                return Ok(Outcome::new(
+                    RequestPhase::Failed,
+                    reasons::RULE_BROKEN,
+                    rules::summarize(&violations),
+                ));
+            }
+            match api
+                .create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &build_subdomain(req, body, tenant),
+                )
+                .await
+            {
+                Ok(sd) => Some(sd),
+                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&fqdn).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let Some(sd) = existing else {
+        return Ok(Outcome::new(
+            RequestPhase::Provisioning,
+            reasons::WAITING_FOR_OUTPUTS,
+            format!("claiming {fqdn}"),
+        ));
+    };
+    if sd.annotations().get(REQUEST_ANNOTATION) != Some(&key) {
+        let holder = sd
+            .annotations()
+            .get(REQUEST_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| "an earlier registration".into());
+        return Ok(Outcome::new(
+            RequestPhase::Failed,
+            reasons::NAME_TAKEN,
+            format!(
+                "spec.subdomain.label: {fqdn} is already held by tenant '{}' ({holder}); choose another label",
+                sd.spec.tenant
+            ),
+        ));
+    }
+    let sd_status = sd.status.as_ref();
+    let ready = sd_status.is_some_and(|s| status::is_true(&s.conditions, types::READY));
+    let mut out = if ready {
+        Outcome::new(
+            RequestPhase::Ready,
+            reasons::PROVISIONED,
+            format!("{fqdn} is served"),
+        )
+    } else {
+        let why = sd_status
+            .and_then(|s| status::get(&s.conditions, types::READY))
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| "being set up".into());
+        Outcome::new(
+            RequestPhase::Provisioning,
+            reasons::WAITING_FOR_OUTPUTS,
+            format!("{fqdn}: {why}"),
+        )
+    };
+    out.outputs = vec![output];
+    Ok(out)
+}
+
+async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = req
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = req.name_any();
+    let gen_ = req.metadata.generation;
+    let old = req.status.clone().unwrap_or_default();
+
+    // read
+    let approvals = Api::<Approval>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?;
+    let decision = deciding(&name, &approvals.items);
+    let decision_record = decision.map(|a| DecisionRecord {
+        approval: a.name_any(),
+        decision: a.spec.decision,
+        approver: a.spec.approver.clone(),
+        reason: a.spec.reason.clone(),
+        at: a
+            .creation_timestamp()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
+    });
+
+    // validate (pure) and decide
+    let today = chrono::Utc::now().date_naive();
+    let violations = rules::request::check(&req.spec, today);
+    let outcome = match (tenant_of_namespace(&ns), decision) {
+        (None, _) => Outcome::new(
+            RequestPhase::Failed,
+            reasons::INVALID_SPEC,
+            format!("requests are filed in a tenant's home namespace (tenant-<name>), not in {ns}"),
+        ),
+        _ if !violations.is_empty() => Outcome::new(
+            RequestPhase::Failed,
+            reasons::INVALID_SPEC,
+            rules::summarize(&violations),
+        ),
+        (Some(_), None) => Outcome::new(
+            RequestPhase::Pending,
+            reasons::AWAITING_APPROVAL,
+            format!("waiting for a Dinas decision: kavling approve -n {ns} {name}"),
+        ),
+        (Some(_), Some(a)) if a.spec.decision == Decision::Reject => Outcome::new(
+            RequestPhase::Rejected,
+            reasons::REJECTED,
+            format!("rejected by {}: {}", a.spec.approver, a.spec.reason),
+        ),
+        (Some(tenant), Some(_)) => {
+            match (&req.spec.subdomain, &req.spec.hosting, &req.spec.storage) {
+                // build + apply
+                (Some(body), _, _) => provision_subdomain(&ctx, &req, body, tenant).await?,
+                (_, Some(_), _) => Outcome::new(
+                    RequestPhase::Provisioning,
+                    reasons::NOT_YET_AVAILABLE,
+                    "approved; hosting is provisioned by a later Kavling release (the approval is recorded)",
+                ),
+                _ => Outcome::new(
+                    RequestPhase::Provisioning,
+                    reasons::NOT_YET_AVAILABLE,
+                    "approved; storage is provisioned by a later Kavling release (the approval is recorded)",
+                ),
+            }
+        }
+    };
+
+    // report
+    let st = apply_outcome(&old, &req, &outcome, decision_record, gen_);
+    if old.phase != outcome.phase
+        || (outcome.phase == RequestPhase::Failed
+            && status::get(&old.conditions, types::FAILED).map(|c| &c.message)
+                != Some(&outcome.message))
+    {
+        let type_ = if outcome.phase == RequestPhase::Failed {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        ctx.event(
+            req.as_ref(),
+            type_,
+            outcome.reason,
+            &format!("{:?}", outcome.phase),
+            outcome.message.clone(),
+        )
+        .await;
+    }
+    if old != st {
+        let api: Api<Request> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch =
+            json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Request", "status": st});
+        api.patch_status(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    ctx.succeeded(req.as_ref());
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+/// The status an outcome gives (pure).
+pub fn apply_outcome(
+    old: &RequestStatus,
+    req: &Request,
+    o: &Outcome,
+    decision: Option<DecisionRecord>,
+    gen_: Option<i64>,
+) -> RequestStatus {
+    let mut st = old.clone();
+    st.type_ = Some(req.spec.kind().to_string());
+    st.phase = o.phase;
+    st.decision = decision;
+    if !o.outputs.is_empty() || matches!(o.phase, RequestPhase::Pending | RequestPhase::Rejected) {
+        st.outputs = o.outputs.clone();
+    }
+    let ready = o.phase == RequestPhase::Ready;
+    status::set(
+        &mut st.conditions,
+        status::condition(types::READY, ready, o.reason, o.message.clone(), gen_),
+    );
+    if o.phase == RequestPhase::Failed {
+        status::set(
+            &mut st.conditions,
+            status::condition(types::FAILED, true, o.reason, o.message.clone(), gen_),
+        );
+    } else {
+        status::remove(&mut st.conditions, types::FAILED);
+    }
+    if o.phase == RequestPhase::Provisioning {
+        status::set(
+            &mut st.conditions,
+            status::condition(types::RECONCILING, true, o.reason, o.message.clone(), gen_),
+        );
+    } else {
+        status::remove(&mut st.conditions, types::RECONCILING);
+    }
+    st.observed_generation = gen_;
+    st
+}
+
+fn error_policy(req: Arc<Request>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.retry_after(req.as_ref(), err)
+}
+
+/// Runs the Request controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    Controller::new(
+        Api::<Request>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<Approval>::all(client.clone()),
+        watcher::Config::default(),
+        |a: Approval| {
+            a.namespace()
+                .map(|ns| ObjectRef::<Request>::new(&a.spec.request).within(&ns))
+        },
+    )
+    .watches(
+        Api::<Subdomain>::all(client.clone()),
+        watcher::Config::default(),
+        |sd: Subdomain| {
+            let key = sd.annotations().get(REQUEST_ANNOTATION)?;
+            let (ns, name) = key.split_once('/')?;
+            Some(ObjectRef::<Request>::new(name).within(ns))
+        },
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "request controller stream");
+        }
+    })
+    .await;
+}

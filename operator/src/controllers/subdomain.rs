@@ -1,0 +1,501 @@
+//! Subdomain → its DnsRecords (addresses or an in-zone alias), owned by the Subdomain.
+//! `spec.suspend` withdraws or redirects the records per the zone's suspension policy;
+//! removing it restores them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::status::{self, reasons, types};
+use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE, label_value};
+use crate::api::{
+    DnsRecord, DnsRecordSpec, RecordType, Subdomain, SubdomainStatus, SuspensionMode, Zone,
+    ZoneSpec, labels, record_object_name,
+};
+use crate::rules;
+
+/// Whether the suspension is in force at `now` (an `until` in the past ends it).
+pub fn suspended_now(sd: &Subdomain, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some(s) = &sd.spec.suspend else {
+        return false;
+    };
+    match s.until.as_deref().and_then(parse_until) {
+        Some(until) => now < until,
+        None => true,
+    }
+}
+
+/// `until` as RFC 3339 or a date (end of that day is not assumed: the date's midnight UTC).
+pub fn parse_until(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// The RRsets a subdomain should have (pure). `None` when the target is a hosting that is not
+/// yet served (later releases point the name at the ingress).
+pub fn build_records(sd: &Subdomain, zone: &ZoneSpec, suspended: bool) -> Option<Vec<DnsRecord>> {
+    let fqdn = sd.fqdn();
+    let ttl = sd.spec.ttl;
+    let addresses: Vec<String> = if suspended {
+        match zone.policy.suspension.mode {
+            SuspensionMode::Withdraw => return Some(vec![]),
+            SuspensionMode::Redirect => zone.policy.suspension.addresses.clone(),
+        }
+    } else if let Some(alias) = &sd.spec.target.alias {
+        return Some(vec![record(
+            sd,
+            &fqdn,
+            RecordType::CNAME,
+            ttl,
+            vec![alias.trim_end_matches('.').to_string()],
+        )]);
+    } else if sd.spec.target.hosting.is_some() {
+        return None;
+    } else {
+        sd.spec.target.addresses.clone()
+    };
+    let (v4, v6): (Vec<String>, Vec<String>) = addresses
+        .into_iter()
+        .partition(|a| matches!(a.parse::<IpAddr>(), Ok(IpAddr::V4(_))));
+    let mut out = Vec::new();
+    if !v4.is_empty() {
+        out.push(record(sd, &fqdn, RecordType::A, ttl, v4));
+    }
+    if !v6.is_empty() {
+        out.push(record(sd, &fqdn, RecordType::AAAA, ttl, v6));
+    }
+    Some(out)
+}
+
+fn record(
+    sd: &Subdomain,
+    fqdn: &str,
+    type_: RecordType,
+    ttl: Option<u32>,
+    values: Vec<String>,
+) -> DnsRecord {
+    let owner = OwnerReference {
+        api_version: Subdomain::api_version(&()).into(),
+        kind: Subdomain::kind(&()).into(),
+        name: sd.name_any(),
+        uid: sd.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let mut rr = DnsRecord::new(
+        &record_object_name(fqdn, type_),
+        DnsRecordSpec {
+            zone: sd.spec.zone.clone(),
+            name: fqdn.to_string(),
+            type_,
+            ttl,
+            values,
+        },
+    );
+    rr.metadata = ObjectMeta {
+        name: Some(record_object_name(fqdn, type_)),
+        labels: Some(BTreeMap::from([
+            (labels::SUBDOMAIN.into(), label_value(fqdn)),
+            (labels::ZONE.into(), label_value(&sd.spec.zone)),
+            (labels::TENANT.into(), sd.spec.tenant.clone()),
+            (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+        ])),
+        owner_references: Some(vec![owner]),
+        ..Default::default()
+    };
+    rr
+}
+
+fn owned_by(rr: &DnsRecord, sd: &Subdomain) -> bool {
+    rr.owner_references()
+        .iter()
+        .any(|o| Some(&o.uid) == sd.uid().as_ref() && o.controller == Some(true))
+}
+
+async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
+    let fqdn = sd.name_any();
+    let gen_ = sd.metadata.generation;
+    let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
+    let records: Api<DnsRecord> = Api::all(ctx.client.clone());
+    let mut st = sd.status.clone().unwrap_or_default();
+    let now = chrono::Utc::now();
+
+    // read
+    let zones: Api<Zone> = Api::all(ctx.client.clone());
+    let zone_list = zones.list(&ListParams::default()).await?;
+    let served: Vec<String> = zone_list.items.iter().map(|z| z.name_any()).collect();
+    let Some(zone) = zone_list
+        .items
+        .iter()
+        .find(|z| z.name_any() == sd.spec.zone)
+    else {
+        let msg = format!(
+            "zone {} does not exist; the name cannot be served",
+            sd.spec.zone
+        );
+        status::set(
+            &mut st.conditions,
+            status::condition(types::READY, false, reasons::ZONE_MISSING, msg, gen_),
+        );
+        return report(&subdomains, &sd, st).await;
+    };
+    let selector = format!("{}={}", labels::SUBDOMAIN, label_value(&fqdn));
+    let existing = records
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+
+    // validate
+    let violations = rules::naming::check_target(
+        "spec.target",
+        &sd.spec.target,
+        &sd.spec.zone,
+        &zone.spec,
+        &served,
+        &sd.spec.label,
+    );
+    if !violations.is_empty() {
+        let msg = rules::summarize(&violations);
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::READY,
+                false,
+                reasons::INVALID_SPEC,
+                msg.clone(),
+                gen_,
+            ),
+        );
+        status::set(
+            &mut st.conditions,
+            status::condition(types::FAILED, true, reasons::INVALID_SPEC, msg, gen_),
+        );
+        return report(&subdomains, &sd, st).await;
+    }
+
+    // build
+    let suspended = suspended_now(&sd, now);
+    let Some(desired) = build_records(&sd, &zone.spec, suspended) else {
+        let msg = "the name will point at its hosting once the hosting is served".to_string();
+        status::set(
+            &mut st.conditions,
+            status::condition(types::READY, false, reasons::HOSTING_PENDING, msg, gen_),
+        );
+        return report(&subdomains, &sd, st).await;
+    };
+
+    // apply: never overwrite a record Kavling did not make for this subdomain (invariant 3)
+    for rr in &desired {
+        let rr_name = rr.name_any();
+        if let Some(cur) = records.get_opt(&rr_name).await?
+            && !owned_by(&cur, &sd)
+        {
+            let msg = format!(
+                "DnsRecord {rr_name} already exists and does not belong to this subdomain; it is left alone"
+            );
+            status::set(
+                &mut st.conditions,
+                status::condition(
+                    types::READY,
+                    false,
+                    reasons::RECORD_CONFLICT,
+                    msg.clone(),
+                    gen_,
+                ),
+            );
+            status::set(
+                &mut st.conditions,
+                status::condition(
+                    types::FAILED,
+                    true,
+                    reasons::RECORD_CONFLICT,
+                    msg.clone(),
+                    gen_,
+                ),
+            );
+            ctx.event(
+                sd.as_ref(),
+                EventType::Warning,
+                reasons::RECORD_CONFLICT,
+                "Apply",
+                msg,
+            )
+            .await;
+            return report(&subdomains, &sd, st).await;
+        }
+        records
+            .patch(
+                &rr_name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(rr),
+            )
+            .await?;
+    }
+    let keep: Vec<String> = desired.iter().map(|r| r.name_any()).collect();
+    for old in existing
+        .items
+        .iter()
+        .filter(|r| owned_by(r, &sd) && !keep.contains(&r.name_any()))
+    {
+        match records
+            .delete(&old.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // report
+    let was_suspended = status::is_true(&st.conditions, types::SUSPENDED);
+    status::remove(&mut st.conditions, types::FAILED);
+    st.records = keep;
+    if suspended {
+        let s = sd
+            .spec
+            .suspend
+            .as_ref()
+            .expect("suspended implies spec.suspend");
+        let msg = format!(
+            "suspended by the Dinas: {}{}; records {}",
+            s.reason,
+            s.until
+                .as_ref()
+                .map(|u| format!(" (until {u})"))
+                .unwrap_or_default(),
+            match zone.spec.policy.suspension.mode {
+                SuspensionMode::Withdraw => "withdrawn",
+                SuspensionMode::Redirect => "redirected to the notice page",
+            }
+        );
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::SUSPENDED,
+                true,
+                reasons::SUSPENDED,
+                msg.clone(),
+                gen_,
+            ),
+        );
+        status::set(
+            &mut st.conditions,
+            status::condition(types::READY, false, reasons::SUSPENDED, msg.clone(), gen_),
+        );
+        if !was_suspended {
+            ctx.event(sd.as_ref(), EventType::Normal, "Suspended", "Suspend", msg)
+                .await;
+        }
+    } else {
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::SUSPENDED,
+                false,
+                reasons::ACTIVE,
+                "not suspended",
+                gen_,
+            ),
+        );
+        let msg = format!("{fqdn} published as {}", st.records.join(", "));
+        let became_ready = !status::is_true(&st.conditions, types::READY);
+        status::set(
+            &mut st.conditions,
+            status::condition(types::READY, true, reasons::PROVISIONED, msg.clone(), gen_),
+        );
+        if was_suspended {
+            ctx.event(
+                sd.as_ref(),
+                EventType::Normal,
+                "Resumed",
+                "Resume",
+                format!("resumed; {msg}"),
+            )
+            .await;
+        } else if became_ready {
+            ctx.event(
+                sd.as_ref(),
+                EventType::Normal,
+                reasons::PROVISIONED,
+                "Provision",
+                msg,
+            )
+            .await;
+        }
+    }
+    ctx.succeeded(sd.as_ref());
+    let action = report(&subdomains, &sd, st).await?;
+    // A suspension with an end date resumes by itself: look again when it ends.
+    if suspended
+        && let Some(until) = sd
+            .spec
+            .suspend
+            .as_ref()
+            .and_then(|s| s.until.as_deref())
+            .and_then(parse_until)
+    {
+        let wait = (until - now).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
+        return Ok(Action::requeue(wait.min(SAFETY_REQUEUE)));
+    }
+    Ok(action)
+}
+
+async fn report(api: &Api<Subdomain>, sd: &Subdomain, mut st: SubdomainStatus) -> Result<Action> {
+    st.observed_generation = sd.metadata.generation;
+    if sd.status.as_ref() != Some(&st) {
+        let patch =
+            json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Subdomain", "status": st});
+        api.patch_status(
+            &sd.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+fn error_policy(sd: Arc<Subdomain>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.retry_after(sd.as_ref(), err)
+}
+
+/// Runs the Subdomain controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    Controller::new(
+        Api::<Subdomain>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<DnsRecord>::all(client.clone()),
+        watcher::Config::default().labels(labels::SUBDOMAIN),
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "subdomain controller stream");
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        NamingPolicy, Soa, SubdomainSpec, Suspension, SuspensionPolicy, Target, Transfer,
+    };
+
+    fn zone(mode: SuspensionMode) -> ZoneSpec {
+        ZoneSpec {
+            soa: Soa {
+                primary: "ns1.k.go.id".into(),
+                hostmaster: "h@k.go.id".into(),
+                refresh: 3600,
+                retry: 600,
+                expire: 1209600,
+                negative_ttl: 300,
+            },
+            nameservers: vec!["ns1.k.go.id".into()],
+            default_ttl: 3600,
+            transfer: Transfer::default(),
+            policy: NamingPolicy {
+                suspension: SuspensionPolicy {
+                    mode,
+                    addresses: vec!["10.0.0.99".into()],
+                },
+                ..Default::default()
+            },
+            tenants: vec![],
+        }
+    }
+
+    fn sd(target: Target) -> Subdomain {
+        Subdomain::new(
+            "portal.k.go.id",
+            SubdomainSpec {
+                zone: "k.go.id".into(),
+                label: "portal".into(),
+                tenant: "dinkes".into(),
+                application_name: None,
+                website: true,
+                tls: false,
+                ttl: Some(300),
+                target,
+                suspend: None,
+            },
+        )
+    }
+
+    #[test]
+    fn addresses_split_into_a_and_aaaa() {
+        let s = sd(Target {
+            addresses: vec!["10.0.0.1".into(), "2001:db8::1".into(), "10.0.0.2".into()],
+            ..Default::default()
+        });
+        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false).unwrap();
+        assert_eq!(rr.len(), 2);
+        assert_eq!(rr[0].name_any(), "a.portal.k.go.id");
+        assert_eq!(rr[0].spec.values, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(rr[1].spec.type_, RecordType::AAAA);
+        assert_eq!(rr[1].spec.ttl, Some(300));
+    }
+
+    #[test]
+    fn alias_is_one_cname_and_suspension_withdraws_or_redirects() {
+        let s = sd(Target {
+            alias: Some("web.k.go.id.".into()),
+            ..Default::default()
+        });
+        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false).unwrap();
+        assert_eq!(
+            (rr.len(), rr[0].spec.type_, rr[0].spec.values[0].as_str()),
+            (1, RecordType::CNAME, "web.k.go.id")
+        );
+        assert!(
+            build_records(&s, &zone(SuspensionMode::Withdraw), true)
+                .unwrap()
+                .is_empty()
+        );
+        let red = build_records(&s, &zone(SuspensionMode::Redirect), true).unwrap();
+        assert_eq!(
+            (red[0].spec.type_, red[0].spec.values[0].as_str()),
+            (RecordType::A, "10.0.0.99")
+        );
+    }
+
+    #[test]
+    fn suspension_ends_at_until() {
+        let mut s = sd(Target {
+            addresses: vec!["10.0.0.1".into()],
+            ..Default::default()
+        });
+        let t = parse_until("2026-12-01").unwrap();
+        s.spec.suspend = Some(Suspension {
+            reason: "audit".into(),
+            until: Some("2026-12-01".into()),
+        });
+        assert!(suspended_now(&s, t - chrono::Duration::seconds(1)));
+        assert!(!suspended_now(&s, t));
+        s.spec.suspend = Some(Suspension {
+            reason: "audit".into(),
+            until: None,
+        });
+        assert!(suspended_now(&s, t));
+    }
+}

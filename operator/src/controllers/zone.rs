@@ -1,0 +1,161 @@
+//! Zone → SOA serial that increases on every change of the zone or its records; status shows
+//! the record count and the serial.
+//!
+//! Records are folded into a reflector store (the watch cache), so a zone's digest is computed
+//! from memory, not by listing the API on each reconcile.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::status::{self, reasons, types};
+use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use crate::api::{DnsRecord, Zone, ZoneSpec, ZoneStatus};
+
+/// A digest of everything that is served for a zone: its SOA/NS spec and every RRset (pure).
+pub fn digest(spec: &ZoneSpec, records: &[&DnsRecord]) -> String {
+    let mut lines: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {:?} {}",
+                r.spec.name,
+                r.spec.type_.as_str(),
+                r.spec.ttl,
+                r.spec.values.join("\u{1f}")
+            )
+        })
+        .collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(spec).unwrap_or_default());
+    for l in lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The next serial: one more than the last, or the current Unix time if that is larger, so
+/// serials stay monotonic across restarts and are roughly readable as a time (pure).
+pub fn next_serial(previous: u32, now_unix: u32) -> u32 {
+    previous.saturating_add(1).max(now_unix)
+}
+
+struct ZoneCtx {
+    ctx: Arc<Context>,
+    records: Store<DnsRecord>,
+}
+
+async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
+    let name = zone.name_any();
+    // read (from the watch cache, once it has synced: an empty cache would publish a bogus serial)
+    if zc.records.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    let all = zc.records.state();
+    let mine: Vec<&DnsRecord> = all
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|r| r.spec.zone == name)
+        .collect();
+
+    // build
+    let d = digest(&zone.spec, &mine);
+    let mut st = zone.status.clone().unwrap_or_default();
+    let changed = st.records_digest.as_deref() != Some(d.as_str());
+    if changed {
+        let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+        st.serial = next_serial(st.serial, now);
+        st.records_digest = Some(d);
+    }
+    st.records = mine.len() as u32;
+    status::set(
+        &mut st.conditions,
+        status::condition(
+            types::READY,
+            true,
+            reasons::SERIAL_PUBLISHED,
+            format!("serial {} with {} RRsets", st.serial, st.records),
+            zone.metadata.generation,
+        ),
+    );
+    st.observed_generation = zone.metadata.generation;
+
+    // report
+    let api: Api<Zone> = Api::all(zc.ctx.client.clone());
+    report(&api, &zone, st).await?;
+    zc.ctx.succeeded(zone.as_ref());
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+async fn report(api: &Api<Zone>, zone: &Zone, st: ZoneStatus) -> Result<()> {
+    if zone.status.as_ref() != Some(&st) {
+        let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Zone", "status": st});
+        api.patch_status(
+            &zone.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn error_policy(zone: Arc<Zone>, err: &Error, zc: Arc<ZoneCtx>) -> Action {
+    zc.ctx.retry_after(zone.as_ref(), err)
+}
+
+/// Runs the Zone controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let (reader, writer) = reflector::store::<DnsRecord>();
+    let records = reflector::reflector(
+        writer,
+        watcher(
+            Api::<DnsRecord>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let zc = Arc::new(ZoneCtx {
+        ctx,
+        records: reader,
+    });
+    Controller::new(Api::<Zone>::all(client), watcher::Config::default())
+        .watches_stream(records, |r: DnsRecord| {
+            Some(ObjectRef::<Zone>::new(&r.spec.zone))
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, zc)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "zone controller stream");
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_is_monotonic_and_tracks_time() {
+        assert_eq!(next_serial(5, 1_700_000_000), 1_700_000_000);
+        assert_eq!(next_serial(1_800_000_000, 1_700_000_000), 1_800_000_001);
+        assert_eq!(next_serial(u32::MAX, 0), u32::MAX);
+    }
+}

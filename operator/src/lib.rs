@@ -1,0 +1,11 @@
+//! Kavling: the operator that turns approved requests of government units into go.id
+//! subdomains, DNS records, certificates, hosting and storage — and records every change.
+//!
+//! Layers: [`api`] (the types), [`rules`] (pure regulation checks, shared with the CLI),
+//! [`controllers`] (one module per kind), [`crds`] (generated manifests).
+
+pub mod api;
+pub mod controllers;
+pub mod crds;
+pub mod health;
+pub mod rules;

@@ -1,0 +1,404 @@
+//! Naming policy of a zone: label syntax, reserved labels, the zone's label pattern, who may
+//! claim there, where aliases may point, and the per-tenant counts (one website per PD).
+
+use std::net::IpAddr;
+
+use super::Violation;
+use crate::api::{Target, TenantLimits, TenantType, ZoneSpec};
+
+/// RFC 1123 label: 1–63 lowercase letters, digits or '-', not starting or ending with '-'.
+pub fn check_label(field: &str, label: &str) -> Vec<Violation> {
+    let ok = !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if ok {
+        vec![]
+    } else {
+        vec![Violation::new(
+            field,
+            "label-syntax",
+            format!(
+                "'{label}' is not a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'"
+            ),
+        )]
+    }
+}
+
+/// The reserved entry that `label` falls under, if any (`ns*` matches a prefix).
+pub fn reserved_by<'a>(reserved: &'a [String], label: &str) -> Option<&'a str> {
+    let label = label.to_ascii_lowercase();
+    reserved.iter().map(String::as_str).find(|r| {
+        let r = r.to_ascii_lowercase();
+        match r.strip_suffix('*') {
+            Some(prefix) => label.starts_with(prefix),
+            None => label == r,
+        }
+    })
+}
+
+/// Whether `name` is `zone` or inside it.
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+/// What a tenant holds now (not counting the claim being checked).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Holdings {
+    pub subdomains: u32,
+    pub websites: u32,
+}
+
+/// Everything needed to judge one subdomain claim.
+pub struct Claim<'a> {
+    pub label: &'a str,
+    pub zone_name: &'a str,
+    /// The zone, or `None` when no such Zone exists.
+    pub zone: Option<&'a ZoneSpec>,
+    /// Domains of every Zone Kavling serves (for alias targets).
+    pub served_zones: &'a [String],
+    pub tenant: &'a str,
+    pub tenant_type: TenantType,
+    pub limits: &'a TenantLimits,
+    pub held: Holdings,
+    pub website: bool,
+    pub target: &'a Target,
+}
+
+/// Judges a claim; every broken rule is returned, each naming its field (relative to the
+/// subdomain body: `label`, `zone`, `target.alias`, …).
+pub fn check_claim(c: &Claim<'_>) -> Vec<Violation> {
+    let mut out = check_label("label", c.label);
+    let Some(zone) = c.zone else {
+        out.push(Violation::new(
+            "zone",
+            "zone-exists",
+            format!("no Zone '{}' is served by Kavling", c.zone_name),
+        ));
+        return out;
+    };
+    if let Some(r) = reserved_by(&zone.policy.reserved_labels, c.label) {
+        out.push(Violation::new(
+            "label",
+            "label-reserved",
+            format!("'{}' is reserved in {} (rule '{r}')", c.label, c.zone_name),
+        ));
+    }
+    if let Some(pattern) = &zone.policy.label_pattern {
+        match regex::Regex::new(pattern) {
+            Ok(re) if !re.is_match(c.label) => out.push(Violation::new(
+                "label",
+                "label-pattern",
+                format!(
+                    "'{}' does not follow the naming pattern of {}: {pattern}",
+                    c.label, c.zone_name
+                ),
+            )),
+            Ok(_) => {}
+            Err(e) => out.push(Violation::new(
+                "zone",
+                "zone-policy",
+                format!("zone {} has an invalid label pattern: {e}", c.zone_name),
+            )),
+        }
+    }
+    if !zone.tenants.is_empty() && !zone.tenants.iter().any(|t| t == c.tenant) {
+        out.push(Violation::new(
+            "zone",
+            "zone-tenant",
+            format!(
+                "tenant '{}' may not claim names in {}",
+                c.tenant, c.zone_name
+            ),
+        ));
+    }
+    out.extend(check_target(
+        "target",
+        c.target,
+        c.zone_name,
+        zone,
+        c.served_zones,
+        c.label,
+    ));
+    if c.held.subdomains >= c.limits.subdomains {
+        out.push(Violation::new(
+            "label",
+            "limit-subdomains",
+            format!(
+                "tenant '{}' already holds {} of its {} subdomains",
+                c.tenant, c.held.subdomains, c.limits.subdomains
+            ),
+        ));
+    }
+    if c.website {
+        let max = if c.tenant_type == TenantType::PerangkatDaerah {
+            c.limits.websites.min(1)
+        } else {
+            c.limits.websites
+        };
+        if c.held.websites >= max {
+            out.push(Violation::new(
+                "website",
+                "one-website",
+                format!(
+                    "tenant '{}' already runs {} website(s); a {:?} may run at most {max}",
+                    c.tenant, c.held.websites, c.tenant_type
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Checks a target: usable addresses, or an alias inside a zone Kavling serves (unless the
+/// zone allows external aliases), never to itself.
+pub fn check_target(
+    field: &str,
+    t: &Target,
+    zone_name: &str,
+    zone: &ZoneSpec,
+    served: &[String],
+    label: &str,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let given = usize::from(!t.addresses.is_empty())
+        + usize::from(t.alias.is_some())
+        + usize::from(t.hosting.is_some());
+    if given != 1 {
+        out.push(Violation::new(
+            field,
+            "target-one-of",
+            "give exactly one of addresses, alias or hosting",
+        ));
+    }
+    for (i, a) in t.addresses.iter().enumerate() {
+        match a.parse::<IpAddr>() {
+            Err(_) => out.push(Violation::new(format!("{field}.addresses[{i}]"), "address", format!("'{a}' is not an IPv4 or IPv6 address"))),
+            Ok(ip) if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() => out.push(Violation::new(
+                format!("{field}.addresses[{i}]"),
+                "address-usable",
+                format!("'{a}' cannot be served: unspecified, loopback and multicast addresses are refused"),
+            )),
+            Ok(_) => {}
+        }
+    }
+    if let Some(alias) = &t.alias {
+        let alias = alias.trim_end_matches('.');
+        if alias == format!("{label}.{zone_name}") {
+            out.push(Violation::new(
+                format!("{field}.alias"),
+                "alias-self",
+                "an alias cannot point at itself",
+            ));
+        } else if !zone.policy.allow_external_aliases && !served.iter().any(|z| in_zone(alias, z)) {
+            out.push(Violation::new(
+                format!("{field}.alias"),
+                "alias-in-zone",
+                format!("'{alias}' is outside the zones Kavling serves; a CNAME to a name someone else controls can be taken over (the zone would have to allow external aliases)"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{NamingPolicy, Soa, Transfer};
+
+    fn zone() -> ZoneSpec {
+        ZoneSpec {
+            soa: Soa {
+                primary: "ns1.kota.go.id".into(),
+                hostmaster: "hostmaster@kota.go.id".into(),
+                refresh: 3600,
+                retry: 600,
+                expire: 1209600,
+                negative_ttl: 300,
+            },
+            nameservers: vec!["ns1.kota.go.id".into()],
+            default_ttl: 3600,
+            transfer: Transfer::default(),
+            policy: NamingPolicy {
+                label_pattern: Some("^[a-z][a-z0-9-]{2,30}$".into()),
+                ..Default::default()
+            },
+            tenants: vec![],
+        }
+    }
+
+    fn claim<'a>(
+        label: &'a str,
+        z: &'a ZoneSpec,
+        limits: &'a TenantLimits,
+        target: &'a Target,
+        served: &'a [String],
+    ) -> Claim<'a> {
+        Claim {
+            label,
+            zone_name: "kota.go.id",
+            zone: Some(z),
+            served_zones: served,
+            tenant: "dinkes",
+            tenant_type: TenantType::PerangkatDaerah,
+            limits,
+            held: Holdings::default(),
+            website: false,
+            target,
+        }
+    }
+
+    fn addr() -> Target {
+        Target {
+            addresses: vec!["10.20.0.5".into()],
+            ..Default::default()
+        }
+    }
+
+    fn rules(v: Vec<Violation>) -> Vec<&'static str> {
+        v.into_iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn a_good_claim_passes() {
+        let (z, l, t, s) = (
+            zone(),
+            TenantLimits::default(),
+            addr(),
+            vec!["kota.go.id".to_string()],
+        );
+        assert!(check_claim(&claim("dinkes", &z, &l, &t, &s)).is_empty());
+    }
+
+    #[test]
+    fn reserved_labels_including_prefixes_are_refused() {
+        let (z, l, t, s) = (
+            zone(),
+            TenantLimits::default(),
+            addr(),
+            vec!["kota.go.id".to_string()],
+        );
+        assert_eq!(
+            rules(check_claim(&claim("www", &z, &l, &t, &s))),
+            ["label-reserved"]
+        );
+        assert_eq!(
+            rules(check_claim(&claim("ns2", &z, &l, &t, &s))),
+            ["label-reserved"]
+        );
+        assert_eq!(
+            rules(check_claim(&claim("mail", &z, &l, &t, &s))),
+            ["label-reserved"]
+        );
+    }
+
+    #[test]
+    fn label_syntax_and_zone_pattern() {
+        let (z, l, t, s) = (
+            zone(),
+            TenantLimits::default(),
+            addr(),
+            vec!["kota.go.id".to_string()],
+        );
+        assert_eq!(
+            rules(check_claim(&claim("-bad", &z, &l, &t, &s))),
+            ["label-syntax", "label-pattern"]
+        );
+        assert_eq!(
+            rules(check_claim(&claim("ab", &z, &l, &t, &s))),
+            ["label-pattern"]
+        );
+        assert_eq!(
+            rules(check_claim(&claim("Dinkes", &z, &l, &t, &s))),
+            ["label-syntax", "label-pattern"]
+        );
+    }
+
+    #[test]
+    fn one_website_per_perangkat_daerah_even_if_limits_say_more() {
+        let (z, t, s) = (zone(), addr(), vec!["kota.go.id".to_string()]);
+        let l = TenantLimits {
+            websites: 3,
+            ..Default::default()
+        };
+        let mut c = claim("portal", &z, &l, &t, &s);
+        c.website = true;
+        assert!(check_claim(&c).is_empty());
+        c.held.websites = 1;
+        assert_eq!(rules(check_claim(&c)), ["one-website"]);
+        c.tenant_type = TenantType::Kabupaten;
+        assert!(check_claim(&c).is_empty());
+    }
+
+    #[test]
+    fn subdomain_limit_and_zone_tenants() {
+        let (mut z, t, s) = (zone(), addr(), vec!["kota.go.id".to_string()]);
+        let l = TenantLimits {
+            subdomains: 2,
+            ..Default::default()
+        };
+        let mut c = claim("portal", &z, &l, &t, &s);
+        c.held.subdomains = 2;
+        assert_eq!(rules(check_claim(&c)), ["limit-subdomains"]);
+        z.tenants = vec!["sungaipua".into()];
+        let c = claim("portal", &z, &l, &t, &s);
+        assert_eq!(rules(check_claim(&c)), ["zone-tenant"]);
+    }
+
+    #[test]
+    fn aliases_stay_inside_served_zones_unless_allowed() {
+        let (mut z, l, s) = (
+            zone(),
+            TenantLimits::default(),
+            vec!["kota.go.id".to_string(), "desa.id".to_string()],
+        );
+        let inside = Target {
+            alias: Some("portal.kota.go.id".into()),
+            ..Default::default()
+        };
+        assert!(check_claim(&claim("web", &z, &l, &inside, &s)).is_empty());
+        let outside = Target {
+            alias: Some("myapp.herokuapp.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            rules(check_claim(&claim("web", &z, &l, &outside, &s))),
+            ["alias-in-zone"]
+        );
+        let itself = Target {
+            alias: Some("web.kota.go.id".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            rules(check_claim(&claim("web", &z, &l, &itself, &s))),
+            ["alias-self"]
+        );
+        z.policy.allow_external_aliases = true;
+        assert!(check_claim(&claim("web", &z, &l, &outside, &s)).is_empty());
+    }
+
+    #[test]
+    fn unusable_addresses_and_missing_zone() {
+        let (z, l, s) = (
+            zone(),
+            TenantLimits::default(),
+            vec!["kota.go.id".to_string()],
+        );
+        let t = Target {
+            addresses: vec!["127.0.0.1".into(), "300.1.1.1".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            rules(check_claim(&claim("web", &z, &l, &t, &s))),
+            ["address-usable", "address"]
+        );
+        let mut c = claim("web", &z, &l, &t, &s);
+        c.zone = None;
+        assert_eq!(rules(check_claim(&c)), ["zone-exists"]);
+    }
+}
