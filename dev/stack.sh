@@ -72,7 +72,7 @@ $(tail -n 15 "$LOGS/$name.log" 2>/dev/null)"
     [ $SECONDS -lt $deadline ] || die "$name did not become healthy within ${START_TIMEOUT}s; see $LOGS/$name.log"
     sleep 0.3
   done
-  say "$name ready $(printf '(%ds)' $((SECONDS - T0)))"
+  say "$name ${WAITING:-ready} $(printf '(%ds)' $((SECONDS - T0)))"
 }
 
 stop_one() {
@@ -120,9 +120,9 @@ gen_cert() {
   rm -f "$PKI/$name.csr" "$ext"
 }
 
-# kubeconfig USER — a kubeconfig for a client certificate user.
+# kubeconfig USER [NAMESPACE] — a kubeconfig for a client certificate user.
 kubeconfig() {
-  local user=$1
+  local user=$1 ns=${2:-default}
   mkdir -p "$KCFG"
   cat >"$KCFG/$user.yaml" <<YAML
 apiVersion: v1
@@ -139,7 +139,7 @@ users:
     client-key-data: $(base64 -w0 "$PKI/user-$user.key")
 contexts:
 - name: $user@pusat-data-local
-  context: {cluster: pusat-data-local, user: $user}
+  context: {cluster: pusat-data-local, user: $user, namespace: $ns}
 current-context: $user@pusat-data-local
 YAML
 }
@@ -150,6 +150,9 @@ USERS=(
   "ani:$DINAS_GROUP"
   "rina:kavling:tenant:dinkes"
   "joko:kavling:tenant:disdik"
+  "sari:kavling:tenant:bappeda"
+  "andi:kavling:tenant:agam"
+  "datuk:kavling:tenant:sungaipua"
   "kavling-operator:kavling:operator"
   "system:kube-controller-manager:"
 )
@@ -166,7 +169,8 @@ gen_pki() {
     else name=${u%%:*}; group=${u#*:}; file=$name; fi
     local subj="/CN=$name"; [ -n "$group" ] && subj="$subj/O=$group"
     gen_cert "user-$file" "$subj"
-    kubeconfig "$file"
+    # tenant users start in their tenant's home namespace
+    if [[ $group == kavling:tenant:* ]]; then kubeconfig "$file" "tenant-${group#kavling:tenant:}"; else kubeconfig "$file"; fi
   done
 }
 
@@ -204,7 +208,7 @@ start_controller_manager() {
     --bind-address 127.0.0.1 --secure-port "$P_KCM" --leader-elect=false \
     --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,resourcequota-controller \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
-    --use-service-account-credentials=false --concurrent-gc-syncs 5 -v=1
+    --use-service-account-credentials=true --concurrent-gc-syncs 5 -v=1
   wait_for kube-controller-manager curl -fsSk "https://127.0.0.1:$P_KCM/healthz"
 }
 
@@ -262,7 +266,7 @@ api_bind_addr = "127.0.0.1:$P_GARAGE_ADMIN"
 admin_token = "$(cat "$STACK/garage-admin-token")"
 TOML
   launch garage "$P_S3" "$BIN_GARAGE" -c "$DATA/garage/garage.toml" server
-  wait_for garage garage_cli status
+  WAITING=answering wait_for garage garage_cli status
   # A single node with replication factor 1 needs a layout before it serves.
   if garage_cli layout show 2>/dev/null | grep -q 'No nodes currently have a role'; then
     local node; node=$(garage_cli node id -q | cut -d@ -f1)
@@ -322,7 +326,7 @@ cmd_start() {
   start_pebble
   start_garage
   trap - EXIT
-  say "local Pusat Data is up in $((SECONDS - T0))s — kubeconfigs in $KCFG (admin, ani [Dinas], rina [dinkes], joko [disdik])"
+  say "local Pusat Data is up in $((SECONDS - T0))s — kubeconfigs in $KCFG (admin; ani [Dinas]; rina [dinkes], joko [disdik], sari [bappeda], andi [agam], datuk [sungaipua])"
 }
 
 cmd_status() {

@@ -1,1 +1,154 @@
-fn main() {}
+//! `kavling`: the command line of the Kavling platform — file requests, decide on them, follow
+//! them, and see what the Pusat Data serves.
+
+mod commands;
+mod errors;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kavling::api::Decision;
+use kube::api::PostParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use commands::{decide, describe, get, request, suspend, wait};
+
+/// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
+/// after the Dinas approves a written request.
+///
+/// Typical flow:
+///   kavling request subdomain --zone bukittinggikota.go.id --label dinkes ...   (tenant)
+///   kavling get requests -A                                                     (Dinas)
+///   kavling approve -n tenant-dinkes dinkes                                     (Dinas)
+///   kavling wait -n tenant-dinkes dinkes                                        (anyone)
+///
+/// Uses your kubeconfig like kubectl (KUBECONFIG, --kubeconfig, --context).
+#[derive(Parser, Debug)]
+#[command(name = "kavling", version, verbatim_doc_comment)]
+struct Cli {
+    /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long, global = true, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    context: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// File a request (permohonan) for a subdomain, hosting or storage.
+    #[command(subcommand)]
+    Request(request::RequestCmd),
+    /// List Kavling objects: requests, approvals, tenants, zones, subdomains, records.
+    Get(get::GetArgs),
+    /// Show one object in full, with its conditions and events.
+    Describe(describe::DescribeArgs),
+    /// Approve a request (Dinas only; recorded in your name).
+    Approve(decide::DecideArgs),
+    /// Reject a request with a reason (Dinas only; recorded in your name).
+    Reject(decide::DecideArgs),
+    /// Follow a request until it is Ready, Failed or Rejected.
+    Wait(wait::WaitArgs),
+    /// Suspend a subdomain (Dinas only), with a reason and an optional end date.
+    Suspend(suspend::SuspendArgs),
+    /// Resume a suspended subdomain (Dinas only).
+    Resume(suspend::SuspendArgs),
+    /// Print the CustomResourceDefinitions (or write one file each with --dir).
+    Crds {
+        /// Write one file per CRD into this directory instead of printing.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show who the API server thinks you are, and your groups.
+    Whoami,
+}
+
+async fn client(cli: &Cli) -> anyhow::Result<Client> {
+    let options = KubeConfigOptions {
+        context: cli.context.clone(),
+        ..Default::default()
+    };
+    let config = match &cli.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &options).await?
+        }
+        None => Config::from_kubeconfig(&options)
+            .await
+            .or_else(|_| Config::incluster())
+            .context("no kubeconfig found: set KUBECONFIG or pass --kubeconfig")?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// The user name the API server sees for this client.
+pub async fn whoami(client: &Client) -> anyhow::Result<String> {
+    Ok(whoami_full(client).await?.0)
+}
+
+async fn whoami_full(client: &Client) -> anyhow::Result<(String, Vec<String>)> {
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = api
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .context("cannot ask the API server who you are")?;
+    let info = review.status.and_then(|s| s.user_info).unwrap_or_default();
+    Ok((
+        info.username.unwrap_or_default(),
+        info.groups.unwrap_or_default(),
+    ))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Crds { dir } = &cli.command {
+        match dir {
+            None => print!("{}", kavling::crds::all_yaml()),
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                for crd in kavling::crds::all() {
+                    let path = d.join(kavling::crds::file_name(&crd));
+                    std::fs::write(&path, kavling::crds::to_yaml(&crd))?;
+                    println!("wrote {}", path.display());
+                }
+            }
+        }
+        return Ok(0);
+    }
+    let client = client(&cli).await?;
+    match cli.command {
+        Command::Request(cmd) => request::run(client, cmd).await?,
+        Command::Get(args) => get::run(client, args).await?,
+        Command::Describe(args) => describe::run(client, args).await?,
+        Command::Approve(args) => decide::run(client, args, Decision::Approve).await?,
+        Command::Reject(args) => decide::run(client, args, Decision::Reject).await?,
+        Command::Wait(args) => return wait::run(client, args).await,
+        Command::Suspend(args) => suspend::run(client, args, true).await?,
+        Command::Resume(args) => suspend::run(client, args, false).await?,
+        Command::Whoami => {
+            let (user, groups) = whoami_full(&client).await?;
+            println!("user:   {user}\ngroups: {}", groups.join(", "));
+        }
+        Command::Crds { .. } => unreachable!("handled above"),
+    }
+    Ok(0)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {}", errors::explain(&e));
+            ExitCode::from(1)
+        }
+    }
+}

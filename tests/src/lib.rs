@@ -1,1 +1,139 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: the local Pusat Data's addresses, a kube client per user,
+//! bounded waits. `dev/test.sh` starts the stack and the operator, then runs these tests.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// The local Pusat Data, as described by `<stack dir>/stack.env`.
+pub struct Stack {
+    pub env: HashMap<String, String>,
+}
+
+impl Stack {
+    /// Reads the stack's environment; fails with instructions when the stack is not running.
+    pub fn load() -> anyhow::Result<Self> {
+        let dir = std::env::var("KAVLING_STACK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.stack"));
+        let path = dir.join("stack.env");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{} not found: start the local Pusat Data with dev/stack.sh start (dev/test.sh does it for you)", path.display()))?;
+        let env = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(Self { env })
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{key} missing from stack.env"))
+    }
+
+    /// A client authenticated as one of the stack's users (admin, ani, rina, joko, …).
+    pub async fn client_as(&self, user: &str) -> anyhow::Result<Client> {
+        let path = PathBuf::from(self.get("KAVLING_KUBECONFIG_DIR")).join(format!("{user}.yaml"));
+        let kc = Kubeconfig::read_from(&path)
+            .with_context(|| format!("no kubeconfig for user {user}"))?;
+        let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    /// The stack CA's PEM (API server, Pebble's listener).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.get("KAVLING_CA")).expect("stack CA")
+    }
+
+    /// Path to the kubeconfig of a user, for running the CLI.
+    pub fn kubeconfig(&self, user: &str) -> PathBuf {
+        PathBuf::from(self.get("KAVLING_KUBECONFIG_DIR")).join(format!("{user}.yaml"))
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` saying what was
+/// awaited.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "timed out after {timeout:?} waiting for {what}{}",
+                last_err
+                    .map(|e| format!(" (last error: {e:#})"))
+                    .unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{:x}",
+        (n % 0xffff_ffff) as u32 ^ std::process::id()
+    )
+}
+
+/// The path of a workspace binary built by `cargo build` (the e2e crate cannot use
+/// CARGO_BIN_EXE of another package).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("KAVLING_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug")
+        .join(name)
+}
+
+/// The status code of an API error, if it is one.
+pub fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// The message of an API error (empty for other errors).
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => {
+            let causes = s
+                .details
+                .as_ref()
+                .map(|d| {
+                    d.causes
+                        .iter()
+                        .map(|c| format!("{}: {}", c.field, c.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            format!("{} {causes}", s.message)
+        }
+        other => other.to_string(),
+    }
+}

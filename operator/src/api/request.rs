@@ -81,7 +81,7 @@ pub struct Signer {
 /// What a subdomain points at.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(size(self.addresses) > 0 ? 1 : 0) + (has(self.alias) ? 1 : 0) + (has(self.hosting) ? 1 : 0) == 1").message("target: give exactly one of addresses, alias or hosting"))]
+#[x_kube(validation = Rule::new("(has(self.addresses) && size(self.addresses) > 0 ? 1 : 0) + (has(self.alias) ? 1 : 0) + (has(self.hosting) ? 1 : 0) == 1").message("target: give exactly one of addresses, alias or hosting"))]
 pub struct Target {
     /// IPv4 and IPv6 addresses (A/AAAA records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

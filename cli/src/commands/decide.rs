@@ -1,0 +1,91 @@
+//! `kavling approve` / `kavling reject`: the Dinas's decision as an immutable Approval, in the
+//! deciding user's own name.
+
+use clap::Args;
+use kavling::api::{Approval, ApprovalSpec, Decision, Request};
+use kube::api::PostParams;
+use kube::{Api, Client, ResourceExt};
+
+use crate::whoami;
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    /// The request to decide on.
+    pub request: String,
+    /// The request's namespace (tenant-<name>).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Why (required to reject).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+pub async fn run(client: Client, args: DecideArgs, decision: Decision) -> anyhow::Result<()> {
+    let reason = args.reason.unwrap_or_default();
+    if decision == Decision::Reject && reason.trim().is_empty() {
+        anyhow::bail!("--reason is required to reject: the tenant must learn why");
+    }
+    let (requests, approvals): (Api<Request>, Api<Approval>) = match &args.namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::default_namespaced(client.clone()),
+            Api::default_namespaced(client.clone()),
+        ),
+    };
+    let req = requests
+        .get(&args.request)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read request {}: {e}", args.request))?;
+    let violations = kavling::rules::request::check(&req.spec, chrono::Utc::now().date_naive());
+    if decision == Decision::Approve && !violations.is_empty() {
+        let lines: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
+        anyhow::bail!(
+            "request {} breaks these rules; reject it with a reason instead:\n{}",
+            args.request,
+            lines.join("\n")
+        );
+    }
+    if let Some(d) = req.status.as_ref().and_then(|s| s.decision.as_ref()) {
+        anyhow::bail!(
+            "request {} was already decided: {:?} by {} ({})",
+            args.request,
+            d.decision,
+            d.approver,
+            d.approval
+        );
+    }
+    let me = whoami(&client).await?;
+    let approval = Approval::new(
+        &args.request,
+        ApprovalSpec {
+            request: args.request.clone(),
+            decision,
+            approver: me.clone(),
+            reason,
+        },
+    );
+    approvals
+        .create(&PostParams::default(), &approval)
+        .await
+        .map_err(|e| match &e {
+            kube::Error::Api(s) if s.code == 409 => anyhow::anyhow!(
+                "request {} already has an Approval named {}; decisions are immutable",
+                args.request,
+                args.request
+            ),
+            _ => anyhow::Error::from(e),
+        })?;
+    let ns = req.namespace().unwrap_or_default();
+    match decision {
+        Decision::Approve => println!(
+            "approved {ns}/{} as {me}; follow it with: kavling wait -n {ns} {}",
+            req.name_any(),
+            req.name_any()
+        ),
+        Decision::Reject => println!("rejected {ns}/{} as {me}", req.name_any()),
+    }
+    Ok(())
+}

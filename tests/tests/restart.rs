@@ -1,0 +1,203 @@
+//! Killing the operator in the middle of the flow loses nothing and duplicates nothing.
+//! (Its own test binary: cargo runs binaries one after another, so no other test sees the
+//! operator vanish.)
+
+use std::process::Command;
+use std::time::Duration;
+
+use kavling::api::*;
+use kavling_e2e::{Stack, unique, wait_for};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+fn operator(stack: &Stack, action: &str) {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/stack.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(["operator", action])
+        .env("KAVLING_STACK_DIR", stack.get("KAVLING_STACK_DIR"))
+        .output()
+        .expect("run dev/stack.sh");
+    assert!(
+        out.status.success(),
+        "operator {action} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let id = unique("kill");
+    let zone = format!("{id}.go.id");
+    Api::<Zone>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &Zone::new(
+                &zone,
+                ZoneSpec {
+                    soa: Soa {
+                        primary: format!("ns1.{zone}"),
+                        hostmaster: format!("h@{zone}"),
+                        refresh: 3600,
+                        retry: 600,
+                        expire: 1209600,
+                        negative_ttl: 300,
+                    },
+                    nameservers: vec![format!("ns1.{zone}")],
+                    default_ttl: 300,
+                    transfer: Transfer::default(),
+                    policy: NamingPolicy::default(),
+                    tenants: vec![],
+                },
+            ),
+        )
+        .await?;
+    let limits = TenantLimits {
+        subdomains: 50,
+        websites: 5,
+        ..Default::default()
+    };
+    Api::<Tenant>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &Tenant::new(
+                &id,
+                TenantSpec {
+                    display_name: id.clone(),
+                    type_: TenantType::Kabupaten,
+                    code: "13.06".into(),
+                    parent: None,
+                    contacts: vec![],
+                    groups: vec!["kavling:tenant:dinkes".into()],
+                    limits,
+                    suspend: None,
+                },
+            ),
+        )
+        .await?;
+    let ns = home_namespace(&id);
+    let tenants: Api<Tenant> = Api::all(admin.clone());
+    wait_for("home namespace", Duration::from_secs(60), || async {
+        Ok(tenants
+            .get(&id)
+            .await?
+            .status
+            .and_then(|s| s.namespace)
+            .map(|_| ()))
+    })
+    .await?;
+
+    let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
+    let ani: Api<Approval> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let n = 12;
+    wait_for("tenant RBAC", Duration::from_secs(60), || async {
+        Ok(rina.list(&ListParams::default()).await.ok().map(|_| ()))
+    })
+    .await?;
+    for round in 0..3 {
+        for i in 0..n / 3 {
+            let label = format!("app{round}{i}");
+            let spec = RequestSpec {
+                requested_by: "rina".into(),
+                letter: Letter {
+                    number: format!("1/{label}/2026"),
+                    date: "2026-11-01".into(),
+                    subject: None,
+                    signer: Signer {
+                        name: "A".into(),
+                        position: "B".into(),
+                        identity: Identity {
+                            nip: Some("197805122005012003".into()),
+                            nik: None,
+                        },
+                    },
+                },
+                subdomain: Some(SubdomainRequest {
+                    zone: zone.clone(),
+                    label: label.clone(),
+                    application_name: "x".into(),
+                    description: "x".into(),
+                    business_process: "x".into(),
+                    website: false,
+                    tls: false,
+                    target: Target {
+                        addresses: vec![
+                            format!("10.30.{round}.{i}"),
+                            format!("2001:db8::{round}:{i}"),
+                        ],
+                        ..Default::default()
+                    },
+                }),
+                hosting: None,
+                storage: None,
+            };
+            rina.create(&PostParams::default(), &Request::new(&label, spec))
+                .await?;
+            ani.create(
+                &PostParams::default(),
+                &Approval::new(
+                    &label,
+                    ApprovalSpec {
+                        request: label.clone(),
+                        decision: Decision::Approve,
+                        approver: "ani".into(),
+                        reason: String::new(),
+                    },
+                ),
+            )
+            .await?;
+        }
+        // kill -9 at a different moment each round: right away, a little later, later still
+        tokio::time::sleep(Duration::from_millis(150 * round as u64)).await;
+        operator(&stack, "kill");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        operator(&stack, "start");
+    }
+
+    let all: Api<Request> = Api::namespaced(admin.clone(), &ns);
+    wait_for(
+        "every request Ready after the restarts",
+        Duration::from_secs(90),
+        || async {
+            let list = all.list(&ListParams::default()).await?;
+            Ok((list.items.len() == n
+                && list.items.iter().all(|r| {
+                    r.status
+                        .as_ref()
+                        .is_some_and(|s| s.phase == RequestPhase::Ready)
+                }))
+            .then_some(()))
+        },
+    )
+    .await?;
+    let sds = Api::<Subdomain>::all(admin.clone())
+        .list(&ListParams::default().labels(&format!("kavling.go.id/tenant={id}")))
+        .await?;
+    assert_eq!(sds.items.len(), n, "exactly one Subdomain per request");
+    let records = Api::<DnsRecord>::all(admin.clone())
+        .list(&ListParams::default())
+        .await?;
+    let mine: Vec<_> = records
+        .items
+        .iter()
+        .filter(|r| r.spec.zone == zone)
+        .collect();
+    assert_eq!(
+        mine.len(),
+        2 * n,
+        "exactly one A and one AAAA RRset per subdomain"
+    );
+    for r in &mine {
+        assert_eq!(
+            r.owner_references().len(),
+            1,
+            "{} has one owner",
+            r.name_any()
+        );
+    }
+    let z = Api::<Zone>::all(admin).get(&zone).await?;
+    assert_eq!(z.status.unwrap_or_default().records as usize, 2 * n);
+    Ok(())
+}
