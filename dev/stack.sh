@@ -340,7 +340,7 @@ cmd_status() {
 
 cmd_operator() {
   [ -f "$STACK/stack.env" ] || die "the stack is not started; run dev/stack.sh start"
-  local op="${KAVLING_OPERATOR_BIN:-$REPO/target/debug/kavling-operator}"
+  local op="${KAVLING_OPERATOR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/kavling-operator}"
   case "${1:-start}" in
     start)
       [ -x "$op" ] || die "kavling-operator is not built ($op); run cargo build --workspace"

@@ -608,7 +608,7 @@ async fn suspend_redirects_the_records_and_resume_restores_them() -> anyhow::Res
 
 /// Creates `path` (with `dryRun`, sent as-is so the API server judges it) as `user` and
 /// returns the API server's error message.
-async fn refused(client: Client, path: &std::path::Path) -> anyhow::Result<String> {
+async fn refused(client: Client, ns: &str, path: &std::path::Path) -> anyhow::Result<String> {
     use kube::core::{ApiResource, DynamicObject};
     let text = std::fs::read_to_string(path)?;
     let obj: DynamicObject = serde_norway::from_str(&text)?;
@@ -627,7 +627,7 @@ async fn refused(client: Client, path: &std::path::Path) -> anyhow::Result<Strin
         other => anyhow::bail!("{}: unexpected kind {other}", path.display()),
     };
     let api: Api<DynamicObject> = if namespaced {
-        Api::namespaced_with(client, "tenant-dinkes", &ar)
+        Api::namespaced_with(client, ns, &ar)
     } else {
         Api::all_with(client, &ar)
     };
@@ -655,19 +655,8 @@ async fn refused(client: Client, path: &std::path::Path) -> anyhow::Result<Strin
 async fn every_invalid_example_is_refused_by_the_api_server_naming_its_field() -> anyhow::Result<()>
 {
     let stack = Stack::load()?;
-    // requests and approvals need a tenant-dinkes namespace to be judged in
-    let admin = stack.client_as("admin").await?;
-    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
-    if nss.get_opt("tenant-dinkes").await?.is_none() {
-        let ns = k8s_openapi::api::core::v1::Namespace {
-            metadata: kube::api::ObjectMeta {
-                name: Some("tenant-dinkes".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let _ = nss.create(&PostParams::default(), &ns).await;
-    }
+    // requests and approvals are judged in a tenant namespace where rina may file requests
+    let w = world(&stack, "kavling:tenant:dinkes", TenantType::PerangkatDaerah).await?;
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/invalid/api");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir)? {
@@ -687,7 +676,7 @@ async fn every_invalid_example_is_refused_by_the_api_server_naming_its_field() -
         } else {
             "admin"
         };
-        let got = refused(stack.client_as(user).await?, &path).await?;
+        let got = refused(stack.client_as(user).await?, &w.ns, &path).await?;
         assert!(
             got.contains(&field) && got.contains(&message),
             "{}: expected field '{field}' and '{message}', got: {got}",

@@ -13,7 +13,7 @@ use crate::whoami;
 #[derive(Subcommand, Debug)]
 pub enum RequestCmd {
     /// Ask for a subdomain of a zone (permohonan subdomain).
-    Subdomain(SubdomainArgs),
+    Subdomain(Box<SubdomainArgs>),
     /// File any request from a YAML file (subdomain, hosting or storage).
     File {
         /// The Request YAML.
@@ -93,6 +93,7 @@ pub struct SubdomainArgs {
 pub async fn run(client: Client, cmd: RequestCmd) -> anyhow::Result<()> {
     let (req, ns) = match cmd {
         RequestCmd::Subdomain(a) => {
+            let a = *a;
             let me = whoami(&client).await?;
             let spec = RequestSpec {
                 requested_by: me,

@@ -27,7 +27,7 @@ pub fn check_nip(field: &str, nip: &str) -> Vec<Violation> {
                 &digits[0..8]
             ),
         )),
-        Some(d) if d.format("%Y").to_string() < "1940".to_string() => out.push(Violation::new(
+        Some(d) if chrono::Datelike::year(&d) < 1940 => out.push(Violation::new(
             field,
             "nip-birth-date",
             format!(

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The main job: bring up the local Pusat Data, install Kavling, run the operator, let each
+# tenant file its example requests, let the Dinas approve them, and show what was created.
+# Safe to run again: everything it does is idempotent.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+
+step "tools (cached after the first run; the first builds Kubernetes from source)"
+dev/build-tools.sh all
+step "building Kavling"
+cargo build --workspace --quiet
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug"
+
+step "starting the local Pusat Data"
+dev/stack.sh start
+dev/install-manifests.sh
+dev/stack.sh operator restart
+eval "$(dev/stack.sh env)"
+as() { local u=$1; shift; "$KAVLING_KUBECTL" --kubeconfig "$KAVLING_KUBECONFIG_DIR/$u.yaml" "$@"; }
+kavling() { local u=$1; shift; "$BIN/kavling" --kubeconfig "$KAVLING_KUBECONFIG_DIR/$u.yaml" "$@"; }
+
+step "the Dinas (ani) registers zones and tenants"
+as ani apply --server-side -f examples/zones.yaml -f examples/tenants.yaml
+as ani wait --for=condition=Ready --timeout=60s tenant --all >/dev/null
+
+step "each tenant files its requests in its own name"
+for f in examples/requests/*.yaml; do
+  user=$(awk '/requestedBy:/ {print $2; exit}' "$f")
+  printf '%-8s ' "$user"; as "$user" apply --server-side -f "$f"
+done
+
+step "the Dinas reviews and approves"
+kavling ani get requests -A
+for f in examples/requests/*.yaml; do
+  ns=$(awk '/namespace:/ {print $2; exit}' "$f"); name=$(awk '/^  name:/ {print $2; exit}' "$f")
+  if as ani get approval -n "$ns" "$name" >/dev/null 2>&1; then echo "already decided: $ns/$name"; continue; fi
+  kavling ani approve -n "$ns" "$name" --reason "sesuai ketentuan"
+done
+
+step "following the subdomain requests until their names are served"
+for f in examples/requests/*.yaml; do
+  grep -q '^  subdomain:' "$f" || continue
+  ns=$(awk '/namespace:/ {print $2; exit}' "$f"); name=$(awk '/^  name:/ {print $2; exit}' "$f")
+  echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
+done
+
+step "what the Pusat Data now holds"
+kavling ani get tenants
+echo; kavling ani get zones
+echo; kavling ani get requests -A -o wide
+echo; kavling ani get subdomains
+echo; kavling ani get records
+cat <<MSG
+
+The local Pusat Data keeps running. Try, for example:
+  export KUBECONFIG=$KAVLING_KUBECONFIG_DIR/rina.yaml    # a Dinas Kesehatan user
+  $BIN/kavling get requests
+  $BIN/kavling describe request portal
+  KUBECONFIG=$KAVLING_KUBECONFIG_DIR/ani.yaml $BIN/kavling suspend subdomain dinkes.bukittinggikota.go.id --reason "evaluasi"
+Stop it with dev/stack.sh stop (data kept) or dev/stack.sh destroy.
+MSG

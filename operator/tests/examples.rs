@@ -1,0 +1,101 @@
+//! Every example is valid under the regulation rules; every `examples/invalid/rules` file
+//! breaks exactly the rule it names. (The API-level invalid examples are checked against the
+//! real API server in tests/tests/approvals.rs.)
+
+use std::path::{Path, PathBuf};
+
+use kavling::api::{Request, Tenant};
+use kavling::controllers::tenant::validate as validate_tenant;
+use kavling::rules::{self, Violation};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn docs(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("\n---")
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
+
+fn tenants() -> Vec<Tenant> {
+    docs(&examples().join("tenants.yaml"))
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+}
+
+fn check(doc: &serde_json::Value) -> Vec<Violation> {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    match doc["kind"].as_str() {
+        Some("Request") => {
+            let r: Request = serde_json::from_value(doc.clone()).unwrap();
+            rules::request::check(&r.spec, today)
+        }
+        Some("Tenant") => {
+            let t: Tenant = serde_json::from_value(doc.clone()).unwrap();
+            let all = tenants();
+            let parent = t
+                .spec
+                .parent
+                .as_ref()
+                .and_then(|p| all.iter().find(|x| x.metadata.name.as_deref() == Some(p)))
+                .map(|p| p.spec.code.clone());
+            validate_tenant(&t, parent.as_deref())
+        }
+        _ => vec![],
+    }
+}
+
+#[test]
+fn every_example_obeys_the_rules() {
+    let mut files = vec![
+        examples().join("tenants.yaml"),
+        examples().join("zones.yaml"),
+    ];
+    files.extend(
+        std::fs::read_dir(examples().join("requests"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    let mut n = 0;
+    for f in files {
+        for d in docs(&f) {
+            let v = check(&d);
+            assert!(v.is_empty(), "{}: {}", f.display(), rules::summarize(&v));
+            n += 1;
+        }
+    }
+    assert!(n >= 15, "only {n} example documents");
+}
+
+#[test]
+fn every_rules_level_invalid_example_breaks_the_rule_it_names() {
+    let dir = examples().join("invalid/rules");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("# {k}: ")))
+                .unwrap_or_else(|| panic!("{} lacks # {k}:", path.display()))
+                .to_string()
+        };
+        let (field, rule) = (expect("expect-field"), expect("expect-rule"));
+        let v = check(&docs(&path)[0]);
+        assert!(
+            v.iter().any(|x| x.field == field && x.rule == rule),
+            "{}: expected {field} [{rule}], got {}",
+            path.display(),
+            rules::summarize(&v)
+        );
+        n += 1;
+    }
+    assert!(n >= 5);
+}
