@@ -151,7 +151,31 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await; // let the watch start
     let approved: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let start = Instant::now();
-    futures::stream::iter(0..n)
+    if concurrency == 1 {
+        // Unloaded latency: the next approval only after the previous request is Ready.
+        for i in 0..n {
+            let name = format!("r{i}");
+            let a = Approval::new(
+                &name,
+                ApprovalSpec {
+                    request: name.clone(),
+                    decision: Decision::Approve,
+                    approver: "ani".into(),
+                    reason: String::new(),
+                },
+            );
+            approved
+                .lock()
+                .unwrap()
+                .insert(name.clone(), Instant::now());
+            ani.create(&PostParams::default(), &a).await?;
+            wait_for("Ready", Duration::from_secs(30), || async {
+                Ok(ready.lock().unwrap().contains_key(&name).then_some(()))
+            })
+            .await?;
+        }
+    }
+    futures::stream::iter(if concurrency == 1 { 0..0 } else { 0..n })
         .map(|i| {
             let (ani, approved) = (ani.clone(), approved.clone());
             async move {

@@ -43,6 +43,11 @@ struct RecordCtx {
 }
 
 async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
+    let name = rr.name_any();
+    super::timed("DnsRecord", name, reconcile_inner(rr, rc)).await
+}
+
+async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
     if rc.records.wait_until_ready().await.is_err() || rc.zones.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }

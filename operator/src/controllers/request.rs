@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::{reflector::ObjectRef, watcher};
@@ -124,7 +124,7 @@ async fn provision_subdomain(
         None => {
             // validate with live state, then claim
             let zones: Api<Zone> = Api::all(ctx.client.clone());
-            let zone_list = zones.list(&ListParams::default()).await?;
+            let zone_list = zones.list(&super::cached()).await?;
             let served: Vec<String> = zone_list.items.iter().map(|z| z.name_any()).collect();
             let zone = zone_list.items.iter().find(|z| z.name_any() == body.zone);
             let Some(t) = Api::<Tenant>::all(ctx.client.clone())
@@ -140,7 +140,7 @@ async fn provision_subdomain(
                 ));
             };
             let held = api
-                .list(&ListParams::default().labels(&format!("{}={tenant}", labels::TENANT)))
+                .list(&super::cached().labels(&format!("{}={tenant}", labels::TENANT)))
                 .await?;
             let claim = naming::Claim {
                 label: &body.label,
@@ -227,6 +227,11 @@ async fn provision_subdomain(
 }
 
 async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
+    let name = req.name_any();
+    super::timed("Request", name, reconcile_inner(req, ctx)).await
+}
+
+async fn reconcile_inner(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
     let ns = req
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
@@ -236,7 +241,7 @@ async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
 
     // read
     let approvals = Api::<Approval>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default())
+        .list(&super::cached())
         .await?;
     let decision = deciding(&name, &approvals.items);
     let decision_record = decision.map(|a| DecisionRecord {

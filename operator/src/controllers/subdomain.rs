@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
@@ -127,6 +127,11 @@ fn owned_by(rr: &DnsRecord, sd: &Subdomain) -> bool {
 }
 
 async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
+    let name = sd.name_any();
+    super::timed("Subdomain", name, reconcile_inner(sd, ctx)).await
+}
+
+async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
     let fqdn = sd.name_any();
     let gen_ = sd.metadata.generation;
     let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
@@ -136,7 +141,7 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
 
     // read
     let zones: Api<Zone> = Api::all(ctx.client.clone());
-    let zone_list = zones.list(&ListParams::default()).await?;
+    let zone_list = zones.list(&super::cached()).await?;
     let served: Vec<String> = zone_list.items.iter().map(|z| z.name_any()).collect();
     let Some(zone) = zone_list
         .items
@@ -154,9 +159,7 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
         return report(&subdomains, &sd, st).await;
     };
     let selector = format!("{}={}", labels::SUBDOMAIN, label_value(&fqdn));
-    let existing = records
-        .list(&ListParams::default().labels(&selector))
-        .await?;
+    let existing = records.list(&super::cached().labels(&selector)).await?;
 
     // validate
     let violations = rules::naming::check_target(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::{reflector::ObjectRef, watcher};
@@ -108,6 +108,11 @@ pub fn validate(tenant: &Tenant, parent_code: Option<&str>) -> Vec<Violation> {
 
 async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let name = tenant.name_any();
+    super::timed("Tenant", name, reconcile_inner(tenant, ctx)).await
+}
+
+async fn reconcile_inner(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
+    let name = tenant.name_any();
     let tenants: Api<Tenant> = Api::all(ctx.client.clone());
 
     // read
@@ -117,7 +122,7 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     };
     let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
     let held = subdomains
-        .list(&ListParams::default().labels(&format!("{}={}", labels::TENANT, name)))
+        .list(&super::cached().labels(&format!("{}={}", labels::TENANT, name)))
         .await?;
     let usage = TenantUsage {
         subdomains: held.items.len() as u32,

@@ -60,6 +60,11 @@ struct ZoneCtx {
 
 async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     let name = zone.name_any();
+    super::timed("Zone", name, reconcile_inner(zone, zc)).await
+}
+
+async fn reconcile_inner(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
+    let name = zone.name_any();
     // read (from the watch cache, once it has synced: an empty cache would publish a bogus serial)
     if zc.records.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
