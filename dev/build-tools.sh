@@ -28,7 +28,7 @@ APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git)
 apt_tools() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" == *"install ok installed"* ]] || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then say "apt packages present"; return; fi
   say "installing from Debian: ${missing[*]}"

@@ -17,6 +17,7 @@ step "starting the local Pusat Data"
 dev/stack.sh start
 dev/install-manifests.sh
 dev/stack.sh operator restart
+dev/stack.sh dns restart
 eval "$(dev/stack.sh env)"
 as() { local u=$1; shift; "$KAVLING_KUBECTL" --kubeconfig "$KAVLING_KUBECONFIG_DIR/$u.yaml" "$@"; }
 kavling() { local u=$1; shift; "$BIN/kavling" --kubeconfig "$KAVLING_KUBECONFIG_DIR/$u.yaml" "$@"; }

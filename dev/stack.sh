@@ -7,7 +7,8 @@
 #   dev/stack.sh stop       stop what this stack started (by PID), keep the data
 #   dev/stack.sh status     one line per component
 #   dev/stack.sh env        print the stack's environment (source it: eval "$(dev/stack.sh env)")
-#   dev/stack.sh operator start|stop|restart   run Kavling's operator against the stack
+#   dev/stack.sh operator start|stop|kill|restart   run Kavling's operator against the stack
+#   dev/stack.sh dns start|stop|kill|restart        run Kavling's DNS server (port base+53)
 #   dev/stack.sh destroy    stop and delete the state directory
 #
 # State (certificates, kubeconfigs, data, logs, PIDs) lives in $KAVLING_STACK_DIR (default
@@ -27,7 +28,7 @@ DINAS_GROUP="kavling:dinas"
 
 P_ETCD=$((BASE + 79)); P_ETCD_PEER=$((BASE + 80)); P_API=$((BASE + 443)); P_KCM=$((BASE + 257))
 P_PEBBLE=$((BASE + 400)); P_PEBBLE_MGMT=$((BASE + 401)); P_PEBBLE_HTTP=$((BASE + 402)); P_PEBBLE_TLS=$((BASE + 403))
-P_DNS=$((BASE + 53)); P_OPERATOR=$((BASE + 808))
+P_DNS=$((BASE + 53)); P_DNS_HTTP=$((BASE + 54)); P_OPERATOR=$((BASE + 808))
 P_S3=$((BASE + 900)); P_GARAGE_RPC=$((BASE + 901)); P_GARAGE_WEB=$((BASE + 902)); P_GARAGE_ADMIN=$((BASE + 903))
 
 BIN_ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
@@ -91,6 +92,7 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage)
 
 stop_all() {
   stop_one kavling-operator
+  stop_one kavling-dns
   local i
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_one "${COMPONENTS[$i]}"; done
 }
@@ -154,6 +156,7 @@ USERS=(
   "andi:kavling:tenant:agam"
   "datuk:kavling:tenant:sungaipua"
   "kavling-operator:kavling:operator"
+  "kavling-dns:kavling:dns"
   "system:kube-controller-manager:"
 )
 
@@ -268,7 +271,9 @@ TOML
   launch garage "$P_S3" "$BIN_GARAGE" -c "$DATA/garage/garage.toml" server
   WAITING=answering wait_for garage garage_cli status
   # A single node with replication factor 1 needs a layout before it serves.
-  if garage_cli layout show 2>/dev/null | grep -q 'No nodes currently have a role'; then
+  # (captured first: `… | grep -q` under pipefail fails at random when grep exits early)
+  local layout; layout=$(garage_cli layout show 2>&1 || true)
+  if [[ $layout == *"layout version: 0"* || $layout == *"No nodes currently have a role"* ]]; then
     local node; node=$(garage_cli node id -q | cut -d@ -f1)
     garage_cli layout assign -z pusat-data -c 10G "$node" >>"$LOGS/garage.log" 2>&1 || die "garage: layout assign failed; see $LOGS/garage.log"
     garage_cli layout apply --version 1 >>"$LOGS/garage.log" 2>&1 || die "garage: layout apply failed; see $LOGS/garage.log"
@@ -285,6 +290,7 @@ KAVLING_KUBECONFIG_DIR=$KCFG
 KAVLING_API_SERVER=https://127.0.0.1:$P_API
 KAVLING_CA=$PKI/ca.crt
 KAVLING_DNS_ADDR=127.0.0.1:$P_DNS
+KAVLING_DNS_HTTP=127.0.0.1:$P_DNS_HTTP
 KAVLING_OPERATOR_ADDR=127.0.0.1:$P_OPERATOR
 KAVLING_ACME_DIRECTORY=https://127.0.0.1:$P_PEBBLE/dir
 KAVLING_ACME_CA_BUNDLE=$PKI/ca.crt
@@ -331,29 +337,39 @@ cmd_start() {
 
 cmd_status() {
   local c rc=0
-  for c in "${COMPONENTS[@]}" kavling-operator; do
+  for c in "${COMPONENTS[@]}" kavling-operator kavling-dns; do
     if alive "$c"; then printf '%-26s running (pid %s)\n' "$c" "$(pid_of "$c")"
-    else printf '%-26s stopped\n' "$c"; [ "$c" = kavling-operator ] || rc=1; fi
+    else printf '%-26s stopped\n' "$c"; [[ $c == kavling-* ]] || rc=1; fi
   done
   return $rc
 }
 
-cmd_operator() {
+# cmd_component NAME start|stop|kill|restart — Kavling's own processes against the stack.
+cmd_component() {
+  local name=$1; shift
   [ -f "$STACK/stack.env" ] || die "the stack is not started; run dev/stack.sh start"
-  local op="${KAVLING_OPERATOR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/kavling-operator}"
+  local target="${CARGO_TARGET_DIR:-$REPO/target}/debug"
+  local bin port health args
+  case "$name" in
+    kavling-operator)
+      bin="${KAVLING_OPERATOR_BIN:-$target/kavling-operator}"; port=$P_OPERATOR
+      health="http://127.0.0.1:$P_OPERATOR/readyz"; args=(--listen "127.0.0.1:$P_OPERATOR") ;;
+    kavling-dns)
+      bin="${KAVLING_DNS_BIN:-$target/kavling-dns}"; port=$P_DNS
+      health="http://127.0.0.1:$P_DNS_HTTP/readyz"; args=(--listen "127.0.0.1:$P_DNS" --http "127.0.0.1:$P_DNS_HTTP") ;;
+  esac
   case "${1:-start}" in
     start)
-      [ -x "$op" ] || die "kavling-operator is not built ($op); run cargo build --workspace"
+      [ -x "$bin" ] || die "$name is not built ($bin); run cargo build --workspace"
       STARTED=()
-      launch kavling-operator "$P_OPERATOR" env RUST_LOG="${RUST_LOG:-info,kube=warn}" \
-        KUBECONFIG="$KCFG/kavling-operator.yaml" "$op" --listen "127.0.0.1:$P_OPERATOR"
+      launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" "$bin" "${args[@]}"
       T0=$SECONDS
-      wait_for kavling-operator curl -fsS "http://127.0.0.1:$P_OPERATOR/readyz" ;;
-    stop) stop_one kavling-operator ;;
+      wait_for "$name" curl -fsS "$health" ;;
+    stop) stop_one "$name" ;;
     kill) # for crash tests: no chance to clean up
-      local p; p=$(pid_of kavling-operator); [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; rm -f "$RUN/kavling-operator.pid" ;;
-    restart) stop_one kavling-operator; cmd_operator start ;;
-    *) die "usage: dev/stack.sh operator start|stop|kill|restart" ;;
+      local p; p=$(pid_of "$name"); [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; rm -f "$RUN/$name.pid" ;;
+    restart) stop_one "$name"; cmd_component "$name" start ;;
+    *) die "usage: dev/stack.sh ${name#kavling-} start|stop|kill|restart" ;;
   esac
 }
 
@@ -362,7 +378,8 @@ case "${1:-}" in
   stop) stop_all ;;
   status) cmd_status ;;
   env) sed -e '/^#/d' -e 's/^/export /' "$STACK/stack.env" ;;
-  operator) shift; cmd_operator "$@" ;;
+  operator) shift; cmd_component kavling-operator "$@" ;;
+  dns) shift; cmd_component kavling-dns "$@" ;;
   destroy) stop_all; rm -rf "$STACK"; say "removed $STACK" ;;
-  *) echo "usage: dev/stack.sh start|stop|status|env|operator start|stop|kill|restart|destroy" >&2; exit 2 ;;
+  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart" >&2; exit 2 ;;
 esac

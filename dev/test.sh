@@ -18,6 +18,7 @@ cargo build --workspace --all-targets --quiet
 trap '"$REPO/dev/stack.sh" stop >/dev/null 2>&1 || true' EXIT
 "$REPO/dev/install-manifests.sh"
 "$REPO/dev/stack.sh" operator start
+"$REPO/dev/stack.sh" dns start
 
 echo "[test] unit and end-to-end tests" >&2
 cargo test --workspace "$@"

@@ -8,15 +8,16 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::controllers::Context;
+/// Renders the `/metrics` page.
+pub type Metrics = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Serves until the process ends. `ready` flips once the API server has answered.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>, ready: Arc<AtomicBool>) {
+/// Serves until the process ends. `ready` says whether `/readyz` answers 200.
+pub async fn serve(listener: TcpListener, metrics: Metrics, ready: Arc<AtomicBool>) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
             continue;
         };
-        let ctx = ctx.clone();
+        let metrics = metrics.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
@@ -34,7 +35,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, ready: Arc<AtomicBo
                     "503 Service Unavailable",
                     "not ready: the API server has not answered yet\n".to_string(),
                 ),
-                "/metrics" => ("200 OK", ctx.render_metrics()),
+                "/metrics" => ("200 OK", metrics()),
                 _ => (
                     "404 Not Found",
                     "try /healthz, /readyz or /metrics\n".to_string(),

@@ -7,5 +7,6 @@
 pub mod api;
 pub mod controllers;
 pub mod crds;
+pub mod dns;
 pub mod health;
 pub mod rules;

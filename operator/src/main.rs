@@ -35,7 +35,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tokio::spawn(kavling::health::serve(listener, ctx.clone(), ready.clone()));
+    let metrics_ctx = ctx.clone();
+    tokio::spawn(kavling::health::serve(
+        listener,
+        Arc::new(move || metrics_ctx.render_metrics()),
+        ready.clone(),
+    ));
 
     let version = client
         .apiserver_version()

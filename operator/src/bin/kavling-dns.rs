@@ -1,0 +1,147 @@
+//! `kavling-dns`: Kavling's authoritative DNS server. Watches Zones and DnsRecords through the
+//! API server and answers from in-memory snapshots; run as many replicas as you like, each
+//! reports the serial it serves in `/metrics`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use clap::Parser;
+use kavling::dns::answer::Catalog;
+use kavling::dns::server::{self, QTYPE_BUCKETS, Stats};
+use kavling::dns::watch::{self, Published};
+
+/// Kavling's authoritative DNS server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address for DNS over UDP and TCP.
+    #[arg(long, env = "KAVLING_DNS_LISTEN", default_value = "127.0.0.1:5353")]
+    listen: SocketAddr,
+    /// Address of /healthz, /readyz (ready once every zone is loaded) and /metrics.
+    #[arg(long, env = "KAVLING_DNS_HTTP", default_value = "127.0.0.1:8053")]
+    http: SocketAddr,
+    /// UDP worker threads (default: one per CPU).
+    #[arg(long, env = "KAVLING_DNS_UDP_WORKERS")]
+    udp_workers: Option<usize>,
+}
+
+fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE kavling_dns_queries_total counter");
+    for (i, (_, name)) in QTYPE_BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "kavling_dns_queries_total{{qtype=\"{name}\"}} {}",
+            stats.qtype[i].load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "kavling_dns_queries_total{{qtype=\"other\"}} {}",
+        stats.qtype[QTYPE_BUCKETS.len()].load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# TYPE kavling_dns_responses_total counter");
+    for (rcode, n) in stats.rcode.iter().enumerate() {
+        let n = n.load(Ordering::Relaxed);
+        if n > 0 {
+            let _ = writeln!(out, "kavling_dns_responses_total{{rcode=\"{rcode}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "kavling_dns_dropped_total {}",
+        stats.dropped.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_transfers_total {}",
+        stats.transfers.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_snapshot_rebuild_seconds {}",
+        published.last_rebuild_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_snapshot_rebuilds_total {}",
+        published.rebuilds.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# TYPE kavling_dns_zone_serial gauge");
+    let cat = catalog.load();
+    let mut zones: Vec<_> = cat.zones.values().collect();
+    zones.sort_by(|a, b| a.domain.cmp(&b.domain));
+    for z in &zones {
+        let _ = writeln!(
+            out,
+            "kavling_dns_zone_serial{{zone=\"{}\"}} {}",
+            z.domain, z.serial
+        );
+    }
+    for z in &zones {
+        let _ = writeln!(
+            out,
+            "kavling_dns_zone_rrsets{{zone=\"{}\"}} {}",
+            z.domain, z.rrsets
+        );
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let client = kube::Client::try_default()
+        .await
+        .context("no usable kubeconfig or in-cluster configuration")?;
+    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::default()));
+    let stats = Arc::new(Stats::default());
+    let published = Arc::new(Published::default());
+
+    let udp = std::net::UdpSocket::bind(args.listen)
+        .with_context(|| format!("cannot listen on udp {}", args.listen))?;
+    let tcp = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
+    let http = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    let workers = args.udp_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    server::spawn_udp(udp, workers, catalog.clone(), stats.clone())?;
+    tokio::spawn(server::serve_tcp(tcp, catalog.clone(), stats.clone()));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, s, p) = (catalog.clone(), stats.clone(), published.clone());
+    tokio::spawn(kavling::health::serve(
+        http,
+        Arc::new(move || render(&c, &s, &p)),
+        ready.clone(),
+    ));
+    let p = published.clone();
+    tokio::spawn(async move {
+        // ready once the first complete catalog is published
+        while !p.ready.load(Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        ready.store(true, Ordering::Relaxed);
+    });
+    tracing::info!(listen = %args.listen, http = %args.http, workers, "kavling-dns serving");
+    tokio::select! {
+        _ = watch::run(client, catalog, published) => tracing::warn!("watches ended"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! The query path: one DNS message in, one response out, from a catalog of zone snapshots.
+//! Pure and allocation-free given a reused output buffer: no locks, no API calls, nothing that
+//! scans a zone (negative answers are one hash lookup).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::wire::{
+    self, CLASS_CH, CLASS_IN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_HINFO, TYPE_IXFR, TYPE_NS,
+    TYPE_OPT, TYPE_SOA, TYPE_TXT,
+};
+use super::zone::{Node, Snapshot, glue};
+
+/// The zones served, by lowercase wire-format apex.
+#[derive(Default, Debug)]
+pub struct Catalog {
+    pub zones: HashMap<Box<[u8]>, Arc<Snapshot>>,
+}
+
+pub const RCODE_NOERROR: u8 = 0;
+pub const RCODE_FORMERR: u8 = 1;
+pub const RCODE_SERVFAIL: u8 = 2;
+pub const RCODE_NXDOMAIN: u8 = 3;
+pub const RCODE_NOTIMP: u8 = 4;
+pub const RCODE_REFUSED: u8 = 5;
+
+/// Largest UDP response we send even if the client offers more (RFC 9715-style default).
+pub const MAX_UDP: usize = 1232;
+/// How many CNAMEs are followed inside our zones.
+const MAX_CHASE: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// What the server should do with the message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send `out`. `qtype` and `rcode` are for metrics.
+    Reply { qtype: u16, rcode: u8 },
+    /// Send nothing (not a query, or too broken to answer).
+    Drop,
+    /// A zone transfer request for this zone (TCP only); the server streams it.
+    Transfer { zone: Arc<Snapshot> },
+}
+
+/// A parsed question: lowercase name for lookup, where the original ends, type and class.
+struct Question {
+    lower: [u8; 255],
+    len: usize,
+    end: usize,
+    qtype: u16,
+    qclass: u16,
+}
+
+fn be16(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
+}
+
+fn parse_question(q: &[u8]) -> Option<Question> {
+    let mut lower = [0u8; 255];
+    let mut i = 12;
+    let mut len = 0;
+    loop {
+        let l = *q.get(i)? as usize;
+        if l & 0xC0 != 0 {
+            return None; // no compression in the question of a query; no extended labels
+        }
+        if len + l + 1 > 255 {
+            return None;
+        }
+        lower[len] = l as u8;
+        len += 1;
+        if l == 0 {
+            i += 1;
+            break;
+        }
+        let label = q.get(i + 1..i + 1 + l)?;
+        for (k, b) in label.iter().enumerate() {
+            lower[len + k] = b.to_ascii_lowercase();
+        }
+        len += l;
+        i += 1 + l;
+    }
+    Some(Question {
+        lower,
+        len,
+        end: i,
+        qtype: be16(q, i)?,
+        qclass: be16(q, i + 2)?,
+    })
+}
+
+/// Skips one resource record (names may be compressed) and returns (type, class, ttl, next).
+fn skip_rr(q: &[u8], mut i: usize) -> Option<(u16, u16, u32, usize, bool)> {
+    let mut root = true;
+    loop {
+        let l = *q.get(i)?;
+        if l & 0xC0 == 0xC0 {
+            q.get(i + 1)?;
+            i += 2;
+            root = false;
+            break;
+        }
+        if l & 0xC0 != 0 {
+            return None;
+        }
+        i += 1 + l as usize;
+        if l == 0 {
+            break;
+        }
+        root = false;
+    }
+    let t = be16(q, i)?;
+    let c = be16(q, i + 2)?;
+    let ttl = u32::from_be_bytes([
+        *q.get(i + 4)?,
+        *q.get(i + 5)?,
+        *q.get(i + 6)?,
+        *q.get(i + 7)?,
+    ]);
+    let rdlen = be16(q, i + 8)? as usize;
+    let next = i + 10 + rdlen;
+    if next > q.len() {
+        return None;
+    }
+    Some((t, c, ttl, next, root))
+}
+
+/// EDNS of the query: `None` without OPT, else the client's payload size and version.
+struct Edns {
+    payload: u16,
+    version: u8,
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    an: u16,
+    ns: u16,
+    ar: u16,
+}
+
+impl Writer<'_> {
+    fn rr(&mut self, owner: &[u8], tail: &[u8]) {
+        self.out.extend_from_slice(owner);
+        self.out.extend_from_slice(tail);
+    }
+}
+
+fn header(out: &mut Vec<u8>, q: &[u8], aa: bool, rcode: u8) {
+    let rd = q.get(2).map(|b| b & 0x01).unwrap_or(0);
+    let opcode = q.get(2).map(|b| b & 0x78).unwrap_or(0);
+    out.extend_from_slice(&q[0..2]);
+    out.push(0x80 | opcode | if aa { 0x04 } else { 0 } | rd);
+    out.push(rcode & 0x0F);
+    out.extend_from_slice(&[0; 8]);
+}
+
+fn set_counts(out: &mut [u8], qd: u16, an: u16, ns: u16, ar: u16) {
+    out[4..6].copy_from_slice(&qd.to_be_bytes());
+    out[6..8].copy_from_slice(&an.to_be_bytes());
+    out[8..10].copy_from_slice(&ns.to_be_bytes());
+    out[10..12].copy_from_slice(&ar.to_be_bytes());
+}
+
+fn opt(out: &mut Vec<u8>, ext_rcode: u8) {
+    out.push(0);
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
+    out.extend_from_slice(&[ext_rcode, 0, 0, 0, 0, 0]);
+}
+
+/// A response with only header (and question, when it parsed) — errors and refusals.
+fn short(out: &mut Vec<u8>, q: &[u8], question_end: Option<usize>, rcode: u8, edns: bool) {
+    out.clear();
+    header(out, q, false, rcode);
+    let mut qd = 0;
+    if let Some(end) = question_end {
+        out.extend_from_slice(&q[12..end + 4]);
+        qd = 1;
+    }
+    if edns {
+        opt(out, 0);
+    }
+    set_counts(out, qd, 0, 0, u16::from(edns));
+}
+
+/// Answers `q` into `out` (cleared first).
+pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u8>) -> Outcome {
+    out.clear();
+    if q.len() < 12 || q[2] & 0x80 != 0 {
+        return Outcome::Drop; // too short to answer, or a response
+    }
+    let opcode = (q[2] >> 3) & 0x0F;
+    let qdcount = be16(q, 4).unwrap_or(0);
+    let (ancount, nscount, arcount) = (
+        be16(q, 6).unwrap_or(0),
+        be16(q, 8).unwrap_or(0),
+        be16(q, 10).unwrap_or(0),
+    );
+    let Some(question) = (qdcount == 1).then(|| parse_question(q)).flatten() else {
+        short(out, q, None, RCODE_FORMERR, false);
+        return Outcome::Reply {
+            qtype: 0,
+            rcode: RCODE_FORMERR,
+        };
+    };
+    // walk the remaining sections to find the OPT record
+    let mut edns: Option<Edns> = None;
+    let mut i = question.end + 4;
+    for k in 0..(ancount as usize + nscount as usize + arcount as usize) {
+        let Some((t, class, ttl, next, root)) = skip_rr(q, i) else {
+            short(out, q, Some(question.end), RCODE_FORMERR, false);
+            return Outcome::Reply {
+                qtype: question.qtype,
+                rcode: RCODE_FORMERR,
+            };
+        };
+        if t == TYPE_OPT {
+            if edns.is_some() || !root || k < (ancount + nscount) as usize {
+                short(out, q, Some(question.end), RCODE_FORMERR, false);
+                return Outcome::Reply {
+                    qtype: question.qtype,
+                    rcode: RCODE_FORMERR,
+                };
+            }
+            edns = Some(Edns {
+                payload: class,
+                version: (ttl >> 16) as u8,
+            });
+        }
+        i = next;
+    }
+    let has_edns = edns.is_some();
+    if let Some(e) = &edns
+        && e.version > 0
+    {
+        // BADVERS: extended RCODE 16 = upper 8 bits 1, lower 4 bits 0
+        out.clear();
+        header(out, q, false, 0);
+        out.extend_from_slice(&q[12..question.end + 4]);
+        opt(out, 1);
+        set_counts(out, 1, 0, 0, 1);
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: 16,
+        };
+    }
+    if opcode != 0 {
+        short(out, q, Some(question.end), RCODE_NOTIMP, has_edns);
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: RCODE_NOTIMP,
+        };
+    }
+    let max = match transport {
+        Transport::Tcp => 65535,
+        Transport::Udp => edns
+            .as_ref()
+            .map(|e| (e.payload as usize).clamp(512, MAX_UDP))
+            .unwrap_or(512),
+    };
+    let qname = &question.lower[..question.len];
+
+    if question.qclass == CLASS_CH {
+        return chaos(q, &question, out, has_edns);
+    }
+    if question.qclass != CLASS_IN && question.qclass != TYPE_ANY {
+        short(out, q, Some(question.end), RCODE_REFUSED, has_edns);
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: RCODE_REFUSED,
+        };
+    }
+    // the closest enclosing zone: longest suffix of the name that is a zone apex
+    let mut offset = 0;
+    let zone = loop {
+        if let Some(z) = catalog.zones.get(&qname[offset..]) {
+            break Some(z);
+        }
+        let l = qname[offset] as usize;
+        if l == 0 {
+            break None;
+        }
+        offset += 1 + l;
+    };
+    let Some(zone) = zone else {
+        short(out, q, Some(question.end), RCODE_REFUSED, has_edns);
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: RCODE_REFUSED,
+        };
+    };
+    if question.qtype == TYPE_AXFR || question.qtype == TYPE_IXFR {
+        if transport == Transport::Tcp && offset == 0 {
+            return Outcome::Transfer { zone: zone.clone() };
+        }
+        short(
+            out,
+            q,
+            Some(question.end),
+            if transport == Transport::Udp {
+                RCODE_NOTIMP
+            } else {
+                RCODE_REFUSED
+            },
+            has_edns,
+        );
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: RCODE_REFUSED,
+        };
+    }
+
+    let rcode = build(zone, q, &question, offset, out);
+    if has_edns {
+        opt(out, 0);
+        let ar = be16(out, 10).unwrap_or(0) + 1;
+        out[10..12].copy_from_slice(&ar.to_be_bytes());
+    }
+    if out.len() > max {
+        // too big for this transport: say so (TC) and let the client retry over TCP
+        let aa = out[2] & 0x04 != 0;
+        out.clear();
+        header(out, q, aa, rcode);
+        out[2] |= 0x02;
+        out.extend_from_slice(&q[12..question.end + 4]);
+        if has_edns {
+            opt(out, 0);
+        }
+        set_counts(out, 1, 0, 0, u16::from(has_edns));
+    }
+    Outcome::Reply {
+        qtype: question.qtype,
+        rcode,
+    }
+}
+
+/// The authoritative answer for a name inside `zone` (apex at `offset` in the name).
+fn build(
+    zone: &Snapshot,
+    q: &[u8],
+    question: &Question,
+    apex_offset: usize,
+    out: &mut Vec<u8>,
+) -> u8 {
+    let qname = &question.lower[..question.len];
+    header(out, q, true, 0);
+    out.extend_from_slice(&q[12..question.end + 4]);
+    let mut w = Writer {
+        out,
+        an: 0,
+        ns: 0,
+        ar: 0,
+    };
+    let apex_ptr = wire::pointer(12 + apex_offset);
+    let qptr = wire::pointer(12);
+
+    // Below a delegation nothing is ours to answer: refer to the delegated servers.
+    if zone.has_cuts {
+        let mut cut = None;
+        let mut off = 0;
+        while off < apex_offset {
+            if zone.node(&qname[off..]).is_some_and(|n| n.cut) {
+                cut = Some(off); // keep going up: the highest cut wins
+            }
+            off += 1 + qname[off] as usize;
+        }
+        if let Some(c) = cut {
+            let node = zone.node(&qname[c..]).expect("cut node exists");
+            let ns = node.get(TYPE_NS).expect("a cut has NS");
+            for tail in ns.tails.iter() {
+                w.rr(&wire::pointer(12 + c), tail);
+                w.ns += 1;
+            }
+            for host in ns.rdatas.iter() {
+                for rrset in glue(zone, host) {
+                    for tail in rrset.tails.iter() {
+                        w.rr(host, tail);
+                        w.ar += 1;
+                    }
+                }
+            }
+            w.out[2] &= !0x04; // a referral is not authoritative
+            let (an, ns, ar) = (w.an, w.ns, w.ar);
+            set_counts(w.out, 1, an, ns, ar);
+            return RCODE_NOERROR;
+        }
+    }
+
+    let rcode = match zone.node(qname) {
+        None => {
+            negative(&mut w, &apex_ptr, zone);
+            RCODE_NXDOMAIN
+        }
+        Some(node) => positive(&mut w, zone, node, question.qtype, &qptr, &apex_ptr),
+    };
+    let (an, ns, ar) = (w.an, w.ns, w.ar);
+    set_counts(w.out, 1, an, ns, ar);
+    w.out[3] = (w.out[3] & 0xF0) | rcode;
+    rcode
+}
+
+fn negative(w: &mut Writer<'_>, apex_ptr: &[u8; 2], zone: &Snapshot) {
+    w.rr(apex_ptr, &zone.negative_soa_tail);
+    w.ns += 1;
+}
+
+fn positive(
+    w: &mut Writer<'_>,
+    zone: &Snapshot,
+    node: &Node,
+    qtype: u16,
+    qptr: &[u8; 2],
+    apex_ptr: &[u8; 2],
+) -> u8 {
+    if qtype == TYPE_ANY {
+        // RFC 8482: a small, synthesised answer instead of everything at the name
+        let mut tail = Vec::with_capacity(24);
+        tail.extend_from_slice(&TYPE_HINFO.to_be_bytes());
+        tail.extend_from_slice(&CLASS_IN.to_be_bytes());
+        tail.extend_from_slice(&3600u32.to_be_bytes());
+        tail.extend_from_slice(&9u16.to_be_bytes());
+        tail.extend_from_slice(b"\x07RFC8482\x00");
+        w.rr(qptr, &tail);
+        w.an += 1;
+        return RCODE_NOERROR;
+    }
+    if let Some(rrset) = node.get(qtype) {
+        for tail in rrset.tails.iter() {
+            w.rr(qptr, tail);
+            w.an += 1;
+        }
+        return RCODE_NOERROR;
+    }
+    let Some(cname) = node.get(TYPE_CNAME) else {
+        negative(w, apex_ptr, zone); // NODATA (also for empty non-terminals)
+        return RCODE_NOERROR;
+    };
+    // follow the alias inside the zone
+    w.rr(qptr, &cname.tails[0]);
+    w.an += 1;
+    let mut target: &[u8] = &cname.rdatas[0];
+    for _ in 0..MAX_CHASE {
+        if !target.ends_with(&zone.apex) {
+            return RCODE_NOERROR; // outside this zone: the resolver follows it
+        }
+        match zone.node(target) {
+            None => return RCODE_NXDOMAIN,
+            Some(n) => {
+                if let Some(rrset) = n.get(qtype) {
+                    for tail in rrset.tails.iter() {
+                        w.rr(target, tail);
+                        w.an += 1;
+                    }
+                    return RCODE_NOERROR;
+                }
+                match n.get(TYPE_CNAME) {
+                    Some(next) if qtype != TYPE_CNAME => {
+                        w.rr(target, &next.tails[0]);
+                        w.an += 1;
+                        target = &next.rdatas[0];
+                    }
+                    _ => return RCODE_NOERROR,
+                }
+            }
+        }
+    }
+    RCODE_NOERROR
+}
+
+/// `version.bind`, `id.server`, `hostname.bind` in class CH; anything else there is refused.
+fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: bool) -> Outcome {
+    let name = &question.lower[..question.len];
+    let known = [
+        &b"\x07version\x04bind\x00"[..],
+        b"\x02id\x06server\x00",
+        b"\x08hostname\x04bind\x00",
+    ];
+    if !known.contains(&name) || !(question.qtype == TYPE_TXT || question.qtype == TYPE_ANY) {
+        short(out, q, Some(question.end), RCODE_REFUSED, edns);
+        return Outcome::Reply {
+            qtype: question.qtype,
+            rcode: RCODE_REFUSED,
+        };
+    }
+    header(out, q, true, 0);
+    out.extend_from_slice(&q[12..question.end + 4]);
+    let text = concat!("kavling ", env!("CARGO_PKG_VERSION"));
+    let mut rr = Vec::new();
+    wire::push_rr(
+        &mut rr,
+        &wire::pointer(12),
+        TYPE_TXT,
+        CLASS_CH,
+        0,
+        &[&[text.len() as u8][..], text.as_bytes()].concat(),
+    );
+    out.extend_from_slice(&rr);
+    if edns {
+        opt(out, 0);
+    }
+    set_counts(out, 1, 1, 0, u16::from(edns));
+    Outcome::Reply {
+        qtype: question.qtype,
+        rcode: RCODE_NOERROR,
+    }
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Reply { qtype: a, rcode: b }, Self::Reply { qtype: c, rcode: d }) => {
+                a == c && b == d
+            }
+            (Self::Drop, Self::Drop) => true,
+            (Self::Transfer { zone: a }, Self::Transfer { zone: b }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The SOA tail for the apex of `zone` (for transfers).
+pub fn soa_tail(zone: &Snapshot) -> Option<&[u8]> {
+    zone.node(&zone.apex)
+        .and_then(|n| n.get(TYPE_SOA))
+        .map(|s| &*s.tails[0])
+}

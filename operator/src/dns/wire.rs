@@ -1,0 +1,231 @@
+//! DNS wire format: names and record data, rendered once when a snapshot is built so the query
+//! path only copies bytes.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::api::RecordType;
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_HINFO: u16 = 13;
+pub const TYPE_MX: u16 = 15;
+pub const TYPE_TXT: u16 = 16;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_SRV: u16 = 33;
+pub const TYPE_OPT: u16 = 41;
+pub const TYPE_IXFR: u16 = 251;
+pub const TYPE_AXFR: u16 = 252;
+pub const TYPE_ANY: u16 = 255;
+pub const TYPE_CAA: u16 = 257;
+pub const CLASS_IN: u16 = 1;
+pub const CLASS_CH: u16 = 3;
+
+/// The RR type code of a Kavling record type.
+pub fn type_code(t: RecordType) -> u16 {
+    match t {
+        RecordType::A => TYPE_A,
+        RecordType::AAAA => TYPE_AAAA,
+        RecordType::CNAME => TYPE_CNAME,
+        RecordType::MX => TYPE_MX,
+        RecordType::TXT => TYPE_TXT,
+        RecordType::CAA => TYPE_CAA,
+        RecordType::SRV => TYPE_SRV,
+        RecordType::NS => TYPE_NS,
+    }
+}
+
+/// A presentation name (`portal.kota.go.id`, trailing dot optional) as lowercase wire format.
+pub fn name(presentation: &str) -> Result<Vec<u8>, String> {
+    let p = presentation.trim_end_matches('.');
+    let mut out = Vec::with_capacity(p.len() + 2);
+    if !p.is_empty() {
+        for label in p.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(format!("'{presentation}' has an empty or over-long label"));
+            }
+            out.push(label.len() as u8);
+            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    out.push(0);
+    if out.len() > 255 {
+        return Err(format!("'{presentation}' is longer than 255 octets"));
+    }
+    Ok(out)
+}
+
+/// The wire name one label up (`\x06portal\x04kota...` → `\x04kota...`), or `None` at the root.
+pub fn parent(wire: &[u8]) -> Option<&[u8]> {
+    let len = *wire.first()? as usize;
+    if len == 0 { None } else { wire.get(1 + len..) }
+}
+
+fn u16be(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn character_string(out: &mut Vec<u8>, s: &[u8]) {
+    for chunk in s.chunks(255) {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
+    if s.is_empty() {
+        out.push(0);
+    }
+}
+
+/// Record data of one value in presentation form (as `DnsRecord.spec.values` holds it).
+pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, String> {
+    let v = value.trim();
+    let mut out = Vec::new();
+    match t {
+        RecordType::A => out.extend_from_slice(
+            &v.parse::<Ipv4Addr>()
+                .map_err(|e| format!("A '{v}': {e}"))?
+                .octets(),
+        ),
+        RecordType::AAAA => out.extend_from_slice(
+            &v.parse::<Ipv6Addr>()
+                .map_err(|e| format!("AAAA '{v}': {e}"))?
+                .octets(),
+        ),
+        RecordType::CNAME | RecordType::NS => out = name(v)?,
+        RecordType::MX => {
+            let (pref, host) = v
+                .split_once(' ')
+                .ok_or_else(|| format!("MX '{v}' is not '<preference> <host>'"))?;
+            u16be(
+                &mut out,
+                pref.parse()
+                    .map_err(|_| format!("MX preference '{pref}'"))?,
+            );
+            out.extend(name(host.trim())?);
+        }
+        RecordType::SRV => {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            let [p, w, port, target] = parts[..] else {
+                return Err(format!(
+                    "SRV '{v}' is not '<priority> <weight> <port> <target>'"
+                ));
+            };
+            for n in [p, w, port] {
+                u16be(
+                    &mut out,
+                    n.parse().map_err(|_| format!("SRV number '{n}'"))?,
+                );
+            }
+            out.extend(name(target)?);
+        }
+        RecordType::TXT => {
+            // A value in quotes is taken literally without them; otherwise as written.
+            let s = v
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .unwrap_or(v);
+            character_string(&mut out, s.as_bytes());
+        }
+        RecordType::CAA => {
+            let mut it = v.splitn(3, ' ');
+            let (flags, tag, val) = (
+                it.next().unwrap_or(""),
+                it.next().unwrap_or(""),
+                it.next().unwrap_or(""),
+            );
+            out.push(flags.parse().map_err(|_| format!("CAA flags '{flags}'"))?);
+            if tag.is_empty() || tag.len() > 15 {
+                return Err(format!("CAA tag '{tag}'"));
+            }
+            out.push(tag.len() as u8);
+            out.extend_from_slice(tag.as_bytes());
+            out.extend_from_slice(val.trim_matches('"').as_bytes());
+        }
+    }
+    if out.len() > 65535 {
+        return Err("record data too long".into());
+    }
+    Ok(out)
+}
+
+/// SOA record data.
+pub fn soa_rdata(
+    mname: &str,
+    hostmaster: &str,
+    serial: u32,
+    refresh: u32,
+    retry: u32,
+    expire: u32,
+    minimum: u32,
+) -> Result<Vec<u8>, String> {
+    let mut out = name(mname)?;
+    // hostmaster@example.go.id → hostmaster.example.go.id (a dot in the local part would need
+    // escaping; such addresses are refused at build time)
+    let rname = match hostmaster.split_once('@') {
+        Some((local, domain)) if !local.contains('.') => format!("{local}.{domain}"),
+        Some(_) => return Err(format!("hostmaster '{hostmaster}' has a dot before '@'")),
+        None => hostmaster.to_string(),
+    };
+    out.extend(name(&rname)?);
+    for v in [serial, refresh, retry, expire, minimum] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// Appends one resource record with an already-encoded owner (a full name or a pointer).
+pub fn push_rr(out: &mut Vec<u8>, owner: &[u8], type_: u16, class: u16, ttl: u32, rdata: &[u8]) {
+    out.extend_from_slice(owner);
+    u16be(out, type_);
+    u16be(out, class);
+    out.extend_from_slice(&ttl.to_be_bytes());
+    u16be(out, rdata.len() as u16);
+    out.extend_from_slice(rdata);
+}
+
+/// A compression pointer to `offset` in the message.
+pub fn pointer(offset: usize) -> [u8; 2] {
+    [0xC0 | ((offset >> 8) as u8 & 0x3F), offset as u8]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_wire() {
+        assert_eq!(name("Portal.Kota.").unwrap(), b"\x06portal\x04kota\x00");
+        assert_eq!(name("").unwrap(), b"\x00");
+        assert!(name(&format!("{}.id", "a".repeat(64))).is_err());
+        assert_eq!(
+            parent(b"\x06portal\x04kota\x00"),
+            Some(&b"\x04kota\x00"[..])
+        );
+        assert_eq!(parent(b"\x00"), None);
+    }
+
+    #[test]
+    fn rdata_per_type() {
+        assert_eq!(rdata(RecordType::A, "10.0.0.1").unwrap(), [10, 0, 0, 1]);
+        assert_eq!(
+            rdata(RecordType::MX, "10 mail.k.id").unwrap(),
+            b"\x00\x0a\x04mail\x01k\x02id\x00"
+        );
+        assert_eq!(
+            rdata(RecordType::TXT, "\"v=spf1 -all\"").unwrap(),
+            b"\x0bv=spf1 -all"
+        );
+        assert_eq!(
+            rdata(RecordType::CAA, "0 issue \"letsencrypt.org\"").unwrap(),
+            b"\x00\x05issueletsencrypt.org"
+        );
+        assert_eq!(
+            rdata(RecordType::SRV, "1 2 443 s.k.id").unwrap(),
+            b"\x00\x01\x00\x02\x01\xbb\x01s\x01k\x02id\x00"
+        );
+        assert!(rdata(RecordType::A, "::1").is_err());
+        let long = "x".repeat(300);
+        let txt = rdata(RecordType::TXT, &long).unwrap();
+        assert_eq!((txt[0], txt[256]), (255, 45));
+    }
+}
