@@ -7,7 +7,7 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -125,12 +125,15 @@ pub async fn run(ctx: Arc<Context>) {
     )
     .default_backoff()
     .touched_objects();
+    // Only a zone's spec (generation) matters to its records, not its status: without this
+    // filter every serial bump re-checked every record of the zone — O(n²) while a zone fills.
     let zone_stream = reflector::reflector(
         zw,
         watcher(Api::<Zone>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff()
-    .touched_objects();
+    .touched_objects()
+    .predicate_filter(predicates::generation, Default::default());
     let rc = Arc::new(RecordCtx {
         ctx,
         records: records.clone(),

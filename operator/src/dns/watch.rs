@@ -149,8 +149,11 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
                 },
             }
         }
-        // Until both initial lists are in, publishing would serve half a zone.
-        if !(zones_synced && records_synced) || state.dirty.is_empty() {
+        // Until both initial lists are in, publishing would serve half a zone. Once they are,
+        // publish even when nothing is dirty: an empty catalog is a ready one.
+        if !(zones_synced && records_synced)
+            || (state.dirty.is_empty() && published.ready.load(Ordering::Relaxed))
+        {
             continue;
         }
         let t = Instant::now();

@@ -1,0 +1,433 @@
+//! Kavling's DNS server against real clients (dig, kdig) and a real secondary (Knot DNS).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kavling::api::*;
+use kavling_e2e::{Stack, unique, wait_for};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+
+const T: Duration = Duration::from_secs(30);
+
+fn dns_port(stack: &Stack) -> String {
+    stack
+        .get("KAVLING_DNS_ADDR")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `dig` against our server; returns its full output.
+fn dig(stack: &Stack, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &dns_port(stack),
+            "+norec",
+            "+time=2",
+            "+tries=1",
+        ])
+        .args(args)
+        .output()
+        .expect("dig is installed (dev/build-tools.sh apt)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn short(stack: &Stack, name: &str, t: &str) -> Vec<String> {
+    let mut v: Vec<String> = dig(stack, &["+short", name, t])
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+fn zone_spec(zone: &str, transfer: Transfer) -> ZoneSpec {
+    ZoneSpec {
+        soa: Soa {
+            primary: format!("ns1.{zone}"),
+            hostmaster: format!("hostmaster@{zone}"),
+            refresh: 60,
+            retry: 60,
+            expire: 3600,
+            negative_ttl: 120,
+        },
+        nameservers: vec![format!("ns1.{zone}")],
+        default_ttl: 300,
+        transfer,
+        policy: NamingPolicy::default(),
+        tenants: vec![],
+    }
+}
+
+fn record(zone: &str, name: &str, t: RecordType, ttl: Option<u32>, values: &[&str]) -> DnsRecord {
+    let fqdn = if name.is_empty() {
+        zone.to_string()
+    } else {
+        format!("{name}.{zone}")
+    };
+    DnsRecord::new(
+        &record_object_name(&fqdn, t),
+        DnsRecordSpec {
+            zone: zone.into(),
+            name: fqdn,
+            type_: t,
+            ttl,
+            values: values.iter().map(|s| s.to_string()).collect(),
+        },
+    )
+}
+
+async fn new_zone(stack: &Stack, transfer: Transfer) -> anyhow::Result<String> {
+    let admin = stack.client_as("admin").await?;
+    let zone = format!("{}.go.id", unique("dns"));
+    Api::<Zone>::all(admin)
+        .create(
+            &PostParams::default(),
+            &Zone::new(&zone, zone_spec(&zone, transfer)),
+        )
+        .await?;
+    wait_for("zone served", T, || async {
+        Ok(dig(stack, &[&zone, "SOA"])
+            .contains("status: NOERROR")
+            .then_some(()))
+    })
+    .await?;
+    Ok(zone)
+}
+
+#[tokio::test]
+async fn a_record_created_through_the_api_is_answered_field_by_field_then_withdrawn()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let zone = new_zone(&stack, Transfer::default()).await?;
+    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let start = Instant::now();
+    records
+        .create(
+            &PostParams::default(),
+            &record(
+                &zone,
+                "portal",
+                RecordType::A,
+                Some(120),
+                &["10.1.2.3", "10.1.2.4"],
+            ),
+        )
+        .await?;
+    let name = format!("portal.{zone}");
+    wait_for("A answered", T, || async {
+        Ok((short(&stack, &name, "A") == ["10.1.2.3", "10.1.2.4"]).then_some(()))
+    })
+    .await?;
+    eprintln!("change → answer: {:?}", start.elapsed());
+    // field by field: flags, TTL, class, case echo
+    let out = dig(&stack, &[&name.to_uppercase(), "A"]);
+    assert!(out.contains("flags: qr aa;"), "{out}");
+    let rows: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        rows.contains(&format!("{}. 120 IN A 10.1.2.3", name.to_uppercase())),
+        "the query's case is echoed, TTL and class as given: {out}"
+    );
+
+    for (n, t, v) in [
+        ("mail", RecordType::MX, "10 mx.example.org"),
+        ("txt", RecordType::TXT, "\"v=spf1 -all\""),
+        ("caa", RecordType::CAA, "0 issue \"letsencrypt.org\""),
+        ("_sip._tcp", RecordType::SRV, "10 5 5060 sip.example.org"),
+        ("v6", RecordType::AAAA, "2001:db8::7"),
+    ] {
+        records
+            .create(&PostParams::default(), &record(&zone, n, t, None, &[v]))
+            .await?;
+        let fqdn = format!("{n}.{zone}");
+        let want = match t {
+            RecordType::MX => "10 mx.example.org.".to_string(),
+            RecordType::SRV => "10 5 5060 sip.example.org.".to_string(),
+            RecordType::CAA => "0 issue \"letsencrypt.org\"".to_string(),
+            _ => v.to_string(),
+        };
+        wait_for(&format!("{} {n}", t.as_str()), T, || async {
+            Ok((short(&stack, &fqdn, t.as_str()) == [want.clone()]).then_some(()))
+        })
+        .await?;
+    }
+
+    records
+        .delete(
+            &record_object_name(&name, RecordType::A),
+            &DeleteParams::default(),
+        )
+        .await?;
+    wait_for("NXDOMAIN after delete", T, || async {
+        Ok(dig(&stack, &[&name, "A"])
+            .contains("status: NXDOMAIN")
+            .then_some(()))
+    })
+    .await?;
+    let neg = dig(&stack, &[&name, "A"]);
+    let neg_rows: Vec<String> = neg
+        .lines()
+        .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        neg_rows.contains(&format!("{zone}. 120 IN SOA")),
+        "negative answer carries the SOA with the negative TTL: {neg}"
+    );
+    // the empty non-terminal above the SRV record is NODATA, not NXDOMAIN
+    assert!(dig(&stack, &[&format!("_tcp.{zone}"), "A"]).contains("status: NOERROR"));
+    // big answers: truncated over UDP without EDNS, complete over TCP
+    let many: Vec<String> = (0..12)
+        .map(|i| format!("\"{}\"", "k".repeat(200) + &i.to_string()))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    records
+        .create(
+            &PostParams::default(),
+            &record(&zone, "big", RecordType::TXT, None, &many),
+        )
+        .await?;
+    let big = format!("big.{zone}");
+    wait_for("big TXT over TCP", T, || async {
+        Ok((dig(&stack, &["+tcp", &big, "TXT"])
+            .matches("\tTXT\t")
+            .count()
+            == 12)
+            .then_some(()))
+    })
+    .await?;
+    assert!(
+        dig(&stack, &["+noedns", "+ignore", &big, "TXT"]).contains(" tc"),
+        "UDP answer is truncated"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_approved_subdomain_answers_and_suspension_changes_the_answer() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let zone = new_zone(&stack, Transfer::default()).await?;
+    Api::<Zone>::all(admin.clone()).patch(&zone, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"policy": {"suspension": {"mode": "Redirect", "addresses": ["10.99.0.1"]}}}}))).await?;
+    // The Dinas creates the Subdomain directly (the Request flow is covered in approvals.rs).
+    let fqdn = format!("layanan.{zone}");
+    let sd = Subdomain::new(
+        &fqdn,
+        SubdomainSpec {
+            zone: zone.clone(),
+            label: "layanan".into(),
+            tenant: "dinkes".into(),
+            application_name: None,
+            website: false,
+            tls: false,
+            ttl: Some(60),
+            target: Target {
+                addresses: vec!["10.5.5.5".into()],
+                ..Default::default()
+            },
+            suspend: None,
+        },
+    );
+    let sds: Api<Subdomain> = Api::all(stack.client_as("ani").await?);
+    sds.create(&PostParams::default(), &sd).await?;
+    wait_for("subdomain answered", T, || async {
+        Ok((short(&stack, &fqdn, "A") == ["10.5.5.5"]).then_some(()))
+    })
+    .await?;
+    sds.patch(
+        &fqdn,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"suspend": {"reason": "audit"}}})),
+    )
+    .await?;
+    wait_for("notice page answered", T, || async {
+        Ok((short(&stack, &fqdn, "A") == ["10.99.0.1"]).then_some(()))
+    })
+    .await?;
+    sds.patch(
+        &fqdn,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"suspend": null}})),
+    )
+    .await?;
+    wait_for("restored", T, || async {
+        Ok((short(&stack, &fqdn, "A") == ["10.5.5.5"]).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn axfr_of_a_few_thousand_records_equals_the_api_and_is_refused_to_others()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let zone = new_zone(
+        &stack,
+        Transfer {
+            allow: vec!["127.0.0.1".into()],
+            notify: vec![],
+        },
+    )
+    .await?;
+    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let n = 2000;
+    let mut want = std::collections::BTreeSet::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        let futs: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let r = record(
+                    &zone,
+                    &format!("h{i}"),
+                    RecordType::A,
+                    Some(300),
+                    &[&format!("10.7.{}.{}", i / 250, i % 250 + 1)],
+                );
+                let records = records.clone();
+                async move { records.create(&PostParams::default(), &r).await.map(|_| ()) }
+            })
+            .collect();
+        for r in futures::future::join_all(futs).await {
+            r?;
+        }
+    }
+    for i in 0..n {
+        want.insert(format!(
+            "h{i}.{zone}. 300 IN A 10.7.{}.{}",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    let last = format!("h{}.{zone}", n - 1);
+    wait_for("last record served", T, || async {
+        Ok((!short(&stack, &last, "A").is_empty()).then_some(()))
+    })
+    .await?;
+    let got = wait_for("complete AXFR", T, || async {
+        let out = dig(&stack, &[&zone, "AXFR"]);
+        let lines: std::collections::BTreeSet<String> = out
+            .lines()
+            .filter(|l| !l.starts_with(';') && l.contains("\tA\t"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        Ok((lines.len() == n).then_some((out, lines)))
+    })
+    .await?;
+    assert_eq!(got.1, want, "AXFR content equals what the API holds");
+    assert_eq!(
+        got.0.lines().filter(|l| l.contains("\tSOA\t")).count(),
+        2,
+        "AXFR starts and ends with the SOA"
+    );
+    // a zone that allows nobody refuses the transfer
+    let closed = new_zone(&stack, Transfer::default()).await?;
+    assert!(dig(&stack, &[&closed, "AXFR"]).contains("Transfer failed"));
+    Ok(())
+}
+
+struct Knot(Child);
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let knot_port = dns_port(&stack).parse::<u16>()? + 11;
+    let zone = new_zone(
+        &stack,
+        Transfer {
+            allow: vec!["127.0.0.1".into()],
+            notify: vec![format!("127.0.0.1:{knot_port}")],
+        },
+    )
+    .await?;
+    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    records
+        .create(
+            &PostParams::default(),
+            &record(&zone, "awal", RecordType::A, None, &["10.8.0.1"]),
+        )
+        .await?;
+    wait_for("record served by Kavling", T, || async {
+        Ok((!short(&stack, &format!("awal.{zone}"), "A").is_empty()).then_some(()))
+    })
+    .await?;
+
+    let dir = std::env::temp_dir().join(unique("knot"));
+    std::fs::create_dir_all(&dir)?;
+    let conf = format!(
+        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_kavling\n    address: 127.0.0.1\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: notify_from_kavling\n",
+        d = dir.display(),
+        p = dns_port(&stack)
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    let child = Command::new("knotd")
+        .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("knot.log"))?)
+        .spawn()?;
+    let _knot = Knot(child);
+    let kdig = |name: String| {
+        let out = Command::new("kdig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &knot_port.to_string(),
+                "+short",
+                "+time=1",
+                "+retry=0",
+                &name,
+                "A",
+            ])
+            .output()
+            .expect("kdig");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    wait_for("Knot transferred the zone", T, || async {
+        Ok((kdig(format!("awal.{zone}")) == "10.8.0.1").then_some(()))
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; knot log: {}",
+            std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default()
+        )
+    })?;
+    // a change: the serial goes up, Kavling sends NOTIFY, Knot transfers again
+    records
+        .create(
+            &PostParams::default(),
+            &record(&zone, "baru", RecordType::A, None, &["10.8.0.2"]),
+        )
+        .await?;
+    let t = Instant::now();
+    wait_for("Knot answers the new record after NOTIFY", T, || async {
+        Ok((kdig(format!("baru.{zone}")) == "10.8.0.2").then_some(()))
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; knot log: {}",
+            std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default()
+        )
+    })?;
+    eprintln!("change → answered by the Knot secondary: {:?}", t.elapsed());
+    let log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
+    assert!(
+        log.to_lowercase().contains("notify, incoming"),
+        "Knot logged the incoming NOTIFY: {log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
