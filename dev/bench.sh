@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks against the local Pusat Data (started if needed, with the operator built in
-# release mode so the figures are not those of a debug build).
-#   dev/bench.sh [N] [BURST]
+# Benchmarks against a fresh local Pusat Data, with the operator and DNS server built in
+# release mode so the figures are not those of a debug build.
+#   dev/bench.sh [approve|dns-change|all] [N]
+# (The DNS query-path benchmark against NSD and Knot is bench/dns.sh; it needs no stack.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -9,10 +10,18 @@ export KAVLING_STACK_DIR="${KAVLING_BENCH_STACK_DIR:-${CARGO_TARGET_DIR:-$REPO/t
 export KAVLING_PORT_BASE="${KAVLING_BENCH_PORT_BASE:-19000}"
 dev/build-tools.sh all
 cargo build --release --quiet -p kavling-operator -p kavling-bench
-export KAVLING_OPERATOR_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/kavling-operator"
+REL="${CARGO_TARGET_DIR:-$REPO/target}/release"
+export KAVLING_OPERATOR_BIN="$REL/kavling-operator" KAVLING_DNS_BIN="$REL/kavling-dns"
 dev/stack.sh destroy >/dev/null 2>&1 || true
 dev/stack.sh start
 trap 'dev/stack.sh stop >/dev/null 2>&1 || true' EXIT
 dev/install-manifests.sh
 RUST_LOG=warn dev/stack.sh operator start
-"${CARGO_TARGET_DIR:-$REPO/target}/release/approve-to-ready" "$@"
+RUST_LOG=warn dev/stack.sh dns start
+what="${1:-all}"; shift || true
+case "$what" in
+  approve) "$REL/approve-to-ready" "$@" ;;
+  dns-change) "$REL/dns-change" "$@" ;;
+  all) "$REL/approve-to-ready" 100 10; echo; "$REL/dns-change" 1000 ;;
+  *) echo "usage: dev/bench.sh [approve|dns-change|all] [N]" >&2; exit 2 ;;
+esac

@@ -23,7 +23,7 @@ need_toolchain() {
   command -v "$1" >/dev/null 2>&1 || fail "the $1 toolchain is missing: $2"
 }
 
-APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git)
+APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git bc)
 
 apt_tools() {
   local missing=()

@@ -47,6 +47,15 @@ for f in examples/requests/*.yaml; do
   echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
 done
 
+step "the names answer from Kavling's own DNS server (dig @${KAVLING_DNS_ADDR})"
+DNS_PORT=${KAVLING_DNS_ADDR##*:}
+for q in "dinkes.bukittinggikota.go.id A" "dinkes.bukittinggikota.go.id AAAA" "sehat.bukittinggikota.go.id A" \
+         "www-nagari.sungaipua.desa.id A" "belum-ada.bukittinggikota.go.id A"; do
+  # shellcheck disable=SC2086
+  out=$(dig @127.0.0.1 -p "$DNS_PORT" +norec +noall +answer +comments $q | grep -E 'status:|IN' | sed 's/^;; ->>HEADER<<- //')
+  printf '%s\n' "$out"
+done
+
 step "what the Pusat Data now holds"
 kavling ani get tenants
 echo; kavling ani get zones

@@ -27,6 +27,13 @@ struct Args {
     /// UDP worker threads (default: one per CPU).
     #[arg(long, env = "KAVLING_DNS_UDP_WORKERS")]
     udp_workers: Option<usize>,
+    /// Also serve a static zone from a master file: DOMAIN=PATH (repeatable; used by the
+    /// benchmark to serve the same file as NSD and Knot).
+    #[arg(long = "zone-file", value_name = "DOMAIN=PATH")]
+    zone_files: Vec<String>,
+    /// Serve only the --zone-file zones; do not watch an API server.
+    #[arg(long)]
+    no_api: bool,
 }
 
 fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> String {
@@ -101,10 +108,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let client = kube::Client::try_default()
-        .await
-        .context("no usable kubeconfig or in-cluster configuration")?;
-    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::default()));
+    let mut initial = Catalog::default();
+    for spec in &args.zone_files {
+        let (domain, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--zone-file {spec}: expected DOMAIN=PATH"))?;
+        let t = std::time::Instant::now();
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        let snap = kavling::dns::zonefile::load(domain, &text)
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        tracing::info!(
+            zone = domain,
+            rrsets = snap.rrsets,
+            load_ms = t.elapsed().as_millis() as u64,
+            "static zone loaded"
+        );
+        initial.zones.insert(snap.apex.clone(), Arc::new(snap));
+    }
+    let catalog = Arc::new(ArcSwap::from_pointee(initial));
     let stats = Arc::new(Stats::default());
     let published = Arc::new(Published::default());
 
@@ -139,6 +160,14 @@ async fn main() -> anyhow::Result<()> {
         ready.store(true, Ordering::Relaxed);
     });
     tracing::info!(listen = %args.listen, http = %args.http, workers, "kavling-dns serving");
+    if args.no_api {
+        published.ready.store(true, Ordering::Relaxed);
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("no usable kubeconfig or in-cluster configuration")?;
     tokio::select! {
         _ = watch::run(client, catalog, published) => tracing::warn!("watches ended"),
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),

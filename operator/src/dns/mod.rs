@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod wire;
 pub mod zone;
+pub mod zonefile;
 
 pub mod server;
 #[cfg(test)]

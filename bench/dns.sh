@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# DNS benchmark: the same generated zone served by Kavling's DNS server, NSD and Knot DNS
+# (both from Debian), each confined to CPU 0 with a cpuset, queried by dnsperf on CPU 1.
+#
+#   bench/dns.sh [RECORDS=100000] [SECONDS=10]
+#
+# Prints, per server and query file (mixed: 5% names that do not exist; positive: only
+# existing names): queries/s, server CPU time per query, latency at a fixed rate, RSS after
+# loading, and load time — with Kavling's ratios to NSD and Knot.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+N="${1:-100000}"; DURATION="${2:-10}"; RATE="${RATE:-20000}"
+ZONE=bench.go.id
+PORT_BASE="${KAVLING_BENCH_DNS_PORT:-19553}"
+W=$(mktemp -d /tmp/kavling-dns-bench.XXXX)
+CPUSET=/sys/fs/cgroup/cpuset/kavling-dns-bench
+trap 'for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; sleep 0.5; rmdir "$CPUSET" 2>/dev/null || true; rm -rf "$W"' EXIT
+
+"$REPO/dev/build-tools.sh" apt >/dev/null
+cargo build --release --quiet -p kavling-operator --bin kavling-dns
+KAVLING_DNS="${CARGO_TARGET_DIR:-$REPO/target}/release/kavling-dns"
+
+echo "generating a $N-record zone and query files in $W" >&2
+python3 - "$N" "$W" "$ZONE" <<'PY'
+import random, sys
+n, w, zone = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+random.seed(42)
+with open(f"{w}/{zone}.zone", "w") as f:
+    f.write(f"{zone}. 3600 IN SOA ns1.{zone}. hostmaster.{zone}. 2026112301 3600 600 1209600 300\n")
+    f.write(f"{zone}. 3600 IN NS ns1.{zone}.\n{zone}. 3600 IN NS ns2.{zone}.\n")
+    f.write(f"ns1.{zone}. 3600 IN A 10.255.0.1\nns2.{zone}. 3600 IN A 10.255.0.2\n")
+    for i in range(n):
+        f.write(f"h{i}.{zone}. 3600 IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+with open(f"{w}/mixed.txt", "w") as m, open(f"{w}/positive.txt", "w") as p:
+    for i in range(200000):
+        h = random.randrange(n)
+        p.write(f"h{h}.{zone} A\n")
+        m.write(f"nx{random.randrange(10**9)}.{zone} A\n" if random.random() < 0.05 else f"h{h}.{zone} A\n")
+PY
+
+# A cpuset on CPU 0 for the server (taskset alone is not enough: Knot moves its UDP worker).
+if mkdir -p "$CPUSET" 2>/dev/null && echo 0 >"$CPUSET/cpuset.cpus" && echo 0 >"$CPUSET/cpuset.mems"; then
+  confine() { sh -c "echo \$\$ > $CPUSET/cgroup.procs && exec \"\$@\"" sh "$@"; }
+else
+  echo "warning: no writable cpuset; falling back to taskset (Knot may escape to CPU 1)" >&2
+  confine() { taskset -c 0 "$@"; }
+fi
+
+cpu_ticks() { # total user+system ticks of every process in the cpuset
+  local t=0 p
+  for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do
+    # fields after "pid (comm) " — comm may hold spaces (NSD renames its processes)
+    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
+  done
+  echo "$t"
+}
+rss_kib() { local t=0 p; for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+
+declare -A QPS CPUQ LAT RSS LOAD
+run_server() { # NAME PORT CMD...
+  local name=$1 port=$2; shift 2
+  local t0; t0=$(date +%s.%N)
+  confine "$@" >"$W/$name.log" 2>&1 &
+  until dig @127.0.0.1 -p "$port" +short +time=1 +tries=1 "h$((N - 1)).$ZONE" A 2>/dev/null | grep -q .; do
+    sleep 0.05
+    if [ "$(echo "$(date +%s.%N) - $t0 > 120" | bc)" = 1 ]; then echo "$name did not start; log:" >&2; cat "$W/$name.log" >&2; exit 1; fi
+  done
+  LOAD[$name]=$(echo "$(date +%s.%N) - $t0" | bc)
+  RSS[$name]=$(rss_kib)
+  for file in mixed positive; do
+    local c0 c1 out q
+    c0=$(cpu_ticks)
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l "$DURATION" -q 500 2>&1)
+    c1=$(cpu_ticks)
+    q=$(echo "$out" | awk '/Queries completed:/ {print $3}')
+    QPS[$name/$file]=$(echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}')
+    CPUQ[$name/$file]=$(echo "scale=3; ($c1 - $c0) * 1000000 / $HZ / $q" | bc)
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l 5 -Q "$RATE" 2>&1)
+    LAT[$name/$file]=$(echo "$out" | awk '/Average Latency/ {printf "%.1f", $4 * 1e6}')
+  done
+  for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  sleep 1
+}
+
+# NSD (response rate limiting off)
+mkdir -p "$W/nsd"
+cat >"$W/nsd/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@$((PORT_BASE + 1))
+  server-count: 1
+  username: ""
+  zonesdir: "$W"
+  database: ""
+  pidfile: "$W/nsd/nsd.pid"
+  xfrdfile: "$W/nsd/xfrd.state"
+  zonelistfile: "$W/nsd/zone.list"
+  xfrdir: "$W/nsd"
+  logfile: "$W/nsd/nsd.log"
+  verbosity: 0
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: $ZONE
+  zonefile: "$W/$ZONE.zone"
+CONF
+# Knot DNS, one UDP worker
+mkdir -p "$W/knot"
+cat >"$W/knot/knot.conf" <<CONF
+server:
+  listen: 127.0.0.1@$((PORT_BASE + 2))
+  rundir: "$W/knot"
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: "$W/knot"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "$W"
+    zonefile-sync: -1
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: $ZONE
+    file: "$W/$ZONE.zone"
+CONF
+
+echo "running: each server alone on CPU 0, dnsperf on CPU 1, ${DURATION}s per query file" >&2
+run_server kavling "$PORT_BASE" "$KAVLING_DNS" --no-api --udp-workers 1 --listen "127.0.0.1:$PORT_BASE" --http "127.0.0.1:$((PORT_BASE + 10))" --zone-file "$ZONE=$W/$ZONE.zone"
+run_server nsd "$((PORT_BASE + 1))" nsd -d -c "$W/nsd/nsd.conf"
+run_server knot "$((PORT_BASE + 2))" knotd -c "$W/knot/knot.conf"
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+printf '\n%s records; dnsperf %ss per file; latency at %s q/s\n\n' "$N" "$DURATION" "$RATE"
+printf '%-8s %-9s %10s %14s %13s %10s %9s\n' server queries "q/s" "CPU/query µs" "latency µs" "RSS MiB" "load s"
+for s in kavling nsd knot; do
+  for f in mixed positive; do
+    printf '%-8s %-9s %10s %14s %13s %10s %9.2f\n' "$s" "$f" "${QPS[$s/$f]}" "${CPUQ[$s/$f]}" "${LAT[$s/$f]}" "$((RSS[$s] / 1024))" "${LOAD[$s]}"
+  done
+done
+printf '\nKavling / peer (lower is better for CPU, RSS, latency; higher for q/s)\n'
+for peer in nsd knot; do
+  for f in mixed positive; do
+    printf '  vs %-5s %-9s CPU/query %s   q/s %s   latency %s\n' "$peer" "$f" \
+      "$(ratio "${CPUQ[kavling/$f]}" "${CPUQ[$peer/$f]}")" "$(ratio "${QPS[kavling/$f]}" "${QPS[$peer/$f]}")" "$(ratio "${LAT[kavling/$f]}" "${LAT[$peer/$f]}")"
+  done
+  printf '  vs %-5s RSS %s\n' "$peer" "$(ratio "${RSS[kavling]}" "${RSS[$peer]}")"
+done
