@@ -16,7 +16,7 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use commands::{decide, describe, get, request, suspend, wait};
+use commands::{decide, describe, get, request, suspend, validate, wait};
 
 /// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
 /// after the Dinas approves a written request.
@@ -66,6 +66,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Check Kavling YAML offline (pull-request CI): CEL rules, types, regulation rules.
+    Validate(validate::ValidateArgs),
     /// Show who the API server thinks you are, and your groups.
     Whoami,
 }
@@ -122,6 +124,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    if let Command::Validate(args) = cli.command {
+        return validate::run(args);
+    }
     let client = client(&cli).await?;
     match cli.command {
         Command::Request(cmd) => request::run(client, cmd).await?,
@@ -136,7 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (user, groups) = whoami_full(&client).await?;
             println!("user:   {user}\ngroups: {}", groups.join(", "));
         }
-        Command::Crds { .. } => unreachable!("handled above"),
+        Command::Crds { .. } | Command::Validate(_) => unreachable!("handled above"),
     }
     Ok(0)
 }

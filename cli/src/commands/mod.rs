@@ -5,4 +5,5 @@ pub mod describe;
 pub mod get;
 pub mod request;
 pub mod suspend;
+pub mod validate;
 pub mod wait;

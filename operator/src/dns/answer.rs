@@ -219,7 +219,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
             };
         };
         if t == TYPE_OPT {
-            if edns.is_some() || !root || k < (ancount + nscount) as usize {
+            if edns.is_some() || !root || k < ancount as usize + nscount as usize {
                 short(out, q, Some(question.end), RCODE_FORMERR, false);
                 return Outcome::Reply {
                     qtype: question.qtype,

@@ -362,3 +362,19 @@ fn bad_records_are_skipped_and_named_not_fatal() {
     assert_eq!(snap.skipped.len(), 2);
     assert!(snap.node(&wire::name("y.kota.go.id").unwrap()).is_none());
 }
+
+/// Found by `cargo fuzz` (fuzz/fuzz_targets/query.rs): answer and authority counts whose sum
+/// overflows u16 used to panic in debug builds and misjudge the OPT position in release.
+#[test]
+fn fuzz_regression_section_counts_overflow() {
+    let c = catalog();
+    let hex = "b2b262000001e4fffffffc00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000029000000000000000000000000000000000000000000000000000000000001";
+    let q: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for t in [Transport::Udp, Transport::Tcp] {
+        let _ = answer(&c, &q, t, &mut out);
+    }
+}

@@ -1,0 +1,586 @@
+//! `kavling validate PATH...`: offline checks of Kavling YAML for pull-request CI — the CRD's
+//! own CEL rules (evaluated locally, as the API server would), the types, and the regulation
+//! rules the operator applies — reported at file, line and column.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use kavling::api::{
+    Approval, DnsRecord, Request, Subdomain, Tenant, TenantLimits, TenantType, Zone,
+    tenant_of_namespace,
+};
+use kavling::rules::{self, naming};
+use kube::CustomResourceExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `file:line:col: error[rule]: field: message`
+    #[default]
+    Human,
+    Json,
+    /// GitHub Actions workflow commands (inline annotations on the pull request).
+    Github,
+    /// GitLab code-quality report (JSON).
+    Gitlab,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Files or directories (searched for *.yaml and *.yml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings (non-Kavling documents, checks skipped for lack of context) as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub severity: &'static str,
+    pub field: String,
+    pub rule: String,
+    pub message: String,
+}
+
+struct Doc {
+    file: String,
+    start: usize,
+    text: String,
+}
+
+fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            out.extend(collect(&entries));
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            || paths.len() == 1
+            || p.exists()
+        {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Splits a YAML stream at `---` lines, remembering each document's first line.
+fn documents(file: &str, text: &str) -> Vec<Doc> {
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            docs.push(Doc {
+                file: file.into(),
+                start,
+                text: std::mem::take(&mut cur),
+            });
+            start = i + 2;
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    docs.push(Doc {
+        file: file.into(),
+        start,
+        text: cur,
+    });
+    docs.retain(|d| {
+        d.text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    docs
+}
+
+/// Line and column (1-based, within the document) of a field path like
+/// `spec.letter.signer.identity.nip`; the deepest key found when the path ends inside a flow
+/// mapping such as `identity: {nip: …}`.
+pub fn locate(text: &str, path: &str) -> (usize, usize) {
+    let want: Vec<&str> = path
+        .split('.')
+        .map(|p| p.split('[').next().unwrap_or(p))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut best = (1, 1, 0);
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = raw.len() - trimmed.len();
+        let mut body = trimmed;
+        while let Some(rest) = body.strip_prefix("- ") {
+            indent += 2;
+            body = rest.trim_start();
+        }
+        let Some((key, _)) = body.split_once(':') else {
+            continue;
+        };
+        if key.contains(' ') || key.contains('{') {
+            continue;
+        }
+        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key.trim_matches('"').to_string()));
+        let depth = stack
+            .iter()
+            .zip(&want)
+            .take_while(|((_, k), w)| k == *w)
+            .count();
+        if depth == stack.len() && depth > best.2 {
+            best = (i + 1, indent + 1, depth);
+            if depth == want.len() {
+                break;
+            }
+        }
+    }
+    (best.0, best.1)
+}
+
+fn typed<T: DeserializeOwned>(
+    doc: &Doc,
+    value: &serde_json::Value,
+    out: &mut Vec<Finding>,
+) -> Option<T> {
+    if let Ok(v) = T::deserialize(value) {
+        return Some(v);
+    }
+    // Only on failure: parse the YAML again for an error with a path and a location.
+    match serde_norway::from_str::<T>(&doc.text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            let msg = e.to_string();
+            let (field, message) = match msg.split_once(": ") {
+                Some((f, m)) if f.contains('.') && !f.contains(' ') => {
+                    (f.to_string(), m.to_string())
+                }
+                _ => (String::new(), msg.clone()),
+            };
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            out.push(Finding {
+                file: doc.file.clone(),
+                line: doc.start + line - 1,
+                column,
+                severity: "error",
+                field,
+                rule: "schema".into(),
+                message,
+            });
+            None
+        }
+    }
+}
+
+/// Each kind's CEL rules compiled once per run (compiling per document cost ~3 ms each).
+#[derive(Default)]
+struct Compiled(HashMap<&'static str, kube::core::cel::CompiledSchema>);
+
+impl Compiled {
+    fn get<T: CustomResourceExt>(
+        &mut self,
+        kind: &'static str,
+    ) -> &kube::core::cel::CompiledSchema {
+        self.0.entry(kind).or_insert_with(|| {
+            let crd = T::crd();
+            let schema = crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("derived CRDs have a schema");
+            kube::core::cel::compile_schema(
+                &serde_json::to_value(schema).expect("schema serialises"),
+            )
+        })
+    }
+}
+
+fn cel<T: CustomResourceExt>(
+    compiled: &mut Compiled,
+    kind: &'static str,
+    doc: &Doc,
+    value: &serde_json::Value,
+    out: &mut Vec<Finding>,
+) {
+    let schema = compiled.get::<T>(kind);
+    if let Err(errs) = kube::core::cel::Validator::new().validate_compiled(schema, value, None) {
+        for e in errs.iter() {
+            let mut field = if e.field_path.is_empty() {
+                "metadata.name".to_string()
+            } else {
+                e.field_path.clone()
+            };
+            let mut message = e.message.clone();
+            // Our rule messages start with the field they are about; a rule on `spec` about
+            // `spec.values` should point at `spec.values`, and the prefix need not repeat.
+            if let Some((prefix, rest)) = e.message.split_once(": ")
+                && !prefix.contains(' ')
+            {
+                if prefix.starts_with("spec.") || prefix.starts_with("metadata.") {
+                    field = prefix.to_string();
+                    message = rest.to_string();
+                } else if field.ends_with(prefix) {
+                    message = rest.to_string();
+                }
+            }
+            let (line, column) = locate(&doc.text, &field);
+            out.push(Finding {
+                file: doc.file.clone(),
+                line: doc.start + line - 1,
+                column,
+                severity: "error",
+                field,
+                rule: "cel".into(),
+                message,
+            });
+        }
+    }
+}
+
+fn push_violations(doc: &Doc, v: Vec<rules::Violation>, out: &mut Vec<Finding>) {
+    for x in v {
+        let (line, column) = locate(&doc.text, &x.field);
+        out.push(Finding {
+            file: doc.file.clone(),
+            line: doc.start + line - 1,
+            column,
+            severity: "error",
+            field: x.field,
+            rule: x.rule.into(),
+            message: x.message,
+        });
+    }
+}
+
+/// Validates every document under `paths`.
+pub fn validate(paths: &[PathBuf], today: chrono::NaiveDate) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut docs = Vec::new();
+    for f in collect(paths) {
+        match std::fs::read_to_string(&f) {
+            Ok(text) => docs.extend(documents(&f.display().to_string(), &text)),
+            Err(e) => out.push(Finding {
+                file: f.display().to_string(),
+                line: 1,
+                column: 1,
+                severity: "error",
+                field: String::new(),
+                rule: "read".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    // Each document is parsed from YAML once.
+    let parsed: Vec<Result<serde_json::Value, serde_norway::Error>> = docs
+        .iter()
+        .map(|d| serde_norway::from_str(&d.text))
+        .collect();
+    // First pass: what the set itself defines (zones and tenants), for checks that need them.
+    let mut zones: HashMap<String, Zone> = HashMap::new();
+    let mut tenants: HashMap<String, Tenant> = HashMap::new();
+    for v in parsed.iter().flatten() {
+        match v["kind"].as_str() {
+            Some("Zone") => {
+                if let Ok(z) = Zone::deserialize(v) {
+                    zones.insert(z.metadata.name.clone().unwrap_or_default(), z);
+                }
+            }
+            Some("Tenant") => {
+                if let Ok(t) = Tenant::deserialize(v) {
+                    tenants.insert(t.metadata.name.clone().unwrap_or_default(), t);
+                }
+            }
+            _ => {}
+        }
+    }
+    let served: Vec<String> = zones.keys().cloned().collect();
+    let ctx = SetContext {
+        zones: &zones,
+        tenants: &tenants,
+        served: &served,
+        today,
+    };
+    // Documents are independent given the set's zones and tenants: check them on every core.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(docs.len().max(1));
+    let chunk = docs.len().div_ceil(threads).max(1);
+    let items: Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)> =
+        docs.iter().zip(parsed).collect();
+    let mut chunks: Vec<Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)>> = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(chunk).collect());
+    }
+    let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(|| check_docs(&ctx, c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("validation thread"))
+            .collect()
+    });
+    out.extend(results.into_iter().flatten());
+    out
+}
+
+/// What the checked set defines, shared by the checking threads.
+struct SetContext<'a> {
+    zones: &'a HashMap<String, Zone>,
+    tenants: &'a HashMap<String, Tenant>,
+    served: &'a [String],
+    today: chrono::NaiveDate,
+}
+
+fn check_docs(
+    ctx: &SetContext<'_>,
+    docs: Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)>,
+) -> Vec<Finding> {
+    let (zones, tenants, served, today) = (ctx.zones, ctx.tenants, ctx.served, ctx.today);
+    let mut out = Vec::new();
+    let mut compiled = Compiled::default();
+    for (d, value) in docs {
+        let value: serde_json::Value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                let (line, column) = e
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((1, 1));
+                out.push(Finding {
+                    file: d.file.clone(),
+                    line: d.start + line - 1,
+                    column,
+                    severity: "error",
+                    field: String::new(),
+                    rule: "yaml".into(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if value["apiVersion"].as_str() != Some("kavling.go.id/v1alpha1") {
+            out.push(Finding {
+                file: d.file.clone(),
+                line: d.start,
+                column: 1,
+                severity: "warning",
+                field: "apiVersion".into(),
+                rule: "not-kavling".into(),
+                message: "not a kavling.go.id/v1alpha1 object; not checked".into(),
+            });
+            continue;
+        }
+        let before = out.len();
+        match value["kind"].as_str().unwrap_or("") {
+            "Request" => {
+                cel::<Request>(&mut compiled, "Request", d, &value, &mut out);
+                if let Some(r) = typed::<Request>(d, &value, &mut out) {
+                    let mut v = rules::request::check(&r.spec, today);
+                    if let (Some(s), true) = (&r.spec.subdomain, out.len() == before) {
+                        let tenant_name = r
+                            .metadata
+                            .namespace
+                            .as_deref()
+                            .and_then(tenant_of_namespace)
+                            .unwrap_or("");
+                        let tenant = tenants.get(tenant_name);
+                        let limits =
+                            tenant
+                                .map(|t| t.spec.limits.clone())
+                                .unwrap_or_else(|| TenantLimits {
+                                    subdomains: u32::MAX,
+                                    websites: u32::MAX,
+                                    ..Default::default()
+                                });
+                        if let Some(z) = zones.get(&s.zone) {
+                            let claim = naming::Claim {
+                                label: &s.label,
+                                zone_name: &s.zone,
+                                zone: Some(&z.spec),
+                                served_zones: served,
+                                tenant: tenant_name,
+                                tenant_type: tenant
+                                    .map(|t| t.spec.type_)
+                                    .unwrap_or(TenantType::Kabupaten),
+                                limits: &limits,
+                                held: naming::Holdings::default(),
+                                website: s.website,
+                                target: &s.target,
+                            };
+                            v.extend(naming::check_claim(&claim).into_iter().map(|mut x| {
+                                x.field = format!("spec.subdomain.{}", x.field);
+                                x
+                            }));
+                        }
+                    }
+                    v.dedup_by(|a, b| a.field == b.field && a.rule == b.rule);
+                    push_violations(d, v, &mut out);
+                }
+            }
+            "Tenant" => {
+                cel::<Tenant>(&mut compiled, "Tenant", d, &value, &mut out);
+                if let Some(t) = typed::<Tenant>(d, &value, &mut out) {
+                    let parent = t
+                        .spec
+                        .parent
+                        .as_ref()
+                        .and_then(|p| tenants.get(p))
+                        .map(|p| p.spec.code.clone());
+                    if let (Some(p), None) = (&t.spec.parent, &parent) {
+                        let (line, column) = locate(&d.text, "spec.parent");
+                        out.push(Finding {
+                            file: d.file.clone(),
+                            line: d.start + line - 1,
+                            column,
+                            severity: "warning",
+                            field: "spec.parent".into(),
+                            rule: "context".into(),
+                            message: format!("parent tenant '{p}' is not among the checked files, so the region code is not checked against it (add its file, or use --cluster in a later release)"),
+                        });
+                    }
+                    push_violations(
+                        d,
+                        kavling::controllers::tenant::validate(&t, parent.as_deref()),
+                        &mut out,
+                    );
+                }
+            }
+            "Zone" => {
+                cel::<Zone>(&mut compiled, "Zone", d, &value, &mut out);
+                typed::<Zone>(d, &value, &mut out);
+            }
+            "Approval" => {
+                cel::<Approval>(&mut compiled, "Approval", d, &value, &mut out);
+                typed::<Approval>(d, &value, &mut out);
+            }
+            "Subdomain" => {
+                cel::<Subdomain>(&mut compiled, "Subdomain", d, &value, &mut out);
+                typed::<Subdomain>(d, &value, &mut out);
+            }
+            "DnsRecord" => {
+                cel::<DnsRecord>(&mut compiled, "DnsRecord", d, &value, &mut out);
+                typed::<DnsRecord>(d, &value, &mut out);
+            }
+            other => out.push(Finding {
+                file: d.file.clone(),
+                line: d.start,
+                column: 1,
+                severity: "error",
+                field: "kind".into(),
+                rule: "kind".into(),
+                message: format!("unknown kind '{other}'"),
+            }),
+        }
+    }
+    out
+}
+
+fn escape_gh(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
+    let findings = validate(&args.paths, chrono::Utc::now().date_naive());
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == "error" || args.strict)
+        .count();
+    match args.format {
+        Format::Human => {
+            for f in &findings {
+                let field = if f.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", f.field)
+                };
+                println!(
+                    "{}:{}:{}: {}[{}]: {field}{}",
+                    f.file, f.line, f.column, f.severity, f.rule, f.message
+                );
+            }
+            eprintln!(
+                "{} error(s), {} warning(s)",
+                errors,
+                findings.len() - errors
+            );
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        Format::Github => {
+            for f in &findings {
+                let level = if f.severity == "error" || args.strict {
+                    "error"
+                } else {
+                    "warning"
+                };
+                let field = if f.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", f.field)
+                };
+                println!(
+                    "::{level} file={},line={},col={},title=kavling validate ({})::{}",
+                    f.file,
+                    f.line,
+                    f.column,
+                    f.rule,
+                    escape_gh(&format!("{field}{}", f.message))
+                );
+            }
+        }
+        Format::Gitlab => {
+            let items: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "description": format!("{}: {}", f.field, f.message),
+                        "check_name": format!("kavling/{}", f.rule),
+                        "fingerprint": format!("{:x}", fxhash(&format!("{}:{}:{}", f.file, f.line, f.message))),
+                        "severity": if f.severity == "error" { "major" } else { "minor" },
+                        "location": {"path": f.file, "lines": {"begin": f.line}},
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+    }
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+/// A small stable hash for GitLab fingerprints.
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
