@@ -82,7 +82,10 @@ stop_one() {
   if kill -0 "$p" 2>/dev/null; then
     kill -TERM "$p" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+    if kill -0 "$p" 2>/dev/null; then
+      kill -KILL "$p" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    fi
     say "stopped $name (pid $p)"
   fi
   rm -f "$RUN/$name.pid"

@@ -16,7 +16,7 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use commands::{decide, describe, get, request, suspend, validate, wait};
+use commands::{apply, decide, describe, get, plan, request, suspend, validate, wait};
 
 /// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
 /// after the Dinas approves a written request.
@@ -68,6 +68,10 @@ enum Command {
     },
     /// Check Kavling YAML offline (pull-request CI): CEL rules, types, regulation rules.
     Validate(validate::ValidateArgs),
+    /// What approving each request would create, and what would block it (--cluster).
+    Plan(plan::PlanArgs),
+    /// Server-side apply Kavling files (files requests; never approves).
+    Apply(apply::ApplyArgs),
     /// Show who the API server thinks you are, and your groups.
     Whoami,
 }
@@ -127,6 +131,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Validate(args) = cli.command {
         return validate::run(args);
     }
+    if let Command::Plan(args) = &cli.command {
+        let c = if args.cluster {
+            Some(client(&cli).await?)
+        } else {
+            None
+        };
+        let Command::Plan(args) = cli.command else {
+            unreachable!()
+        };
+        return plan::run(c, args).await;
+    }
     let client = client(&cli).await?;
     match cli.command {
         Command::Request(cmd) => request::run(client, cmd).await?,
@@ -141,7 +156,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (user, groups) = whoami_full(&client).await?;
             println!("user:   {user}\ngroups: {}", groups.join(", "));
         }
-        Command::Crds { .. } | Command::Validate(_) => unreachable!("handled above"),
+        Command::Apply(args) => return apply::run(client, args).await,
+        Command::Crds { .. } | Command::Validate(_) | Command::Plan(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(0)
 }

@@ -197,7 +197,18 @@ async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> 
             r.name_any()
         );
     }
-    let z = Api::<Zone>::all(admin).get(&zone).await?;
-    assert_eq!(z.status.unwrap_or_default().records as usize, 2 * n);
+    // the zone's count follows the records (eventually: its controller was just restarted too)
+    let zones: Api<Zone> = Api::all(admin);
+    wait_for(
+        "zone counts every RRset",
+        Duration::from_secs(30),
+        || async {
+            Ok(
+                (zones.get(&zone).await?.status.unwrap_or_default().records as usize == 2 * n)
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! One module per command.
 
+pub mod apply;
 pub mod decide;
 pub mod describe;
 pub mod get;
+pub mod plan;
 pub mod request;
 pub mod suspend;
 pub mod validate;

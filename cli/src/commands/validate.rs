@@ -50,13 +50,13 @@ pub struct Finding {
     pub message: String,
 }
 
-struct Doc {
-    file: String,
-    start: usize,
-    text: String,
+pub(crate) struct Doc {
+    pub(crate) file: String,
+    pub(crate) start: usize,
+    pub(crate) text: String,
 }
 
-fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -79,7 +79,7 @@ fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Splits a YAML stream at `---` lines, remembering each document's first line.
-fn documents(file: &str, text: &str) -> Vec<Doc> {
+pub(crate) fn documents(file: &str, text: &str) -> Vec<Doc> {
     let mut docs = Vec::new();
     let mut cur = String::new();
     let mut start = 1;

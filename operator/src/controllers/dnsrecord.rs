@@ -20,20 +20,25 @@ pub fn cname_conflict<'a>(
     rr: &DnsRecord,
     others: impl Iterator<Item = &'a DnsRecord>,
 ) -> Option<String> {
-    let name = rr.spec.name.to_ascii_lowercase();
-    others
-        .filter(|o| o.name_any() != rr.name_any() && o.spec.name.to_ascii_lowercase() == name)
-        .find(|o| rr.spec.type_ == RecordType::CNAME || o.spec.type_ == RecordType::CNAME)
-        .map(|o| {
-            format!(
-                "{} {} cannot coexist with {} {} ({}): a CNAME must be the only RRset at its name",
-                rr.spec.name,
-                rr.spec.type_.as_str(),
-                o.spec.name,
-                o.spec.type_.as_str(),
-                o.name_any()
-            )
-        })
+    others.filter(|o| conflicts(rr, o)).next().map(|o| {
+        format!(
+            "{} {} cannot coexist with {} {} ({}): a CNAME must be the only RRset at its name",
+            rr.spec.name,
+            rr.spec.type_.as_str(),
+            o.spec.name,
+            o.spec.type_.as_str(),
+            o.name_any()
+        )
+    })
+}
+
+/// Whether `o` breaks CNAME exclusivity with `rr` (pure, no allocation: this runs for every
+/// record of the store on every reconcile).
+fn conflicts(rr: &DnsRecord, o: &DnsRecord) -> bool {
+    (rr.spec.type_ == RecordType::CNAME || o.spec.type_ == RecordType::CNAME)
+        && o.spec.zone == rr.spec.zone
+        && o.spec.name.eq_ignore_ascii_case(&rr.spec.name)
+        && o.metadata.name != rr.metadata.name
 }
 
 struct RecordCtx {
@@ -54,7 +59,6 @@ async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Actio
     let gen_ = rr.metadata.generation;
     let mut st = rr.status.clone().unwrap_or_default();
     let zone_known = rc.zones.get(&ObjectRef::new(&rr.spec.zone)).is_some();
-    let all = rc.records.state();
     let cond = if !zone_known {
         status::condition(
             types::READY,
@@ -66,7 +70,11 @@ async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Actio
             ),
             gen_,
         )
-    } else if let Some(msg) = cname_conflict(&rr, all.iter().map(AsRef::as_ref)) {
+    } else if let Some(msg) = rc
+        .records
+        .find(|o| conflicts(&rr, o))
+        .and_then(|o| cname_conflict(&rr, std::iter::once(o.as_ref())))
+    {
         status::condition(types::READY, false, reasons::RECORD_CONFLICT, msg, gen_)
     } else {
         status::condition(
@@ -143,11 +151,11 @@ pub async fn run(ctx: Arc<Context>) {
     let by_zone = records.clone();
     Controller::new(Api::<DnsRecord>::all(client), watcher::Config::default())
         .watches_stream(record_stream, move |r: DnsRecord| {
-            let name = r.spec.name.to_ascii_lowercase();
+            let name = r.spec.name.clone();
             by_name
                 .state()
                 .into_iter()
-                .filter(|o| o.spec.name.to_ascii_lowercase() == name)
+                .filter(|o| o.spec.name.eq_ignore_ascii_case(&name))
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
         })
