@@ -18,9 +18,9 @@ use crate::api::{DnsRecord, DnsRecordStatus, RecordType, Zone};
 /// Whether `rr` breaks CNAME exclusivity given the other RRsets (pure).
 pub fn cname_conflict<'a>(
     rr: &DnsRecord,
-    others: impl Iterator<Item = &'a DnsRecord>,
+    mut others: impl Iterator<Item = &'a DnsRecord>,
 ) -> Option<String> {
-    others.filter(|o| conflicts(rr, o)).next().map(|o| {
+    others.find(|o| conflicts(rr, o)).map(|o| {
         format!(
             "{} {} cannot coexist with {} {} ({}): a CNAME must be the only RRset at its name",
             rr.spec.name,
