@@ -10,9 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use kavling::api::{
-    Request, Subdomain, Tenant, TenantLimits, TenantType, Zone, tenant_of_namespace,
-};
+use kavling::api::{Request, Subdomain, Tenant, TenantType, Zone, tenant_of_namespace};
 use kavling::rules::{self, naming};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
@@ -171,9 +169,7 @@ pub fn plan(file: &str, req: &Request, state: &ClusterState, today: chrono::Naiv
                     .filter(|(t, _, _)| *t == tenant)
                     .collect();
                 let t = state.tenants.get(&tenant);
-                let limits = t
-                    .map(|t| t.spec.limits.clone())
-                    .unwrap_or_else(TenantLimits::default);
+                let limits = t.map(|t| t.spec.limits.clone()).unwrap_or_default();
                 let served: Vec<String> = state.zones.keys().cloned().collect();
                 let claim = naming::Claim {
                     label: &s.label,
