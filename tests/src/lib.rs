@@ -104,9 +104,10 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("KAVLING_BIN_DIR") {
         return PathBuf::from(dir).join(name);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug")
-        .join(name)
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug").join(name)
 }
 
 /// The status code of an API error, if it is one.
