@@ -128,8 +128,16 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    if let Command::Validate(args) = cli.command {
-        return validate::run(args);
+    if let Command::Validate(args) = &cli.command {
+        let c = if args.cluster {
+            Some(client(&cli).await?)
+        } else {
+            None
+        };
+        let Command::Validate(args) = cli.command else {
+            unreachable!()
+        };
+        return validate::run(c, args).await;
     }
     if let Command::Plan(args) = &cli.command {
         let c = if args.cluster {

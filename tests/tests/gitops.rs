@@ -151,6 +151,19 @@ async fn apply_files_requests_pending_and_plan_shows_what_approval_would_make() 
         "{md}"
     );
 
+    // validate: clean offline (nothing in the files is wrong), refused with --cluster (the name is held)
+    let (code, out, _) = kavling(&stack, "ani", &["validate", &d]);
+    assert_eq!((code, out.as_str()), (0, ""), "offline validate: {out}");
+    let (code, out, _) = kavling(&stack, "ani", &["validate", "--cluster", &d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("dipakai.yaml:")
+            && out.contains(&format!(
+                "error[cluster]: request {ns}/dipakai: {taken} is already held by tenant 'lain'"
+            )),
+        "{out}"
+    );
+
     // apply as the department user: filed, pending — never approved
     let (code, out, err) = kavling(&stack, "rina", &["apply", &d]);
     assert_eq!(code, 0, "{out}{err}");

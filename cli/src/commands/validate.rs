@@ -12,8 +12,8 @@ use kavling::api::{
 };
 use kavling::rules::{self, naming};
 use kube::CustomResourceExt;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -37,6 +37,10 @@ pub struct ValidateArgs {
     /// Treat warnings (non-Kavling documents, checks skipped for lack of context) as errors.
     #[arg(long)]
     pub strict: bool,
+    /// Also check what needs live state (read-only): name already claimed, the PD's one
+    /// website, the tenant's limits, the zone exists.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -296,27 +300,19 @@ pub fn validate(paths: &[PathBuf], today: chrono::NaiveDate) -> Vec<Finding> {
             }),
         }
     }
-    // Each document is parsed from YAML once.
-    let parsed: Vec<Result<serde_json::Value, serde_norway::Error>> = docs
-        .iter()
-        .map(|d| serde_norway::from_str(&d.text))
-        .collect();
     // First pass: what the set itself defines (zones and tenants), for checks that need them.
+    // Only documents that look like one are parsed here; the rest are parsed by the workers.
     let mut zones: HashMap<String, Zone> = HashMap::new();
     let mut tenants: HashMap<String, Tenant> = HashMap::new();
-    for v in parsed.iter().flatten() {
-        match v["kind"].as_str() {
-            Some("Zone") => {
-                if let Ok(z) = Zone::deserialize(v) {
-                    zones.insert(z.metadata.name.clone().unwrap_or_default(), z);
-                }
+    for d in &docs {
+        if d.text.contains("kind: Zone") {
+            if let Ok(z) = serde_norway::from_str::<Zone>(&d.text) {
+                zones.insert(z.metadata.name.clone().unwrap_or_default(), z);
             }
-            Some("Tenant") => {
-                if let Ok(t) = Tenant::deserialize(v) {
-                    tenants.insert(t.metadata.name.clone().unwrap_or_default(), t);
-                }
-            }
-            _ => {}
+        } else if d.text.contains("kind: Tenant")
+            && let Ok(t) = serde_norway::from_str::<Tenant>(&d.text)
+        {
+            tenants.insert(t.metadata.name.clone().unwrap_or_default(), t);
         }
     }
     let served: Vec<String> = zones.keys().cloned().collect();
@@ -332,16 +328,9 @@ pub fn validate(paths: &[PathBuf], today: chrono::NaiveDate) -> Vec<Finding> {
         .unwrap_or(1)
         .min(docs.len().max(1));
     let chunk = docs.len().div_ceil(threads).max(1);
-    let items: Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)> =
-        docs.iter().zip(parsed).collect();
-    let mut chunks: Vec<Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)>> = Vec::new();
-    let mut it = items.into_iter().peekable();
-    while it.peek().is_some() {
-        chunks.push(it.by_ref().take(chunk).collect());
-    }
     let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
+        let handles: Vec<_> = docs
+            .chunks(chunk)
             .map(|c| scope.spawn(|| check_docs(&ctx, c)))
             .collect();
         handles
@@ -361,15 +350,12 @@ struct SetContext<'a> {
     today: chrono::NaiveDate,
 }
 
-fn check_docs(
-    ctx: &SetContext<'_>,
-    docs: Vec<(&Doc, Result<serde_json::Value, serde_norway::Error>)>,
-) -> Vec<Finding> {
+fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
     let (zones, tenants, served, today) = (ctx.zones, ctx.tenants, ctx.served, ctx.today);
     let mut out = Vec::new();
     let mut compiled = Compiled::default();
-    for (d, value) in docs {
-        let value: serde_json::Value = match value {
+    for d in docs {
+        let value: serde_json::Value = match serde_norway::from_str(&d.text) {
             Ok(v) => v,
             Err(e) => {
                 let (line, column) = e
@@ -511,8 +497,59 @@ fn escape_gh(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
-    let findings = validate(&args.paths, chrono::Utc::now().date_naive());
+/// Findings only live state can give: each reason `plan` has to refuse a request that the
+/// offline checks did not already report.
+fn cluster_findings(
+    paths: &[PathBuf],
+    state: &super::plan::ClusterState,
+    today: chrono::NaiveDate,
+    offline: &[Finding],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in super::plan::plan_all(paths, state, today) {
+        let text = std::fs::read_to_string(&p.file).unwrap_or_default();
+        let doc = documents(&p.file, &text).into_iter().find(|d| {
+            d.text.contains(&format!(
+                "name: {}",
+                p.request.rsplit('/').next().unwrap_or("")
+            ))
+        });
+        for reason in p.blocked {
+            if offline
+                .iter()
+                .any(|f| f.file == p.file && reason.contains(&f.message))
+            {
+                continue;
+            }
+            let (line, column, start) = doc
+                .as_ref()
+                .map(|d| {
+                    let (l, c) = locate(&d.text, "spec.subdomain.label");
+                    (l, c, d.start)
+                })
+                .unwrap_or((1, 1, 1));
+            out.push(Finding {
+                file: p.file.clone(),
+                line: start + line - 1,
+                column,
+                severity: "error",
+                field: format!("request {}", p.request),
+                rule: "cluster".into(),
+                message: reason,
+            });
+        }
+    }
+    out
+}
+
+pub async fn run(client: Option<kube::Client>, args: ValidateArgs) -> anyhow::Result<i32> {
+    let today = chrono::Utc::now().date_naive();
+    let mut findings = validate(&args.paths, today);
+    if let Some(c) = client {
+        let state = super::plan::ClusterState::read(c).await?;
+        let extra = cluster_findings(&args.paths, &state, today, &findings);
+        findings.extend(extra);
+    }
     let errors = findings
         .iter()
         .filter(|f| f.severity == "error" || args.strict)
