@@ -53,7 +53,7 @@ async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
 }
 
 async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
-    if rc.records.wait_until_ready().await.is_err() || rc.zones.wait_until_ready().await.is_err() {
+    if super::synced(&rc.records).await.is_none() || super::synced(&rc.zones).await.is_none() {
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     let gen_ = rr.metadata.generation;

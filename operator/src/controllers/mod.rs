@@ -37,6 +37,8 @@ pub enum Error {
     },
     #[error("object has no {0}")]
     MissingField(&'static str),
+    #[error("reconcile did not finish within {0:?}")]
+    Timeout(Duration),
 }
 
 impl Error {
@@ -47,6 +49,7 @@ impl Error {
             Error::Kube(_) => "api",
             Error::Serialize { .. } => "serialize",
             Error::MissingField(_) => "invalid-object",
+            Error::Timeout(_) => "timeout",
         }
     }
 }
@@ -145,14 +148,21 @@ pub fn cached() -> kube::api::ListParams {
     kube::api::ListParams::default().match_any()
 }
 
-/// Runs one reconcile and logs (at debug) which object it was and how long it took, so a
-/// slow step in the request → approval → record chain can be found.
-pub async fn timed<F, T>(kind: &'static str, name: String, fut: F) -> T
+/// The longest one reconcile may take. A reconcile that hangs (an API call that never
+/// answers, a cache that never syncs) would otherwise hold every later trigger for its object.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs one reconcile with [`RECONCILE_TIMEOUT`] and logs (at debug) which object it was and
+/// how long it took, so a slow step in the request → approval → record chain can be found.
+pub async fn timed<F>(kind: &'static str, name: String, fut: F) -> Result<Action>
 where
-    F: std::future::Future<Output = T>,
+    F: std::future::Future<Output = Result<Action>>,
 {
     let start = std::time::Instant::now();
-    let out = fut.await;
+    let out = match tokio::time::timeout(RECONCILE_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout(RECONCILE_TIMEOUT)),
+    };
     tracing::debug!(
         kind,
         name,
@@ -160,6 +170,20 @@ where
         "reconciled"
     );
     out
+}
+
+/// Waits (briefly) until a reflector store has its initial list. `None` means "not yet":
+/// the caller requeues instead of holding its object's reconcile open.
+pub async fn synced<K: kube::Resource + Clone>(
+    store: &kube::runtime::reflector::Store<K>,
+) -> Option<()>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    match tokio::time::timeout(Duration::from_secs(2), store.wait_until_ready()).await {
+        Ok(Ok(())) => Some(()),
+        _ => None,
+    }
 }
 
 /// Per-object exponential backoff: 1 s, 2 s, 4 s … capped at 5 minutes, reset on success.

@@ -66,7 +66,7 @@ async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
 async fn reconcile_inner(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     let name = zone.name_any();
     // read (from the watch cache, once it has synced: an empty cache would publish a bogus serial)
-    if zc.records.wait_until_ready().await.is_err() {
+    if super::synced(&zc.records).await.is_none() {
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     let all = zc.records.state();
