@@ -89,21 +89,7 @@ async fn setup(stack: &Stack, n: usize) -> anyhow::Result<(String, String)> {
     let admin = stack.client_as("admin").await?;
     let id = unique("bench");
     let zone = format!("{id}.go.id");
-    let spec = ZoneSpec {
-        soa: Soa {
-            primary: format!("ns1.{zone}"),
-            hostmaster: format!("h@{zone}"),
-            refresh: 3600,
-            retry: 600,
-            expire: 1209600,
-            negative_ttl: 300,
-        },
-        nameservers: vec![format!("ns1.{zone}")],
-        default_ttl: 300,
-        transfer: Transfer::default(),
-        policy: NamingPolicy::default(),
-        tenants: vec![],
-    };
+    let spec = kavling_e2e::zone_spec(&zone);
     Api::<Zone>::all(admin.clone())
         .create(&PostParams::default(), &Zone::new(&zone, spec))
         .await?;

@@ -64,21 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::load()?;
     let admin = stack.client_as("admin").await?;
     let zone = format!("{}.go.id", unique("chg"));
-    let spec = ZoneSpec {
-        soa: Soa {
-            primary: format!("ns1.{zone}"),
-            hostmaster: format!("h@{zone}"),
-            refresh: 3600,
-            retry: 600,
-            expire: 1209600,
-            negative_ttl: 300,
-        },
-        nameservers: vec![format!("ns1.{zone}")],
-        default_ttl: 300,
-        transfer: Transfer::default(),
-        policy: NamingPolicy::default(),
-        tenants: vec![],
-    };
+    let spec = kavling_e2e::zone_spec(&zone);
     Api::<Zone>::all(admin.clone())
         .create(&PostParams::default(), &Zone::new(&zone, spec))
         .await?;

@@ -86,6 +86,27 @@ where
     }
 }
 
+/// A Zone spec for tests and benchmarks: SOA and one nameserver derived from the zone name,
+/// TTL 300, default naming policy, no transfers.
+pub fn zone_spec(zone: &str) -> kavling::api::ZoneSpec {
+    use kavling::api::{NamingPolicy, Soa, Transfer, ZoneSpec};
+    ZoneSpec {
+        soa: Soa {
+            primary: format!("ns1.{zone}"),
+            hostmaster: format!("h@{zone}"),
+            refresh: 3600,
+            retry: 600,
+            expire: 1209600,
+            negative_ttl: 300,
+        },
+        nameservers: vec![format!("ns1.{zone}")],
+        default_ttl: 300,
+        transfer: Transfer::default(),
+        policy: NamingPolicy::default(),
+        tenants: vec![],
+    }
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     let n = std::time::SystemTime::now()

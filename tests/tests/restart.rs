@@ -34,24 +34,7 @@ async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> 
     Api::<Zone>::all(admin.clone())
         .create(
             &PostParams::default(),
-            &Zone::new(
-                &zone,
-                ZoneSpec {
-                    soa: Soa {
-                        primary: format!("ns1.{zone}"),
-                        hostmaster: format!("h@{zone}"),
-                        refresh: 3600,
-                        retry: 600,
-                        expire: 1209600,
-                        negative_ttl: 300,
-                    },
-                    nameservers: vec![format!("ns1.{zone}")],
-                    default_ttl: 300,
-                    transfer: Transfer::default(),
-                    policy: NamingPolicy::default(),
-                    tenants: vec![],
-                },
-            ),
+            &Zone::new(&zone, kavling_e2e::zone_spec(&zone)),
         )
         .await?;
     let limits = TenantLimits {
