@@ -202,16 +202,28 @@ fn typed<T: DeserializeOwned>(
     }
 }
 
-/// Each kind's CEL rules compiled once per run (compiling per document cost ~3 ms each).
-#[derive(Default)]
-struct Compiled(HashMap<&'static str, kube::core::cel::CompiledSchema>);
+/// Each kind's CEL rules compiled once per run (compiling per document cost ~3 ms each), and
+/// one validator per thread (building one registers every Kubernetes CEL function).
+struct Compiled {
+    schemas: HashMap<&'static str, kube::core::cel::CompiledSchema>,
+    validator: kube::core::cel::Validator,
+}
+
+impl Default for Compiled {
+    fn default() -> Self {
+        Self {
+            schemas: HashMap::new(),
+            validator: kube::core::cel::Validator::new(),
+        }
+    }
+}
 
 impl Compiled {
     fn get<T: CustomResourceExt>(
         &mut self,
         kind: &'static str,
     ) -> &kube::core::cel::CompiledSchema {
-        self.0.entry(kind).or_insert_with(|| {
+        self.schemas.entry(kind).or_insert_with(|| {
             let crd = T::crd();
             let schema = crd.spec.versions[0]
                 .schema
@@ -232,8 +244,9 @@ fn cel<T: CustomResourceExt>(
     value: &serde_json::Value,
     out: &mut Vec<Finding>,
 ) {
-    let schema = compiled.get::<T>(kind);
-    if let Err(errs) = kube::core::cel::Validator::new().validate_compiled(schema, value, None) {
+    compiled.get::<T>(kind);
+    let (schema, validator) = (&compiled.schemas[kind], &compiled.validator);
+    if let Err(errs) = validator.validate_compiled(schema, value, None) {
         for e in errs.iter() {
             let mut field = if e.field_path.is_empty() {
                 "metadata.name".to_string()
