@@ -109,3 +109,34 @@ fn a_bad_document_in_a_stream_is_reported_alone_at_its_line() {
     assert_eq!(v[0]["field"], "spec.values");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The exact messages (file, line, column, rule, field, text) for every invalid example,
+/// against a committed snapshot. Regenerate with KAVLING_UPDATE_SNAPSHOTS=1 after a deliberate
+/// change, and read the diff.
+#[test]
+fn messages_match_the_snapshot() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_kavling"))
+        .current_dir(&root)
+        .args([
+            "validate",
+            "examples/tenants.yaml",
+            "examples/zones.yaml",
+            "examples/invalid",
+        ])
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/validate-invalid.txt");
+    if std::env::var_os("KAVLING_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        got == want,
+        "validate output drifted from {} (KAVLING_UPDATE_SNAPSHOTS=1 to accept):\n{got}",
+        path.display()
+    );
+}

@@ -569,15 +569,22 @@ pub async fn run(client: Option<kube::Client>, args: ValidateArgs) -> anyhow::Re
         .count();
     match args.format {
         Format::Human => {
+            use std::io::IsTerminal;
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             for f in &findings {
                 let field = if f.field.is_empty() {
                     String::new()
                 } else {
                     format!("{}: ", f.field)
                 };
+                let severity = match (colour, f.severity) {
+                    (true, "error") => "\x1b[1;31merror\x1b[0m".to_string(),
+                    (true, s) => format!("\x1b[1;33m{s}\x1b[0m"),
+                    (false, s) => s.to_string(),
+                };
                 println!(
-                    "{}:{}:{}: {}[{}]: {field}{}",
-                    f.file, f.line, f.column, f.severity, f.rule, f.message
+                    "{}:{}:{}: {severity}[{}]: {field}{}",
+                    f.file, f.line, f.column, f.rule, f.message
                 );
             }
             eprintln!(
