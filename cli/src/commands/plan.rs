@@ -189,7 +189,10 @@ pub fn plan(file: &str, req: &Request, state: &ClusterState, today: chrono::Naiv
                     target: &s.target,
                 };
                 p.blocked
-                    .extend(naming::check_claim(&claim).iter().map(ToString::to_string));
+                    .extend(naming::check_claim(&claim).into_iter().map(|mut v| {
+                        v.field = format!("spec.subdomain.{}", v.field);
+                        v.to_string()
+                    }));
             }
         }
     }
