@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::ConfigMap;
 use kavling::api::*;
 use kavling_e2e::{Stack, unique, wait_for};
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
@@ -200,49 +199,6 @@ async fn run(
     ))
 }
 
-/// The peer: create a ConfigMap and time until a watch delivers it.
-async fn floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
-    let admin = stack.client_as("admin").await?;
-    let api: Api<ConfigMap> = Api::namespaced(admin, "default");
-    let prefix = unique("floor");
-    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let s = seen.clone();
-    let w = api.clone();
-    tokio::spawn(async move {
-        let stream = watcher(w, watcher::Config::default()).applied_objects();
-        futures::pin_mut!(stream);
-        while let Ok(Some(cm)) = stream.try_next().await {
-            s.lock()
-                .unwrap()
-                .entry(cm.name_any())
-                .or_insert_with(Instant::now);
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut out = Vec::new();
-    for i in 0..n {
-        let name = format!("{prefix}-{i}");
-        let t = Instant::now();
-        api.create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await?;
-        let seen_at = wait_for("watch event", Duration::from_secs(10), || async {
-            Ok(seen.lock().unwrap().get(&name).copied())
-        })
-        .await?;
-        out.push(seen_at - t);
-    }
-    Ok(out)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
@@ -253,7 +209,7 @@ async fn main() -> anyhow::Result<()> {
     let burst = args.get(1).copied().unwrap_or(10);
     let stack = Stack::load()?;
 
-    let mut peer = floor(&stack, n).await?;
+    let mut peer = kavling_e2e::api_watch_floor(&stack, n).await?;
     let (mut seq, _) = run(&stack, n, 1).await?;
     let (mut par, total) = run(&stack, n, burst).await?;
     let (pp50, pp99) = (pct(&mut peer, 0.5), pct(&mut peer, 0.99));

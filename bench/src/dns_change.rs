@@ -7,13 +7,10 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kavling::api::*;
 use kavling_e2e::{Stack, unique, wait_for};
 use kube::Api;
-use kube::api::{ObjectMeta, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::PostParams;
 
 fn query(name: &str, id: u16) -> Vec<u8> {
     query_type(name, id, 1)
@@ -77,46 +74,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // peer: create → watch event, on the same API server
-    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), "default");
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
-        String,
-        Instant,
-    >::new()));
-    let s2 = seen.clone();
-    let w = cms.clone();
-    tokio::spawn(async move {
-        let st = watcher(w, watcher::Config::default()).applied_objects();
-        futures::pin_mut!(st);
-        while let Ok(Some(cm)) = st.try_next().await {
-            s2.lock()
-                .unwrap()
-                .entry(kube::ResourceExt::name_any(&cm))
-                .or_insert_with(Instant::now);
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let prefix = unique("f");
-    let mut floor = Vec::with_capacity(n);
-    for i in 0..n.min(200) {
-        let name = format!("{prefix}-{i}");
-        let t = Instant::now();
-        cms.create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await?;
-        let at = wait_for("watch", Duration::from_secs(10), || async {
-            Ok(seen.lock().unwrap().get(&name).copied())
-        })
-        .await?;
-        floor.push(at - t);
-    }
+    let mut floor = kavling_e2e::api_watch_floor(&stack, n.min(200)).await?;
 
     let records: Api<DnsRecord> = Api::all(admin);
     let mut lat = Vec::with_capacity(n);

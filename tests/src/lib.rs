@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
+use kube::runtime::WatchStreamExt;
+
 use anyhow::{Context as _, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -158,4 +161,51 @@ pub fn api_message(e: &kube::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// The peer every Kavling latency benchmark is compared against, measured in the same run:
+/// create a ConfigMap and time until a watch delivers it. No controller fed by watches can
+/// beat the API server's own floor.
+pub async fn api_watch_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
+    let admin = stack.client_as("admin").await?;
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(admin, "default");
+    let prefix = unique("floor");
+    let seen: std::sync::Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    let s = seen.clone();
+    let w = api.clone();
+    tokio::spawn(async move {
+        let stream =
+            kube::runtime::watcher(w, kube::runtime::watcher::Config::default()).applied_objects();
+        futures::pin_mut!(stream);
+        while let Ok(Some(cm)) = stream.try_next().await {
+            s.lock()
+                .unwrap()
+                .entry(kube::ResourceExt::name_any(&cm))
+                .or_insert_with(Instant::now);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        let t = Instant::now();
+        api.create(
+            &kube::api::PostParams::default(),
+            &k8s_openapi::api::core::v1::ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await?;
+        let seen_at = wait_for("watch event", Duration::from_secs(10), || async {
+            Ok(seen.lock().unwrap().get(&name).copied())
+        })
+        .await?;
+        out.push(seen_at - t);
+    }
+    Ok(out)
 }

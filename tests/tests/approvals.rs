@@ -24,17 +24,7 @@ async fn world(stack: &Stack, group: &str, type_: TenantType) -> anyhow::Result<
     let z = Zone::new(
         &zone,
         ZoneSpec {
-            soa: Soa {
-                primary: format!("ns1.{zone}"),
-                hostmaster: format!("hostmaster@{zone}"),
-                refresh: 3600,
-                retry: 600,
-                expire: 1209600,
-                negative_ttl: 300,
-            },
-            nameservers: vec![format!("ns1.{zone}")],
             default_ttl: 3600,
-            transfer: Transfer::default(),
             policy: NamingPolicy {
                 suspension: SuspensionPolicy {
                     mode: SuspensionMode::Redirect,
@@ -42,7 +32,7 @@ async fn world(stack: &Stack, group: &str, type_: TenantType) -> anyhow::Result<
                 },
                 ..Default::default()
             },
-            tenants: vec![],
+            ..kavling_e2e::zone_spec(&zone)
         },
     );
     Api::<Zone>::all(admin.clone())
