@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use kavling::api::*;
-use kavling_e2e::{Stack, unique, wait_for};
+use kavling_e2e::{Stack, wait_for};
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
@@ -85,38 +85,36 @@ fn ready_times(api: Api<Request>) -> Arc<Mutex<HashMap<String, Instant>>> {
 }
 
 async fn setup(stack: &Stack, n: usize) -> anyhow::Result<(String, String)> {
-    let admin = stack.client_as("admin").await?;
-    let id = unique("bench");
-    let zone = format!("{id}.go.id");
-    let spec = kavling_e2e::zone_spec(&zone);
-    Api::<Zone>::all(admin.clone())
-        .create(&PostParams::default(), &Zone::new(&zone, spec))
-        .await?;
     let limits = TenantLimits {
         subdomains: n as u32 + 10,
         websites: 5,
         ..Default::default()
     };
-    let t = TenantSpec {
-        display_name: id.clone(),
-        type_: TenantType::Kabupaten,
-        code: "13.06".into(),
-        parent: None,
-        contacts: vec![],
-        groups: vec!["kavling:tenant:dinkes".into()],
-        limits,
-        suspend: None,
-    };
-    Api::<Tenant>::all(admin.clone())
-        .create(&PostParams::default(), &Tenant::new(&id, t))
-        .await?;
-    let ns = home_namespace(&id);
-    let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
-    wait_for("tenant ready", Duration::from_secs(60), || async {
-        Ok(rina.list(&Default::default()).await.ok().map(|_| ()))
-    })
-    .await?;
+    let (_, zone, ns) =
+        kavling_e2e::zone_and_rina_tenant(stack, "bench", TenantType::Kabupaten, limits).await?;
     Ok((zone, ns))
+}
+
+/// Approves request `r<i>` as ani, noting when; returns its name.
+async fn approve(
+    ani: &Api<Approval>,
+    approved: &Mutex<HashMap<String, Instant>>,
+    i: usize,
+) -> anyhow::Result<String> {
+    let name = format!("r{i}");
+    let spec = ApprovalSpec {
+        request: name.clone(),
+        decision: Decision::Approve,
+        approver: "ani".into(),
+        reason: String::new(),
+    };
+    approved
+        .lock()
+        .unwrap()
+        .insert(name.clone(), Instant::now());
+    ani.create(&PostParams::default(), &Approval::new(&name, spec))
+        .await?;
+    Ok(name)
 }
 
 /// Files `n` requests, then approves them `concurrency` at a time; returns approve→Ready latencies.
@@ -139,51 +137,19 @@ async fn run(
     if concurrency == 1 {
         // Unloaded latency: the next approval only after the previous request is Ready.
         for i in 0..n {
-            let name = format!("r{i}");
-            let a = Approval::new(
-                &name,
-                ApprovalSpec {
-                    request: name.clone(),
-                    decision: Decision::Approve,
-                    approver: "ani".into(),
-                    reason: String::new(),
-                },
-            );
-            approved
-                .lock()
-                .unwrap()
-                .insert(name.clone(), Instant::now());
-            ani.create(&PostParams::default(), &a).await?;
+            let name = approve(&ani, &approved, i).await?;
             wait_for("Ready", Duration::from_secs(30), || async {
                 Ok(ready.lock().unwrap().contains_key(&name).then_some(()))
             })
             .await?;
         }
+    } else {
+        futures::stream::iter(0..n)
+            .map(|i| approve(&ani, &approved, i))
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<_>>()
+            .await?;
     }
-    futures::stream::iter(if concurrency == 1 { 0..0 } else { 0..n })
-        .map(|i| {
-            let (ani, approved) = (ani.clone(), approved.clone());
-            async move {
-                let name = format!("r{i}");
-                let a = Approval::new(
-                    &name,
-                    ApprovalSpec {
-                        request: name.clone(),
-                        decision: Decision::Approve,
-                        approver: "ani".into(),
-                        reason: String::new(),
-                    },
-                );
-                approved
-                    .lock()
-                    .unwrap()
-                    .insert(name.clone(), Instant::now());
-                ani.create(&PostParams::default(), &a).await
-            }
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<_>>()
-        .await?;
     wait_for("all Ready", Duration::from_secs(120), || async {
         Ok((ready.lock().unwrap().len() == n).then_some(()))
     })

@@ -9,4 +9,5 @@ pub mod controllers;
 pub mod crds;
 pub mod dns;
 pub mod health;
+pub mod logging;
 pub mod rules;

@@ -209,3 +209,47 @@ pub async fn api_watch_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Dura
     }
     Ok(out)
 }
+
+/// A fresh zone `<id>.go.id` and a tenant `<id>` of `type_` whose group is rina's
+/// (`kavling:tenant:dinkes`); waits until rina may file requests in the tenant's home
+/// namespace. Returns `(id, zone, namespace)`.
+pub async fn zone_and_rina_tenant(
+    stack: &Stack,
+    prefix: &str,
+    type_: kavling::api::TenantType,
+    limits: kavling::api::TenantLimits,
+) -> anyhow::Result<(String, String, String)> {
+    use kavling::api::{Request, Tenant, TenantSpec, Zone, home_namespace};
+    use kube::api::PostParams;
+    let admin = stack.client_as("admin").await?;
+    let id = unique(prefix);
+    let zone = format!("{id}.go.id");
+    kube::Api::<Zone>::all(admin.clone())
+        .create(&PostParams::default(), &Zone::new(&zone, zone_spec(&zone)))
+        .await?;
+    let code = if type_.is_region() {
+        "13.06"
+    } else {
+        "1.02.77"
+    };
+    let spec = TenantSpec {
+        display_name: id.clone(),
+        type_,
+        code: code.into(),
+        parent: None,
+        contacts: vec![],
+        groups: vec!["kavling:tenant:dinkes".into()],
+        limits,
+        suspend: None,
+    };
+    kube::Api::<Tenant>::all(admin)
+        .create(&PostParams::default(), &Tenant::new(&id, spec))
+        .await?;
+    let ns = home_namespace(&id);
+    let rina: kube::Api<Request> = kube::Api::namespaced(stack.client_as("rina").await?, &ns);
+    wait_for("tenant RBAC", Duration::from_secs(60), || async {
+        Ok(rina.list(&Default::default()).await.ok().map(|_| ()))
+    })
+    .await?;
+    Ok((id, zone, ns))
+}

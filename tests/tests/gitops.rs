@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use kavling::api::*;
-use kavling_e2e::{Stack, unique, wait_for, workspace_bin};
+use kavling_e2e::{Stack, wait_for, workspace_bin};
 use kube::Api;
 use kube::api::PostParams;
 
@@ -32,32 +32,14 @@ fn request_yaml(ns: &str, name: &str, body: &str) -> String {
 async fn apply_files_requests_pending_and_plan_shows_what_approval_would_make() -> anyhow::Result<()>
 {
     let stack = Stack::load()?;
-    let admin = stack.client_as("admin").await?;
-    let id = unique("gitops");
-    let zone = format!("{id}.go.id");
-    let spec = kavling_e2e::zone_spec(&zone);
-    Api::<Zone>::all(admin.clone())
-        .create(&PostParams::default(), &Zone::new(&zone, spec))
-        .await?;
-    let t = TenantSpec {
-        display_name: id.clone(),
-        type_: TenantType::PerangkatDaerah,
-        code: "1.02.77".into(),
-        parent: None,
-        contacts: vec![],
-        groups: vec!["kavling:tenant:dinkes".into()],
-        limits: TenantLimits::default(),
-        suspend: None,
-    };
-    Api::<Tenant>::all(admin.clone())
-        .create(&PostParams::default(), &Tenant::new(&id, t))
-        .await?;
-    let ns = home_namespace(&id);
-    let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
-    wait_for("tenant RBAC", Duration::from_secs(60), || async {
-        Ok(rina.list(&Default::default()).await.ok().map(|_| ()))
-    })
+    let (id, zone, ns) = kavling_e2e::zone_and_rina_tenant(
+        &stack,
+        "gitops",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
     .await?;
+    let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
 
     // a name someone else already holds
     let taken = format!("dipakai.{zone}");

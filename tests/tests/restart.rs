@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use kavling::api::*;
-use kavling_e2e::{Stack, unique, wait_for};
+use kavling_e2e::{Stack, wait_for};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
@@ -29,48 +29,13 @@ fn operator(stack: &Stack, action: &str) {
 async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> anyhow::Result<()> {
     let stack = Stack::load()?;
     let admin = stack.client_as("admin").await?;
-    let id = unique("kill");
-    let zone = format!("{id}.go.id");
-    Api::<Zone>::all(admin.clone())
-        .create(
-            &PostParams::default(),
-            &Zone::new(&zone, kavling_e2e::zone_spec(&zone)),
-        )
-        .await?;
     let limits = TenantLimits {
         subdomains: 50,
         websites: 5,
         ..Default::default()
     };
-    Api::<Tenant>::all(admin.clone())
-        .create(
-            &PostParams::default(),
-            &Tenant::new(
-                &id,
-                TenantSpec {
-                    display_name: id.clone(),
-                    type_: TenantType::Kabupaten,
-                    code: "13.06".into(),
-                    parent: None,
-                    contacts: vec![],
-                    groups: vec!["kavling:tenant:dinkes".into()],
-                    limits,
-                    suspend: None,
-                },
-            ),
-        )
-        .await?;
-    let ns = home_namespace(&id);
-    let tenants: Api<Tenant> = Api::all(admin.clone());
-    wait_for("home namespace", Duration::from_secs(60), || async {
-        Ok(tenants
-            .get(&id)
-            .await?
-            .status
-            .and_then(|s| s.namespace)
-            .map(|_| ()))
-    })
-    .await?;
+    let (id, zone, ns) =
+        kavling_e2e::zone_and_rina_tenant(&stack, "kill", TenantType::Kabupaten, limits).await?;
 
     let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
     let ani: Api<Approval> = Api::namespaced(stack.client_as("ani").await?, &ns);

@@ -219,11 +219,8 @@ impl Default for Compiled {
 }
 
 impl Compiled {
-    fn get<T: CustomResourceExt>(
-        &mut self,
-        kind: &'static str,
-    ) -> &kube::core::cel::CompiledSchema {
-        self.schemas.entry(kind).or_insert_with(|| {
+    fn get<T: CustomResourceExt>(&mut self) -> &kube::core::cel::CompiledSchema {
+        self.schemas.entry(T::crd_name()).or_insert_with(|| {
             let crd = T::crd();
             let schema = crd.spec.versions[0]
                 .schema
@@ -239,13 +236,12 @@ impl Compiled {
 
 fn cel<T: CustomResourceExt>(
     compiled: &mut Compiled,
-    kind: &'static str,
     doc: &Doc,
     value: &serde_json::Value,
     out: &mut Vec<Finding>,
 ) {
-    compiled.get::<T>(kind);
-    let (schema, validator) = (&compiled.schemas[kind], &compiled.validator);
+    compiled.get::<T>();
+    let (schema, validator) = (&compiled.schemas[T::crd_name()], &compiled.validator);
     if let Err(errs) = validator.validate_compiled(schema, value, None) {
         for e in errs.iter() {
             let mut field = if e.field_path.is_empty() {
@@ -278,6 +274,17 @@ fn cel<T: CustomResourceExt>(
             });
         }
     }
+}
+
+/// Kinds with no regulation rules of their own: their CEL rules and their types.
+fn schema_only<T: CustomResourceExt + DeserializeOwned>(
+    compiled: &mut Compiled,
+    d: &Doc,
+    value: &serde_json::Value,
+    out: &mut Vec<Finding>,
+) {
+    cel::<T>(compiled, d, value, out);
+    typed::<T>(d, value, out);
 }
 
 fn push_violations(doc: &Doc, v: Vec<rules::Violation>, out: &mut Vec<Finding>) {
@@ -402,7 +409,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
         let before = out.len();
         match value["kind"].as_str().unwrap_or("") {
             "Request" => {
-                cel::<Request>(&mut compiled, "Request", d, &value, &mut out);
+                cel::<Request>(&mut compiled, d, &value, &mut out);
                 if let Some(r) = typed::<Request>(d, &value, &mut out) {
                     let mut v = rules::request::check(&r.spec, today);
                     if let (Some(s), true) = (&r.spec.subdomain, out.len() == before) {
@@ -447,7 +454,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                 }
             }
             "Tenant" => {
-                cel::<Tenant>(&mut compiled, "Tenant", d, &value, &mut out);
+                cel::<Tenant>(&mut compiled, d, &value, &mut out);
                 if let Some(t) = typed::<Tenant>(d, &value, &mut out) {
                     let parent = t
                         .spec
@@ -474,22 +481,10 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                     );
                 }
             }
-            "Zone" => {
-                cel::<Zone>(&mut compiled, "Zone", d, &value, &mut out);
-                typed::<Zone>(d, &value, &mut out);
-            }
-            "Approval" => {
-                cel::<Approval>(&mut compiled, "Approval", d, &value, &mut out);
-                typed::<Approval>(d, &value, &mut out);
-            }
-            "Subdomain" => {
-                cel::<Subdomain>(&mut compiled, "Subdomain", d, &value, &mut out);
-                typed::<Subdomain>(d, &value, &mut out);
-            }
-            "DnsRecord" => {
-                cel::<DnsRecord>(&mut compiled, "DnsRecord", d, &value, &mut out);
-                typed::<DnsRecord>(d, &value, &mut out);
-            }
+            "Zone" => schema_only::<Zone>(&mut compiled, d, &value, &mut out),
+            "Approval" => schema_only::<Approval>(&mut compiled, d, &value, &mut out),
+            "Subdomain" => schema_only::<Subdomain>(&mut compiled, d, &value, &mut out),
+            "DnsRecord" => schema_only::<DnsRecord>(&mut compiled, d, &value, &mut out),
             other => out.push(Finding {
                 file: d.file.clone(),
                 line: d.start,

@@ -101,12 +101,7 @@ fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> S
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .init();
+    kavling::logging::init();
     let args = Args::parse();
     let mut initial = Catalog::default();
     for spec in &args.zone_files {
