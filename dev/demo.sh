@@ -47,6 +47,21 @@ for f in examples/requests/*.yaml; do
   echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
 done
 
+step "following the storage requests until their buckets are ready"
+for f in examples/requests/*.yaml; do
+  grep -q '^  storage:' "$f" || continue
+  ns=$(awk '/namespace:/ {print $2; exit}' "$f"); name=$(awk '/^  name:/ {print $2; exit}' "$f")
+  user=$(awk '/requestedBy:/ {print $2; exit}' "$f")
+  echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
+  # the tenant reads its credentials Secret and uses it with a plain S3 client (curl's SigV4)
+  secret=$(as "$user" get bucket -n "$ns" "$name" -o jsonpath='{.status.secretName}')
+  field() { as "$user" get secret -n "$ns" "$secret" -o "jsonpath={.data.$1}" | base64 -d; }
+  url="$(field endpoint)/$(field bucket)/demo/halo.txt"
+  s3() { curl -fsS --aws-sigv4 "aws:amz:$(field region):s3" --user "$(field accessKeyId):$(field secretAccessKey)" "$@"; }
+  echo "Selamat datang di Pusat Data" | s3 -X PUT --data-binary @- "$url" >/dev/null
+  echo "   $user wrote and read back over S3 with Secret $secret: \"$(s3 "$url")\""
+done
+
 step "the names answer from Kavling's own DNS server (dig @${KAVLING_DNS_ADDR})"
 DNS_PORT=${KAVLING_DNS_ADDR##*:}
 for q in "dinkes.bukittinggikota.go.id A" "dinkes.bukittinggikota.go.id AAAA" "sehat.bukittinggikota.go.id A" \
@@ -62,6 +77,7 @@ echo; kavling ani get zones
 echo; kavling ani get requests -A -o wide
 echo; kavling ani get subdomains
 echo; kavling ani get records
+echo; kavling ani get buckets -A -o wide
 cat <<MSG
 
 The local Pusat Data keeps running. Try, for example:
@@ -69,5 +85,6 @@ The local Pusat Data keeps running. Try, for example:
   $BIN/kavling get requests
   $BIN/kavling describe request portal
   KUBECONFIG=$KAVLING_KUBECONFIG_DIR/ani.yaml $BIN/kavling suspend subdomain dinkes.bukittinggikota.go.id --reason "evaluasi"
+  KUBECONFIG=$KAVLING_KUBECONFIG_DIR/ani.yaml $BIN/kavling describe bucket -n tenant-agam arsip
 Stop it with dev/stack.sh stop (data kept) or dev/stack.sh destroy.
 MSG

@@ -243,6 +243,9 @@ JSON
     || die "pebble: could not fetch its root CA from https://127.0.0.1:$P_PEBBLE_MGMT/roots/0"
 }
 
+# The admin API calls kavling-operator makes (operator/src/objectstore/garage.rs: SCOPE).
+GARAGE_OPERATOR_SCOPE=GetBucketInfo,CreateBucket,UpdateBucket,DeleteBucket,AllowBucketKey,ImportKey,GetKeyInfo,UpdateKey,DeleteKey
+
 garage_cli() { "$BIN_GARAGE" -c "$DATA/garage/garage.toml" "$@"; }
 
 start_garage() {
@@ -283,12 +286,19 @@ TOML
   fi
   wait_for garage curl -fsS -H "Authorization: Bearer $(cat "$STACK/garage-admin-token")" \
     "http://127.0.0.1:$P_GARAGE_ADMIN/health"
+  # The operator gets a token scoped to the admin calls it makes, never the root token.
+  if [ ! -s "$STACK/garage-operator-token" ]; then
+    garage_cli admin-token create -q --scope "$GARAGE_OPERATOR_SCOPE" kavling-operator \
+      >"$STACK/garage-operator-token" 2>>"$LOGS/garage.log" \
+      || die "garage: could not create the operator's scoped admin token; see $LOGS/garage.log"
+  fi
 }
 
 write_env() {
   cat >"$STACK/stack.env" <<ENV
 # The local Pusat Data's addresses and credentials (written by dev/stack.sh).
 KAVLING_STACK_DIR=$STACK
+KAVLING_PORT_BASE=$BASE
 KAVLING_KUBECONFIG_DIR=$KCFG
 KAVLING_API_SERVER=https://127.0.0.1:$P_API
 KAVLING_CA=$PKI/ca.crt
@@ -303,6 +313,7 @@ KAVLING_S3_ENDPOINT=http://127.0.0.1:$P_S3
 KAVLING_S3_REGION=garage
 KAVLING_GARAGE_ADMIN=http://127.0.0.1:$P_GARAGE_ADMIN
 KAVLING_GARAGE_ADMIN_TOKEN_FILE=$STACK/garage-admin-token
+KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
 ENV
 }
@@ -365,7 +376,10 @@ cmd_component() {
     start)
       [ -x "$bin" ] || die "$name is not built ($bin); run cargo build --workspace"
       STARTED=()
-      launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" "$bin" "${args[@]}"
+      launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
+        KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
+        KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
+        "$bin" "${args[@]}"
       T0=$SECONDS
       wait_for "$name" curl -fsS "$health" ;;
     stop) stop_one "$name" ;;
@@ -383,6 +397,13 @@ case "${1:-}" in
   env) sed -e '/^#/d' -e 's/^/export /' "$STACK/stack.env" ;;
   operator) shift; cmd_component kavling-operator "$@" ;;
   dns) shift; cmd_component kavling-dns "$@" ;;
+  garage) # for outage tests: stop and start the object store alone
+    shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"
+    case "${1:-}" in
+      stop) stop_one garage ;;
+      start) STARTED=(); T0=$SECONDS; start_garage ;;
+      *) die "usage: dev/stack.sh garage stop|start" ;;
+    esac ;;
   destroy) stop_all; rm -rf "$STACK"; say "removed $STACK" ;;
-  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart" >&2; exit 2 ;;
+  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start" >&2; exit 2 ;;
 esac

@@ -2,7 +2,12 @@
 //! the local Pusat Data, next to a peer measured in the same run: the API server's own floor
 //! (create a ConfigMap → a watch sees it), which no controller can beat.
 //!
-//! Usage: approve-to-ready [N=100] [BURST_CONCURRENCY=10]
+//! With `storage`, the requests are storage requests (Request Ready = Bucket on Garage, key
+//! granted, credentials Secret written) and a second peer is measured: the four Garage admin
+//! calls a bucket needs at the least (CreateBucket, UpdateBucket quota, ImportKey,
+//! AllowBucketKey) made directly, one after another.
+//!
+//! Usage: approve-to-ready [subdomain|storage] [N=100] [BURST_CONCURRENCY=10]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +30,29 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn request(label: &str, zone: &str, i: usize) -> Request {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Subdomain,
+    Storage,
+}
+
+fn request(label: &str, zone: &str, i: usize, kind: Kind) -> Request {
+    let mut r = subdomain_request(label, zone, i);
+    if kind == Kind::Storage {
+        r.spec.subdomain = None;
+        r.spec.storage = Some(StorageRequest {
+            name: label.into(),
+            data_description: "bench".into(),
+            size: "1Gi".into(),
+            classification: DataClassification::Publik,
+            personal_data: false,
+            versioning: false,
+        });
+    }
+    r
+}
+
+fn subdomain_request(label: &str, zone: &str, i: usize) -> Request {
     Request::new(
         label,
         RequestSpec {
@@ -88,6 +115,8 @@ async fn setup(stack: &Stack, n: usize) -> anyhow::Result<(String, String)> {
     let limits = TenantLimits {
         subdomains: n as u32 + 10,
         websites: 5,
+        buckets: n as u32 + 10,
+        bucket_bytes: "10Ti".into(),
         ..Default::default()
     };
     let (_, zone, ns) =
@@ -122,13 +151,17 @@ async fn run(
     stack: &Stack,
     n: usize,
     concurrency: usize,
+    kind: Kind,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let (zone, ns) = setup(stack, n).await?;
     let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
     let ani: Api<Approval> = Api::namespaced(stack.client_as("ani").await?, &ns);
     for i in 0..n {
-        rina.create(&PostParams::default(), &request(&format!("r{i}"), &zone, i))
-            .await?;
+        rina.create(
+            &PostParams::default(),
+            &request(&format!("r{i}"), &zone, i, kind),
+        )
+        .await?;
     }
     let ready = ready_times(Api::namespaced(stack.client_as("admin").await?, &ns));
     tokio::time::sleep(Duration::from_millis(500)).await; // let the watch start
@@ -165,8 +198,76 @@ async fn run(
     ))
 }
 
+/// The second peer for storage: the Garage admin calls one bucket needs, made directly with
+/// the root token (no Kubernetes, no watch), one bucket after another.
+async fn garage_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
+    let token = std::fs::read_to_string(stack.get("KAVLING_GARAGE_ADMIN_TOKEN_FILE"))?;
+    let admin = stack.get("KAVLING_GARAGE_ADMIN").to_string();
+    let http = reqwest::Client::new();
+    let call = |path: &str, q: &[(&str, &str)], body: serde_json::Value| {
+        http.post(format!("{admin}/v2/{path}"))
+            .query(q)
+            .bearer_auth(token.trim())
+            .json(&body)
+    };
+    let prefix = kavling_e2e::unique("floor");
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64
+        & 0xffff_ffff_ffff;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        // a fresh id per bucket: Garage never re-imports a deleted key id
+        let key = format!("GK{run_id:012x}{i:012x}");
+        let t = Instant::now();
+        let b: serde_json::Value = call(
+            "CreateBucket",
+            &[],
+            serde_json::json!({"globalAlias": name}),
+        )
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+        let id = b["id"].as_str().unwrap_or_default().to_string();
+        call(
+            "UpdateBucket",
+            &[("id", &id)],
+            serde_json::json!({"quotas": {"maxSize": 1u64 << 30}}),
+        )
+        .send()
+        .await?
+        .error_for_status()?;
+        call("ImportKey", &[], serde_json::json!({"accessKeyId": key, "secretAccessKey": "0".repeat(64), "name": name}))
+            .send()
+            .await?
+            .error_for_status()?;
+        call("AllowBucketKey", &[], serde_json::json!({"bucketId": id, "accessKeyId": key, "permissions": {"read": true, "write": true}}))
+            .send()
+            .await?
+            .error_for_status()?;
+        out.push(t.elapsed());
+        // leave Garage as it was: the key goes, the (empty) bucket goes
+        call("DeleteKey", &[("id", &key)], serde_json::json!({}))
+            .send()
+            .await?
+            .error_for_status()?;
+        call("DeleteBucket", &[("id", &id)], serde_json::json!({}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let kind = match std::env::args().nth(1).as_deref() {
+        Some("storage") => Kind::Storage,
+        _ => Kind::Subdomain,
+    };
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -176,42 +277,44 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::load()?;
 
     let mut peer = kavling_e2e::api_watch_floor(&stack, n).await?;
-    let (mut seq, _) = run(&stack, n, 1).await?;
-    let (mut par, total) = run(&stack, n, burst).await?;
+    let mut garage_peer = if kind == Kind::Storage {
+        Some(garage_floor(&stack, n).await?)
+    } else {
+        None
+    };
+    let (mut seq, _) = run(&stack, n, 1, kind).await?;
+    let (mut par, total) = run(&stack, n, burst, kind).await?;
     let (pp50, pp99) = (pct(&mut peer, 0.5), pct(&mut peer, 0.99));
-    let (s50, s99) = (pct(&mut seq, 0.5), pct(&mut seq, 0.99));
-    let (b50, b99) = (pct(&mut par, 0.5), pct(&mut par, 0.99));
+    let what = match kind {
+        Kind::Subdomain => "Subdomain and DnsRecords applied",
+        Kind::Storage => "Bucket on Garage, key granted, credentials Secret written",
+    };
+    println!("approve → Request Ready ({what}), {n} requests, local Pusat Data");
     println!(
-        "approve → Request Ready (Subdomain and DnsRecords applied), {n} requests, local Pusat Data"
-    );
-    println!(
-        "{:<46} {:>10} {:>10} {:>12} {:>12}",
-        "", "p50", "p99", "p50/floor", "p99/floor"
-    );
-    println!(
-        "{:<46} {:>10} {:>10} {:>12} {:>12}",
-        "peer: API floor (create ConfigMap → watch)",
-        ms(pp50),
-        ms(pp99),
-        "1.0",
-        "1.0"
+        "{:<46} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "", "p50", "p95", "p99", "p50/floor", "p99/floor"
     );
     let r = |a: Duration, b: Duration| format!("{:.1}", a.as_secs_f64() / b.as_secs_f64());
-    println!(
-        "{:<46} {:>10} {:>10} {:>12} {:>12}",
-        "kavling, one approval at a time",
-        ms(s50),
-        ms(s99),
-        r(s50, pp50),
-        r(s99, pp99)
-    );
-    println!(
-        "{:<46} {:>10} {:>10} {:>12} {:>12}",
-        format!("kavling, burst ({burst} approvals in flight)"),
-        ms(b50),
-        ms(b99),
-        r(b50, pp50),
-        r(b99, pp99)
+    let row = |label: &str, v: &mut Vec<Duration>| {
+        let (p50, p95, p99) = (pct(v, 0.5), pct(v, 0.95), pct(v, 0.99));
+        println!(
+            "{:<46} {:>10} {:>10} {:>10} {:>12} {:>12}",
+            label,
+            ms(p50),
+            ms(p95),
+            ms(p99),
+            r(p50, pp50),
+            r(p99, pp99)
+        );
+    };
+    row("peer: API floor (create ConfigMap → watch)", &mut peer);
+    if let Some(g) = garage_peer.as_mut() {
+        row("peer: the 4 Garage admin calls, direct", g);
+    }
+    row("kavling, one approval at a time", &mut seq);
+    row(
+        &format!("kavling, burst ({burst} approvals in flight)"),
+        &mut par,
     );
     println!(
         "burst throughput: {n} approvals Ready in {} ({:.0}/s)",

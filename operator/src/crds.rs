@@ -6,7 +6,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{Approval, DnsRecord, Request, Subdomain, Tenant, Zone};
+use crate::api::{Approval, Bucket, DnsRecord, Request, Subdomain, Tenant, Zone};
 
 /// Every Kavling CRD, in the order they should be installed.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -17,6 +17,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Approval::crd(),
         Subdomain::crd(),
         DnsRecord::crd(),
+        Bucket::crd(),
     ]
 }
 

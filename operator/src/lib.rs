@@ -10,4 +10,5 @@ pub mod crds;
 pub mod dns;
 pub mod health;
 pub mod logging;
+pub mod objectstore;
 pub mod rules;

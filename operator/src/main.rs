@@ -16,6 +16,41 @@ struct Args {
     /// Address of the health and metrics endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "KAVLING_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Garage admin API (v2) base URL; without it Buckets wait with the reason NoObjectStore.
+    #[arg(long, env = "KAVLING_GARAGE_ADMIN")]
+    garage_admin: Option<String>,
+    /// File holding the Garage admin token — a scoped one (`garage admin-token create --scope`,
+    /// see `kavling::objectstore::garage::SCOPE`), not the root token.
+    #[arg(long, env = "KAVLING_GARAGE_TOKEN_FILE")]
+    garage_token_file: Option<std::path::PathBuf>,
+    /// The S3 endpoint tenants are given in their credentials Secret.
+    #[arg(long, env = "KAVLING_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The S3 region tenants are given (Garage's `s3_region`).
+    #[arg(long, env = "KAVLING_S3_REGION", default_value = "garage")]
+    s3_region: String,
+}
+
+/// The object store from the arguments, when configured.
+fn object_store(args: &Args) -> anyhow::Result<Option<Arc<dyn kavling::objectstore::ObjectStore>>> {
+    let Some(admin) = &args.garage_admin else {
+        return Ok(None);
+    };
+    let token_file = args
+        .garage_token_file
+        .as_ref()
+        .context("--garage-admin needs --garage-token-file")?;
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("cannot read the Garage token from {}", token_file.display()))?
+        .trim()
+        .to_string();
+    let s3 = args
+        .s3_endpoint
+        .clone()
+        .context("--garage-admin needs --s3-endpoint (the endpoint tenants are given)")?;
+    let garage =
+        kavling::objectstore::garage::Garage::new(admin, token, s3, args.s3_region.clone())?;
+    Ok(Some(Arc::new(garage)))
 }
 
 #[tokio::main]
@@ -25,7 +60,8 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("no usable kubeconfig or in-cluster configuration")?;
-    let ctx = Context::new(client.clone());
+    let store = object_store(&args)?;
+    let ctx = Context::with_store(client.clone(), store);
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -50,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         controllers::request::run(ctx.clone()),
         controllers::subdomain::run(ctx.clone()),
         controllers::dnsrecord::run(ctx.clone()),
+        controllers::bucket::run(ctx.clone()),
     );
     tracing::info!("kavling-operator stopped");
     Ok(())

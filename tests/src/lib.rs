@@ -253,3 +253,162 @@ pub async fn zone_and_rina_tenant(
     .await?;
     Ok((id, zone, ns))
 }
+
+/// Runs `dev/stack.sh ARGS…` against this stack (e.g. `["operator", "kill"]`) and fails the
+/// test with the script's message when it fails.
+pub fn stack_script(stack: &Stack, args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/stack.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("KAVLING_STACK_DIR", stack.get("KAVLING_STACK_DIR"))
+        .env("KAVLING_PORT_BASE", stack.get("KAVLING_PORT_BASE"))
+        .output()
+        .expect("run dev/stack.sh");
+    assert!(
+        out.status.success(),
+        "dev/stack.sh {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A valid request letter for tests.
+pub fn letter() -> kavling::api::Letter {
+    use kavling::api::{Identity, Letter, Signer};
+    Letter {
+        number: "045/900/E2E/2026".into(),
+        date: "2026-11-02".into(),
+        subject: None,
+        signer: Signer {
+            name: "dr. Linda".into(),
+            position: "Kepala Dinas".into(),
+            identity: Identity {
+                nip: Some("197805122005012003".into()),
+                nik: None,
+            },
+        },
+    }
+}
+
+/// An S3 client made from a Bucket's credentials Secret — what a tenant's app would do.
+pub struct S3Client {
+    pub bucket: rusty_s3::Bucket,
+    pub creds: rusty_s3::Credentials,
+    pub access_key_id: String,
+    http: reqwest::Client,
+}
+
+impl S3Client {
+    /// From the Secret's `endpoint`, `region`, `bucket`, `accessKeyId`, `secretAccessKey`.
+    pub fn from_secret(secret: &k8s_openapi::api::core::v1::Secret) -> anyhow::Result<Self> {
+        let data = secret.data.as_ref().context("secret has no data")?;
+        let get = |k: &str| -> anyhow::Result<String> {
+            Ok(String::from_utf8(
+                data.get(k)
+                    .with_context(|| format!("secret has no {k}"))?
+                    .0
+                    .clone(),
+            )?)
+        };
+        Self::new(
+            &get("endpoint")?,
+            &get("region")?,
+            &get("bucket")?,
+            &get("accessKeyId")?,
+            &get("secretAccessKey")?,
+        )
+    }
+
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        bucket: &str,
+        key_id: &str,
+        secret: &str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            bucket: rusty_s3::Bucket::new(
+                endpoint.parse()?,
+                rusty_s3::UrlStyle::Path,
+                bucket.to_string(),
+                region.to_string(),
+            )?,
+            creds: rusty_s3::Credentials::new(key_id.to_string(), secret.to_string()),
+            access_key_id: key_id.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        })
+    }
+
+    /// PUT an object; the HTTP status.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> anyhow::Result<u16> {
+        use rusty_s3::S3Action as _;
+        let url = self
+            .bucket
+            .put_object(Some(&self.creds), key)
+            .sign(Duration::from_secs(60));
+        Ok(self
+            .http
+            .put(url)
+            .body(body)
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    }
+
+    /// GET an object; the HTTP status and body.
+    pub async fn get(&self, key: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        use rusty_s3::S3Action as _;
+        let url = self
+            .bucket
+            .get_object(Some(&self.creds), key)
+            .sign(Duration::from_secs(60));
+        let r = self.http.get(url).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.bytes().await?.to_vec()))
+    }
+}
+
+/// Garage's keys (id, name) as its root admin token sees them.
+pub async fn garage_keys(stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
+    let token = std::fs::read_to_string(stack.get("KAVLING_GARAGE_ADMIN_TOKEN_FILE"))?;
+    let keys: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{}/v2/ListKeys", stack.get("KAVLING_GARAGE_ADMIN")))
+        .bearer_auth(token.trim())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(keys
+        .iter()
+        .map(|k| {
+            (
+                k["id"].as_str().unwrap_or_default().to_string(),
+                k["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+/// Whether Garage has a bucket with this global alias (root admin token).
+pub async fn garage_bucket_exists(stack: &Stack, alias: &str) -> anyhow::Result<bool> {
+    let token = std::fs::read_to_string(stack.get("KAVLING_GARAGE_ADMIN_TOKEN_FILE"))?;
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/GetBucketInfo",
+            stack.get("KAVLING_GARAGE_ADMIN")
+        ))
+        .query(&[("globalAlias", alias)])
+        .bearer_auth(token.trim())
+        .send()
+        .await?;
+    match r.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        s => bail!("GetBucketInfo {alias}: {s}"),
+    }
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kavling::api::*;
-use kavling_e2e::{Stack, api_code, api_message, unique, wait_for};
+use kavling_e2e::{Stack, api_code, api_message, letter, unique, wait_for};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
@@ -84,22 +84,6 @@ async fn world(stack: &Stack, group: &str, type_: TenantType) -> anyhow::Result<
     })
     .await?;
     Ok(World { zone, tenant, ns })
-}
-
-fn letter() -> Letter {
-    Letter {
-        number: "045/900/E2E/2026".into(),
-        date: "2026-11-02".into(),
-        subject: None,
-        signer: Signer {
-            name: "dr. Linda".into(),
-            position: "Kepala Dinas".into(),
-            identity: Identity {
-                nip: Some("197805122005012003".into()),
-                nik: None,
-            },
-        },
-    }
 }
 
 fn subdomain_request(

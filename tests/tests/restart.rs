@@ -2,7 +2,6 @@
 //! (Its own test binary: cargo runs binaries one after another, so no other test sees the
 //! operator vanish.)
 
-use std::process::Command;
 use std::time::Duration;
 
 use kavling::api::*;
@@ -11,18 +10,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
 fn operator(stack: &Stack, action: &str) {
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/stack.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(["operator", action])
-        .env("KAVLING_STACK_DIR", stack.get("KAVLING_STACK_DIR"))
-        .output()
-        .expect("run dev/stack.sh");
-    assert!(
-        out.status.success(),
-        "operator {action} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kavling_e2e::stack_script(stack, &["operator", action]);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Event;
-use kavling::api::{Condition, Request, Subdomain, Tenant, Zone};
+use kavling::api::{Bucket, Condition, Request, Subdomain, Tenant, Zone};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -10,10 +10,10 @@ use super::get::Kind;
 
 #[derive(Args, Debug)]
 pub struct DescribeArgs {
-    /// requests, tenants, zones or subdomains.
+    /// requests, tenants, zones, subdomains or buckets.
     pub kind: Kind,
     pub name: String,
-    /// Namespace of a request (default: your kubeconfig's namespace).
+    /// Namespace of a request or bucket (default: your kubeconfig's namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
 }
@@ -173,8 +173,66 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
             println!("Reserved:     {}", z.spec.policy.reserved_labels.join(", "));
             print_conditions(&st.conditions);
         }
+        Kind::Buckets => {
+            let api: Api<Bucket> = match &args.namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::default_namespaced(client.clone()),
+            };
+            let b = api.get(&args.name).await?;
+            let ns = b.namespace().unwrap_or_default();
+            let st = b.status.clone().unwrap_or_default();
+            let or_dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!("Bucket:       {ns}/{}", b.name_any());
+            println!(
+                "Object store: {} at {}",
+                or_dash(&st.bucket_name),
+                or_dash(&st.endpoint)
+            );
+            println!(
+                "Quota:        {}{}",
+                b.spec.size,
+                b.spec
+                    .max_objects
+                    .map(|n| format!(", {n} objects"))
+                    .unwrap_or_default()
+            );
+            if let Some(u) = &st.usage {
+                println!(
+                    "Used:         {} in {} objects",
+                    kavling::rules::storage::human_bytes(u.bytes),
+                    u.objects
+                );
+            }
+            println!(
+                "Data:         {:?}{}",
+                b.spec.classification,
+                if b.spec.personal_data {
+                    ", personal data"
+                } else {
+                    ""
+                }
+            );
+            println!("Credentials:  Secret {}", or_dash(&st.secret_name));
+            println!(
+                "Key:          {} (#{}), rotates every {}, next {}",
+                or_dash(&st.access_key_id),
+                st.key_serial,
+                b.spec.rotation.period,
+                or_dash(&st.next_rotation)
+            );
+            if let Some(r) = &st.retiring_key {
+                println!("Previous key: {} works until {}", r.access_key_id, r.until);
+            }
+            println!(
+                "On deletion:  {:?}{}",
+                b.spec.deletion_policy,
+                if b.spec.purge { " with purge" } else { "" }
+            );
+            print_conditions(&st.conditions);
+            print_events(&client, &ns, &b.name_any()).await;
+        }
         other => anyhow::bail!(
-            "describe supports requests, tenants, zones and subdomains; use `kavling get {other:?} -o yaml`"
+            "describe supports requests, tenants, zones, subdomains and buckets; use `kavling get {other:?} -o yaml`"
         ),
     }
     Ok(())

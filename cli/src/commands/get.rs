@@ -1,7 +1,7 @@
 //! `kavling get KIND [NAME]`: tables of Kavling objects, or YAML/JSON with `-o`.
 
 use clap::{Args, ValueEnum};
-use kavling::api::{Approval, DnsRecord, Request, Subdomain, Tenant, Zone};
+use kavling::api::{Approval, Bucket, DnsRecord, Request, Subdomain, Tenant, Zone};
 use kavling::controllers::status::{get as cond, types};
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -29,18 +29,20 @@ pub enum Kind {
         alias = "rr"
     )]
     Records,
+    #[value(alias = "bucket", alias = "bkt")]
+    Buckets,
 }
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// What to list: requests, approvals, tenants, zones, subdomains, records.
+    /// What to list: requests, approvals, tenants, zones, subdomains, records, buckets.
     pub kind: Kind,
     /// One object by name (for subdomains and zones, the domain name).
     pub name: Option<String>,
-    /// Namespace of requests and approvals (default: your kubeconfig's namespace).
+    /// Namespace of requests, approvals and buckets (default: your kubeconfig's namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// Requests and approvals in every namespace you can read.
+    /// Requests, approvals and buckets in every namespace you can read.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
     /// Output format.
@@ -239,6 +241,57 @@ pub async fn run(client: Client, args: GetArgs) -> anyhow::Result<()> {
                 ];
                 if wide {
                     row.push(st.records.join(","));
+                    row.push(message(&st.conditions));
+                }
+                row
+            })
+        }
+        Kind::Buckets => {
+            let items: Vec<Bucket> = fetch(namespaced(&client, &args), &args.name).await?;
+            let mut h = vec![
+                "NAMESPACE",
+                "NAME",
+                "BUCKET",
+                "SIZE",
+                "USED",
+                "CLASS",
+                "READY",
+                "SUSPENDED",
+                "AGE",
+            ];
+            if wide {
+                h.extend(["SECRET", "KEY", "NEXT ROTATION", "MESSAGE"]);
+            }
+            emit!(items, h, |b: &Bucket| {
+                let st = b.status.clone().unwrap_or_default();
+                let used = st
+                    .usage
+                    .as_ref()
+                    .map(|u| {
+                        format!(
+                            "{} ({} obj)",
+                            kavling::rules::storage::human_bytes(u.bytes),
+                            u.objects
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let mut row = vec![
+                    b.namespace().unwrap_or_default(),
+                    b.name_any(),
+                    st.bucket_name.clone().unwrap_or_else(|| "-".into()),
+                    b.spec.size.clone(),
+                    used,
+                    format!("{:?}", b.spec.classification),
+                    ready(&st.conditions),
+                    cond(&st.conditions, types::SUSPENDED)
+                        .map(|c| c.status.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    age(b.creation_timestamp().as_ref()),
+                ];
+                if wide {
+                    row.push(st.secret_name.clone().unwrap_or_default());
+                    row.push(st.access_key_id.clone().unwrap_or_default());
+                    row.push(st.next_rotation.clone().unwrap_or_default());
                     row.push(message(&st.conditions));
                 }
                 row

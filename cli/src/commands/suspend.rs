@@ -1,7 +1,8 @@
-//! `kavling suspend subdomain FQDN --reason` / `kavling resume subdomain FQDN`.
+//! `kavling suspend subdomain FQDN --reason` / `kavling resume subdomain FQDN`, and the same
+//! for buckets (`-n NAMESPACE`): a suspended bucket's key is disabled, its data untouched.
 
 use clap::{Args, ValueEnum};
-use kavling::api::Subdomain;
+use kavling::api::{Bucket, Subdomain};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -10,14 +11,19 @@ use serde_json::json;
 pub enum SuspendKind {
     #[value(alias = "sd", alias = "subdomains")]
     Subdomain,
+    #[value(alias = "bkt", alias = "buckets")]
+    Bucket,
 }
 
 #[derive(Args, Debug)]
 pub struct SuspendArgs {
-    /// What to suspend (subdomain; hosting and buckets follow in later releases).
+    /// What to suspend: subdomain or bucket (hosting follows in a later release).
     pub kind: SuspendKind,
     /// Its name (for a subdomain, the FQDN).
     pub name: String,
+    /// The bucket's namespace (the tenant's home namespace, tenant-<name>).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
     /// Why (shown to the tenant and kept in the audit trail).
     #[arg(long)]
     pub reason: Option<String>,
@@ -27,14 +33,16 @@ pub struct SuspendArgs {
 }
 
 pub async fn run(client: kube::Client, args: SuspendArgs, suspend: bool) -> anyhow::Result<()> {
-    let api: Api<Subdomain> = Api::all(client);
-    api.get(&args.name).await?;
+    let what = match args.kind {
+        SuspendKind::Subdomain => "subdomain",
+        SuspendKind::Bucket => "bucket",
+    };
     let patch = if suspend {
         let reason = args
             .reason
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| {
-                anyhow::anyhow!("--reason is required: say why the subdomain is suspended")
+                anyhow::anyhow!("--reason is required: say why the {what} is suspended")
             })?;
         if let Some(u) = &args.until
             && kavling::controllers::subdomain::parse_until(u).is_none()
@@ -45,13 +53,22 @@ pub async fn run(client: kube::Client, args: SuspendArgs, suspend: bool) -> anyh
     } else {
         json!({"spec": {"suspend": null}})
     };
-    api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    let pp = PatchParams::default();
+    match args.kind {
+        SuspendKind::Subdomain => {
+            let api: Api<Subdomain> = Api::all(client);
+            api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
+        }
+        SuspendKind::Bucket => {
+            let api: Api<Bucket> = match &args.namespace {
+                Some(ns) => Api::namespaced(client, ns),
+                None => Api::default_namespaced(client),
+            };
+            api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
+        }
+    }
     println!(
-        "{} {} {}",
-        match args.kind {
-            SuspendKind::Subdomain => "subdomain",
-        },
+        "{what} {} {}",
         args.name,
         if suspend { "suspended" } else { "resumed" }
     );

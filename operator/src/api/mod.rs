@@ -1,6 +1,7 @@
 //! The Kavling API (`kavling.go.id/v1alpha1`): Rust types from which the CRDs are generated.
 
 pub mod approval;
+pub mod bucket;
 pub mod common;
 pub mod dnsrecord;
 pub mod request;
@@ -9,6 +10,9 @@ pub mod tenant;
 pub mod zone;
 
 pub use approval::{Approval, ApprovalSpec, Decision};
+pub use bucket::{
+    Bucket, BucketSpec, BucketStatus, BucketUsage, DeletionPolicy, RetiringKey, Rotation,
+};
 pub use common::{Condition, GROUP, OutputRef, Suspension, labels};
 pub use dnsrecord::{DnsRecord, DnsRecordSpec, DnsRecordStatus, RecordType, record_object_name};
 pub use request::{

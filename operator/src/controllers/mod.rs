@@ -1,6 +1,7 @@
 //! One controller per kind. Each reconcile is a pipeline of named steps — read, validate,
 //! build, apply, report — where only the first and the last two talk to the API server.
 
+pub mod bucket;
 pub mod dnsrecord;
 pub mod request;
 pub mod status;
@@ -39,6 +40,11 @@ pub enum Error {
     MissingField(&'static str),
     #[error("reconcile did not finish within {0:?}")]
     Timeout(Duration),
+    #[error(transparent)]
+    Store(#[from] crate::objectstore::StoreError),
+    /// Waiting for a person (e.g. a bucket that still holds data); retried with backoff.
+    #[error("{0}")]
+    Blocked(String),
 }
 
 impl Error {
@@ -50,6 +56,8 @@ impl Error {
             Error::Serialize { .. } => "serialize",
             Error::MissingField(_) => "invalid-object",
             Error::Timeout(_) => "timeout",
+            Error::Store(_) => "object-store",
+            Error::Blocked(_) => "blocked",
         }
     }
 }
@@ -60,6 +68,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    /// The object store's admin plane, when the operator was given one.
+    pub store: Option<Arc<dyn crate::objectstore::ObjectStore>>,
     backoff: Backoff,
     /// Reconcile outcomes by (kind, result), for `/metrics`.
     pub metrics: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -67,6 +77,14 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client) -> Arc<Self> {
+        Self::with_store(client, None)
+    }
+
+    /// A context whose controllers can reach the object store.
+    pub fn with_store(
+        client: Client,
+        store: Option<Arc<dyn crate::objectstore::ObjectStore>>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("HOSTNAME").ok(),
@@ -74,6 +92,7 @@ impl Context {
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            store,
             backoff: Backoff::default(),
             metrics: Mutex::default(),
         })

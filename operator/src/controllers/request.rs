@@ -21,10 +21,11 @@ use super::{
     Context, Error, MANAGER, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE, label_value, request_key,
 };
 use crate::api::{
-    Approval, Decision, DecisionRecord, OutputRef, Request, RequestPhase, RequestStatus, Subdomain,
-    SubdomainRequest, SubdomainSpec, Tenant, Zone, labels, tenant_of_namespace,
+    Approval, Bucket, BucketSpec, Decision, DecisionRecord, OutputRef, Request, RequestPhase,
+    RequestStatus, StorageRequest, Subdomain, SubdomainRequest, SubdomainSpec, Tenant, Zone,
+    labels, tenant_of_namespace,
 };
-use crate::rules::{self, Violation, naming};
+use crate::rules::{self, Violation, naming, storage};
 
 /// The outcome of one step, turned into status by [`apply_outcome`].
 #[derive(Debug, PartialEq)]
@@ -93,6 +94,157 @@ pub fn build_subdomain(req: &Request, body: &SubdomainRequest, tenant: &str) -> 
         ..Default::default()
     };
     sd
+}
+
+/// The Bucket an approved storage request creates (pure): named as asked, in the tenant's
+/// home namespace, with the request's data specification and Kavling's defaults (keys
+/// rotate every 90 days; data retained on deletion).
+pub fn build_bucket(req: &Request, body: &StorageRequest, tenant: &str) -> Bucket {
+    let mut b = Bucket::new(
+        &body.name,
+        BucketSpec {
+            size: body.size.clone(),
+            max_objects: None,
+            classification: body.classification,
+            personal_data: body.personal_data,
+            versioning: body.versioning,
+            rotation: Default::default(),
+            deletion_policy: Default::default(),
+            purge: false,
+            suspend: None,
+        },
+    );
+    b.metadata = ObjectMeta {
+        name: Some(body.name.clone()),
+        namespace: req.namespace(),
+        labels: Some(BTreeMap::from([
+            (labels::TENANT.into(), tenant.to_string()),
+            (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+        ])),
+        annotations: Some(BTreeMap::from([(
+            REQUEST_ANNOTATION.into(),
+            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
+        )])),
+        ..Default::default()
+    };
+    b
+}
+
+async fn provision_bucket(
+    ctx: &Context,
+    req: &Request,
+    body: &StorageRequest,
+    tenant: &str,
+) -> Result<Outcome> {
+    let ns = req.namespace().unwrap_or_default();
+    let key = request_key(&ns, &req.name_any());
+    let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &ns);
+    let output = OutputRef {
+        kind: "Bucket".into(),
+        name: body.name.clone(),
+        namespace: Some(ns.clone()),
+    };
+    let existing = match api.get_opt(&body.name).await? {
+        Some(b) => Some(b),
+        None => {
+            // the rules that need live state: S3's name, the tenant's storage limits
+            let mut violations = storage::check_bucket_name(
+                "spec.storage.name",
+                &storage::backend_name(tenant, &body.name),
+            );
+            let Some(t) = Api::<Tenant>::all(ctx.client.clone())
+                .get_opt(tenant)
+                .await?
+            else {
+                return Ok(Outcome::new(
+                    RequestPhase::Failed,
+                    reasons::RULE_BROKEN,
+                    format!(
+                        "tenant '{tenant}' does not exist; a Dinas engineer must create it first"
+                    ),
+                ));
+            };
+            let others: Vec<u64> = api
+                .list(&super::cached())
+                .await?
+                .items
+                .iter()
+                .map(|b| storage::size_bytes(&b.spec.size).unwrap_or(0))
+                .collect();
+            if let Some(size) = storage::size_bytes(&body.size) {
+                violations.extend(storage::check_budget(
+                    "spec.storage.size",
+                    &t.spec.limits,
+                    &others,
+                    size,
+                ));
+            }
+            if !violations.is_empty() {
+                return Ok(Outcome::new(
+                    RequestPhase::Failed,
+                    reasons::RULE_BROKEN,
+                    rules::summarize(&violations),
+                ));
+            }
+            match api
+                .create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &build_bucket(req, body, tenant),
+                )
+                .await
+            {
+                Ok(b) => Some(b),
+                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&body.name).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let Some(b) = existing else {
+        return Ok(Outcome::new(
+            RequestPhase::Provisioning,
+            reasons::WAITING_FOR_OUTPUTS,
+            format!("creating bucket {}", body.name),
+        ));
+    };
+    if b.annotations().get(REQUEST_ANNOTATION) != Some(&key) {
+        return Ok(Outcome::new(
+            RequestPhase::Failed,
+            reasons::NAME_TAKEN,
+            format!(
+                "spec.storage.name: a Bucket named '{}' already exists in {ns}; choose another name",
+                body.name
+            ),
+        ));
+    }
+    let conds = b
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let mut out = if status::is_true(conds, types::READY) {
+        Outcome::new(
+            RequestPhase::Ready,
+            reasons::PROVISIONED,
+            format!(
+                "bucket ready; credentials in Secret {}",
+                super::bucket::secret_name(&body.name)
+            ),
+        )
+    } else {
+        let why = status::get(conds, types::READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| "being set up".into());
+        Outcome::new(
+            RequestPhase::Provisioning,
+            reasons::WAITING_FOR_OUTPUTS,
+            format!("bucket {}: {why}", body.name),
+        )
+    };
+    out.outputs = vec![output];
+    Ok(out)
 }
 
 fn prefixed(field: &str, v: Vec<Violation>) -> Vec<Violation> {
@@ -288,10 +440,11 @@ async fn reconcile_inner(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action>
                     reasons::NOT_YET_AVAILABLE,
                     "approved; hosting is provisioned by a later Kavling release (the approval is recorded)",
                 ),
+                (_, _, Some(body)) => provision_bucket(&ctx, &req, body, tenant).await?,
                 _ => Outcome::new(
-                    RequestPhase::Provisioning,
-                    reasons::NOT_YET_AVAILABLE,
-                    "approved; storage is provisioned by a later Kavling release (the approval is recorded)",
+                    RequestPhase::Failed,
+                    reasons::INVALID_SPEC,
+                    "the request carries no subdomain, hosting or storage",
                 ),
             }
         }
@@ -397,6 +550,15 @@ pub async fn run(ctx: Arc<Context>) {
         watcher::Config::default(),
         |sd: Subdomain| {
             let key = sd.annotations().get(REQUEST_ANNOTATION)?;
+            let (ns, name) = key.split_once('/')?;
+            Some(ObjectRef::<Request>::new(name).within(ns))
+        },
+    )
+    .watches(
+        Api::<Bucket>::all(client.clone()),
+        watcher::Config::default(),
+        |b: Bucket| {
+            let key = b.annotations().get(REQUEST_ANNOTATION)?;
             let (ns, name) = key.split_once('/')?;
             Some(ObjectRef::<Request>::new(name).within(ns))
         },

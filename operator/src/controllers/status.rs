@@ -32,6 +32,14 @@ pub mod reasons {
     pub const SERIAL_PUBLISHED: &str = "SerialPublished";
     pub const TRANSIENT_ERROR: &str = "TransientError";
     pub const HOSTING_PENDING: &str = "HostingPending";
+    pub const OBJECT_STORE_UNAVAILABLE: &str = "ObjectStoreUnavailable";
+    pub const NO_OBJECT_STORE: &str = "NoObjectStore";
+    pub const KEY_ROTATED: &str = "KeyRotated";
+    pub const KEY_RETIRED: &str = "KeyRetired";
+    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+    pub const PURGED: &str = "Purged";
+    pub const DELETED: &str = "Deleted";
+    pub const RETAINED: &str = "Retained";
 }
 
 /// Now, as Kubernetes writes times.

@@ -25,7 +25,15 @@ use crate::rules;
 
 /// Whether the suspension is in force at `now` (an `until` in the past ends it).
 pub fn suspended_now(sd: &Subdomain, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let Some(s) = &sd.spec.suspend else {
+    suspension_in_force(sd.spec.suspend.as_ref(), now)
+}
+
+/// Whether a suspension (of any kind) is in force at `now`: set, and its `until` not passed.
+pub fn suspension_in_force(
+    s: Option<&crate::api::Suspension>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let Some(s) = s else {
         return false;
     };
     match s.until.as_deref().and_then(parse_until) {

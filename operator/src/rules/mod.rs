@@ -9,6 +9,7 @@ pub mod naming;
 pub mod quantity;
 pub mod region;
 pub mod request;
+pub mod storage;
 
 use std::fmt;
 

@@ -1,0 +1,714 @@
+//! Bucket → a bucket on the object store, its quota, one working access key at all times, and
+//! the credentials Secret in the tenant's home namespace.
+//!
+//! Key rotation never leaves a moment without a working key: the new key is made and granted,
+//! the Secret switched to it, and only then is the old key given an end (its grace period) —
+//! enforced by the object store itself (Garage key expiry), and removed by us afterwards. Key
+//! ids are derived from the Bucket's uid and the key's serial ([`keys::key_id`]), so a
+//! reconcile killed at any line and retried finds the key it made instead of making another.
+//!
+//! Deletion (finalizer): `Retain` revokes the keys and leaves the bucket and its data;
+//! `Delete` removes the bucket, and refuses while objects remain unless `purge` is set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as Finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::status::{self, reasons, types};
+use super::{Context, Error, MANAGER, Result};
+use crate::api::{
+    Bucket, BucketStatus, BucketUsage, DeletionPolicy, RetiringKey, Tenant, labels,
+    tenant_of_namespace,
+};
+use crate::objectstore::{KeyPair, ObjectStore, keys, purge};
+use crate::rules::{self, Violation, storage};
+
+/// Finalizer: the object store's keys (and, with `Delete`, the bucket) go before the Bucket.
+pub const FINALIZER: &str = "kavling.go.id/bucket";
+
+/// How often usage is refreshed while nothing else is due.
+const USAGE_REFRESH: Duration = Duration::from_secs(120);
+
+/// A time long past: a key set to expire then is disabled (Garage checks expiry on every
+/// request), and setting it back to "never" re-enables it without touching anything else.
+fn disabled_since() -> DateTime<Utc> {
+    DateTime::from_timestamp(946_684_800, 0).expect("2000-01-01 is a valid time")
+}
+
+/// The credentials Secret's name for a Bucket.
+pub fn secret_name(bucket: &str) -> String {
+    format!("{bucket}-s3-credentials")
+}
+
+/// The credentials Secret (pure): for SDKs (`AWS_*`, usable with `envFrom`) and for people.
+pub fn build_secret(
+    b: &Bucket,
+    backend_name: &str,
+    endpoint: (&str, &str),
+    key: &KeyPair,
+) -> Secret {
+    let (url, region) = endpoint;
+    let data: BTreeMap<String, ByteString> = [
+        ("endpoint", url),
+        ("region", region),
+        ("bucket", backend_name),
+        ("accessKeyId", key.access_key_id.as_str()),
+        ("secretAccessKey", key.secret_access_key.as_str()),
+        ("AWS_ENDPOINT_URL", url),
+        ("AWS_REGION", region),
+        ("AWS_ACCESS_KEY_ID", key.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", key.secret_access_key.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+    .collect();
+    let tenant = b
+        .namespace()
+        .as_deref()
+        .and_then(tenant_of_namespace)
+        .unwrap_or_default()
+        .to_string();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(&b.name_any())),
+            namespace: b.namespace(),
+            labels: Some(BTreeMap::from([
+                (labels::TENANT.into(), tenant),
+                (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+            ])),
+            owner_references: b.controller_owner_ref(&()).map(|o| vec![o]),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// Whether the Bucket's suspension is in force at `now`.
+pub fn suspended_at(b: &Bucket, now: DateTime<Utc>) -> bool {
+    super::subdomain::suspension_in_force(b.spec.suspend.as_ref(), now)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Rules that need the live state (the tenant and its other buckets) and the backend.
+async fn live_violations(
+    ctx: &Context,
+    b: &Bucket,
+    tenant: &str,
+    store: &dyn ObjectStore,
+) -> Result<Vec<Violation>> {
+    let mut v = vec![];
+    let caps = store.capabilities();
+    if b.spec.versioning && !caps.versioning {
+        v.push(Violation::new(
+            "spec.versioning",
+            "versioning-unsupported",
+            format!(
+                "the Pusat Data's object store ({}) cannot keep object versions; set versioning: false or ask the Dinas for a store that can",
+                store.name()
+            ),
+        ));
+    }
+    if b.spec.max_objects.is_some() && !caps.object_quota {
+        v.push(Violation::new(
+            "spec.maxObjects",
+            "object-quota-unsupported",
+            format!(
+                "{} has no object-count quota; remove maxObjects",
+                store.name()
+            ),
+        ));
+    }
+    let Some(t) = Api::<Tenant>::all(ctx.client.clone())
+        .get_opt(tenant)
+        .await?
+    else {
+        v.push(Violation::new(
+            "metadata.namespace",
+            "tenant-exists",
+            format!("tenant '{tenant}' does not exist"),
+        ));
+        return Ok(v);
+    };
+    let ns = b.namespace().unwrap_or_default();
+    let others: Vec<u64> = Api::<Bucket>::namespaced(ctx.client.clone(), &ns)
+        .list(&super::cached())
+        .await?
+        .items
+        .iter()
+        .filter(|o| o.name_any() != b.name_any() && o.meta().deletion_timestamp.is_none())
+        .map(|o| storage::size_bytes(&o.spec.size).unwrap_or(0))
+        .collect();
+    if let Some(size) = storage::size_bytes(&b.spec.size) {
+        v.extend(storage::check_budget(
+            "spec.size",
+            &t.spec.limits,
+            &others,
+            size,
+        ));
+    }
+    Ok(v)
+}
+
+async fn reconcile(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
+    let name = b.name_any();
+    super::timed("Bucket", name, reconcile_inner(b, ctx)).await
+}
+
+async fn reconcile_inner(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = b
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &ns);
+    let out = finalizer::finalizer(&api, FINALIZER, b.clone(), |event| async {
+        match event {
+            Finalizer::Apply(b) => apply(&b, &ctx).await,
+            Finalizer::Cleanup(b) => cleanup(&b, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(k) | finalizer::Error::RemoveFinalizer(k) => Error::Kube(k),
+        _ => Error::MissingField("metadata.name"),
+    });
+    if let Err(Error::Store(e)) = &out {
+        // tell a person why it waits; the error policy backs off
+        let mut st = b.status.clone().unwrap_or_default();
+        let gen_ = b.metadata.generation;
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::READY,
+                false,
+                reasons::OBJECT_STORE_UNAVAILABLE,
+                format!("{e}; retrying with backoff"),
+                gen_,
+            ),
+        );
+        let _ = patch_status(&ctx, &b, &st).await;
+    }
+    if out.is_ok() {
+        ctx.succeeded(b.as_ref());
+    }
+    out
+}
+
+async fn patch_status(ctx: &Context, b: &Bucket, st: &BucketStatus) -> Result<()> {
+    if b.status.as_ref() == Some(st) {
+        return Ok(());
+    }
+    let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &b.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Bucket", "status": st});
+    api.patch_status(
+        &b.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reports a spec or rule problem: nothing is created or changed on the object store.
+async fn refuse(
+    ctx: &Context,
+    b: &Bucket,
+    reason: &'static str,
+    message: String,
+) -> Result<Action> {
+    let gen_ = b.metadata.generation;
+    let mut st = b.status.clone().unwrap_or_default();
+    let was = status::get(&st.conditions, types::FAILED).map(|c| c.message.clone());
+    status::set(
+        &mut st.conditions,
+        status::condition(types::READY, false, reason, message.clone(), gen_),
+    );
+    status::set(
+        &mut st.conditions,
+        status::condition(types::FAILED, true, reason, message.clone(), gen_),
+    );
+    st.observed_generation = gen_;
+    if was.as_ref() != Some(&message) {
+        ctx.event(b, EventType::Warning, reason, "Validate", message)
+            .await;
+    }
+    patch_status(ctx, b, &st).await?;
+    Ok(Action::requeue(super::SAFETY_REQUEUE))
+}
+
+async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
+    let now = Utc::now();
+    let ns = b.namespace().unwrap_or_default();
+    let name = b.name_any();
+    let gen_ = b.metadata.generation;
+    let Some(tenant) = tenant_of_namespace(&ns) else {
+        return refuse(
+            ctx,
+            b,
+            reasons::INVALID_SPEC,
+            format!("metadata.namespace: buckets live in a tenant's home namespace (tenant-<name>), not {ns}"),
+        )
+        .await;
+    };
+    let backend_name = storage::backend_name(tenant, &name);
+
+    // validate (pure, then live)
+    let mut violations = storage::check_bucket_name("metadata.name", &backend_name);
+    violations.extend(storage::check_bucket(&b.spec));
+    if !violations.is_empty() {
+        return refuse(ctx, b, reasons::INVALID_SPEC, rules::summarize(&violations)).await;
+    }
+    let Some(store) = ctx.store.clone() else {
+        return refuse(
+            ctx,
+            b,
+            reasons::NO_OBJECT_STORE,
+            "the operator has no object store configured (--garage-admin); ask the Dinas".into(),
+        )
+        .await;
+    };
+    let live = live_violations(ctx, b, tenant, store.as_ref()).await?;
+    if !live.is_empty() {
+        return refuse(ctx, b, reasons::RULE_BROKEN, rules::summarize(&live)).await;
+    }
+    let size = storage::size_bytes(&b.spec.size).expect("checked above");
+    let period = keys::parse_duration(&b.spec.rotation.period).expect("checked above");
+    let grace = keys::parse_duration(&b.spec.rotation.grace).expect("checked above");
+    let uid = b.uid().ok_or(Error::MissingField("metadata.uid"))?;
+
+    // apply: bucket and quota
+    let known = b
+        .status
+        .as_ref()
+        .and_then(|s| s.bucket_id.as_ref())
+        .is_some();
+    let info = store.ensure_bucket(&backend_name, known).await?;
+    store
+        .set_quota(&info.id, Some(size), b.spec.max_objects)
+        .await?;
+
+    // apply: keys
+    let old = b.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    let suspended = suspended_at(b, now);
+    let retiring_until = old
+        .retiring_key
+        .as_ref()
+        .and_then(|r| parse_time(Some(&r.until)));
+    let plan = keys::plan(
+        now,
+        old.key_serial,
+        parse_time(old.last_rotation.as_deref()),
+        retiring_until,
+        period,
+        suspended,
+    );
+    if plan.retire_now
+        && let Some(r) = &old.retiring_key
+    {
+        store.delete_key(&r.access_key_id).await?;
+        st.retiring_key = None;
+        ctx.event(
+            b,
+            EventType::Normal,
+            reasons::KEY_RETIRED,
+            "RetireKey",
+            format!(
+                "the previous access key {} was removed after its grace period",
+                r.access_key_id
+            ),
+        )
+        .await;
+    }
+    let current_id = keys::key_id(&uid, plan.serial);
+    let key = store
+        .ensure_key(
+            &current_id,
+            &format!("kavling {ns}/{name} #{}", plan.serial),
+            !plan.new_key,
+        )
+        .await?;
+    store.grant(&info.id, &current_id).await?;
+    // A fresh key never expires. An existing one is set whenever suspension is in play, and
+    // once per spec change (level-triggered repair of a key changed behind our back).
+    let was_suspended = status::is_true(&old.conditions, types::SUSPENDED);
+    if suspended
+        || was_suspended
+        || (!plan.new_key && old.observed_generation != b.metadata.generation)
+    {
+        store
+            .set_key_expiry(&current_id, suspended.then(disabled_since))
+            .await?;
+    }
+
+    // the Secret switches to the current key before the old key gets an end
+    let secret = build_secret(b, &backend_name, store.endpoint(), &key);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let existing = secrets.get_opt(&secret_name(&name)).await?;
+    if existing.as_ref().and_then(|s| s.data.as_ref()) != secret.data.as_ref() {
+        secrets
+            .patch(
+                &secret_name(&name),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await?;
+    }
+
+    if plan.new_key {
+        if let Some(prev) = old.access_key_id.as_ref().filter(|p| **p != current_id) {
+            // a rotation: the previous key works for the grace period, enforced by the store too
+            if let Some(r) = st.retiring_key.take() {
+                store.delete_key(&r.access_key_id).await?;
+            }
+            let until = now + grace;
+            if store.key_exists(prev).await? {
+                store
+                    .set_key_expiry(prev, Some(if suspended { disabled_since() } else { until }))
+                    .await?;
+                st.retiring_key = Some(RetiringKey {
+                    access_key_id: prev.clone(),
+                    until: time(until),
+                });
+            }
+            ctx.event(
+                b,
+                EventType::Normal,
+                reasons::KEY_ROTATED,
+                "RotateKey",
+                format!(
+                    "new access key {current_id} in Secret {}; the previous key {prev} works until {}",
+                    secret_name(&name),
+                    time(until)
+                ),
+            )
+            .await;
+        } else {
+            ctx.event(
+                b,
+                EventType::Normal,
+                reasons::PROVISIONED,
+                "Provision",
+                format!(
+                    "bucket {backend_name} on {} with access key {current_id}; credentials in Secret {}",
+                    store.name(),
+                    secret_name(&name)
+                ),
+            )
+            .await;
+        }
+        st.last_rotation = Some(time(now));
+    } else if let (Some(r), true) = (&st.retiring_key, suspended) {
+        store
+            .set_key_expiry(&r.access_key_id, Some(disabled_since()))
+            .await?;
+    } else if let (Some(r), Some(until)) = (&st.retiring_key, retiring_until) {
+        store.set_key_expiry(&r.access_key_id, Some(until)).await?;
+    }
+
+    // report
+    let last = parse_time(st.last_rotation.as_deref()).unwrap_or(now);
+    let (endpoint, _) = store.endpoint();
+    st.bucket_name = Some(backend_name.clone());
+    st.bucket_id = Some(info.id.clone());
+    st.endpoint = Some(endpoint.to_string());
+    st.secret_name = Some(secret_name(&name));
+    st.access_key_id = Some(current_id.clone());
+    st.key_serial = plan.serial;
+    st.next_rotation = Some(time(last + period));
+    st.usage = Some(BucketUsage {
+        bytes: info.bytes,
+        objects: info.objects,
+    });
+    st.observed_generation = gen_;
+    status::remove(&mut st.conditions, types::FAILED);
+    status::remove(&mut st.conditions, types::RECONCILING);
+    status::set(
+        &mut st.conditions,
+        status::condition(
+            types::READY,
+            true,
+            reasons::PROVISIONED,
+            format!(
+                "bucket {backend_name} ({} quota) on {}; credentials in Secret {}",
+                b.spec.size,
+                store.name(),
+                secret_name(&name)
+            ),
+            gen_,
+        ),
+    );
+    if suspended {
+        let why = b
+            .spec
+            .suspend
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::SUSPENDED,
+                true,
+                reasons::SUSPENDED,
+                format!("access disabled by the Dinas: {why}; the data is kept"),
+                gen_,
+            ),
+        );
+        if !was_suspended {
+            ctx.event(
+                b,
+                EventType::Warning,
+                reasons::SUSPENDED,
+                "Suspend",
+                format!("access key disabled: {why}"),
+            )
+            .await;
+        }
+    } else {
+        status::set(
+            &mut st.conditions,
+            status::condition(
+                types::SUSPENDED,
+                false,
+                reasons::ACTIVE,
+                "access enabled",
+                gen_,
+            ),
+        );
+        if was_suspended {
+            ctx.event(
+                b,
+                EventType::Normal,
+                reasons::ACTIVE,
+                "Resume",
+                "access key enabled again".into(),
+            )
+            .await;
+        }
+    }
+    patch_status(ctx, b, &st).await?;
+
+    // wake for the next rotation, the end of a grace period, a suspension's end, or usage
+    let mut wake = plan.wake_at;
+    if let Some(until) = b
+        .spec
+        .suspend
+        .as_ref()
+        .and_then(|s| s.until.as_deref())
+        .and_then(super::subdomain::parse_until)
+        && until > now
+    {
+        wake = wake.min(until);
+    }
+    let secs = (wake - now)
+        .num_seconds()
+        .clamp(1, USAGE_REFRESH.as_secs() as i64);
+    Ok(Action::requeue(Duration::from_secs(secs as u64)))
+}
+
+async fn cleanup(b: &Bucket, ctx: &Context) -> Result<Action> {
+    let ns = b.namespace().unwrap_or_default();
+    let name = b.name_any();
+    let st = b.status.clone().unwrap_or_default();
+    let Some(store) = ctx.store.clone() else {
+        return Err(Error::Blocked(
+            "no object store configured; cannot revoke the bucket's keys".into(),
+        ));
+    };
+    let Some(uid) = b.uid() else {
+        return Ok(Action::await_change());
+    };
+    let backend_name = st
+        .bucket_name
+        .clone()
+        .unwrap_or_else(|| storage::backend_name(tenant_of_namespace(&ns).unwrap_or(&ns), &name));
+    // every key this Bucket may have made: the current, the retiring, and the next one (an
+    // interrupted rotation may have made it)
+    let mut key_ids: Vec<String> = vec![
+        keys::key_id(&uid, st.key_serial.max(1)),
+        keys::key_id(&uid, st.key_serial + 1),
+    ];
+    key_ids.extend(st.access_key_id.clone());
+    key_ids.extend(st.retiring_key.as_ref().map(|r| r.access_key_id.clone()));
+    key_ids.sort();
+    key_ids.dedup();
+
+    if b.spec.deletion_policy == DeletionPolicy::Delete
+        && let Some(info) = store.find_bucket(&backend_name).await?
+    {
+        if info.objects > 0 && !b.spec.purge {
+            let msg = format!(
+                "deletionPolicy Delete: bucket {backend_name} still holds {} object(s); empty it, or set spec.purge: true to delete them, or set deletionPolicy: Retain to keep the data",
+                info.objects
+            );
+            let mut st2 = st.clone();
+            status::set(
+                &mut st2.conditions,
+                status::condition(
+                    types::READY,
+                    false,
+                    reasons::DELETION_BLOCKED,
+                    msg.clone(),
+                    b.metadata.generation,
+                ),
+            );
+            if status::get(&st.conditions, types::READY).map(|c| c.reason.as_str())
+                != Some(reasons::DELETION_BLOCKED)
+            {
+                ctx.event(
+                    b,
+                    EventType::Warning,
+                    reasons::DELETION_BLOCKED,
+                    "Delete",
+                    msg.clone(),
+                )
+                .await;
+            }
+            patch_status(ctx, b, &st2).await?;
+            return Err(Error::Blocked(msg));
+        }
+        if info.objects > 0 {
+            let current = keys::key_id(&uid, st.key_serial.max(1));
+            let key = store
+                .ensure_key(&current, &format!("kavling {ns}/{name} purge"), true)
+                .await?;
+            store.grant(&info.id, &current).await?;
+            store.set_key_expiry(&current, None).await?;
+            let (endpoint, region) = store.endpoint();
+            let n = purge::purge(endpoint, region, &backend_name, &key).await?;
+            ctx.event(
+                b,
+                EventType::Warning,
+                reasons::PURGED,
+                "Delete",
+                format!("purged {n} object(s) from {backend_name} (spec.purge)"),
+            )
+            .await;
+        }
+        store.delete_bucket(&info.id).await?;
+        ctx.event(
+            b,
+            EventType::Normal,
+            reasons::DELETED,
+            "Delete",
+            format!("bucket {backend_name} deleted (deletionPolicy Delete)"),
+        )
+        .await;
+    } else if b.spec.deletion_policy == DeletionPolicy::Retain {
+        ctx.event(b, EventType::Normal, reasons::RETAINED, "Delete", format!("bucket {backend_name} and its data are kept (deletionPolicy Retain); its keys are revoked"))
+            .await;
+    }
+    for id in &key_ids {
+        store.delete_key(id).await?;
+    }
+    Ok(Action::await_change())
+}
+
+fn error_policy(b: Arc<Bucket>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.retry_after(b.as_ref(), err)
+}
+
+/// Runs the Bucket controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    Controller::new(
+        Api::<Bucket>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "bucket controller stream");
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{BucketSpec, DataClassification};
+
+    fn bucket() -> Bucket {
+        let mut b = Bucket::new(
+            "arsip",
+            BucketSpec {
+                size: "10Gi".into(),
+                max_objects: None,
+                classification: DataClassification::Terbatas,
+                personal_data: true,
+                versioning: false,
+                rotation: Default::default(),
+                deletion_policy: DeletionPolicy::Retain,
+                purge: false,
+                suspend: None,
+            },
+        );
+        b.metadata.namespace = Some("tenant-dinkes".into());
+        b.metadata.uid = Some("u-1".into());
+        b
+    }
+
+    #[test]
+    fn secret_carries_endpoint_bucket_and_key_and_is_owned() {
+        let key = KeyPair {
+            access_key_id: "GKabc".into(),
+            secret_access_key: "s3cr3t".into(),
+        };
+        let s = build_secret(
+            &bucket(),
+            "dinkes-arsip",
+            ("http://127.0.0.1:3900", "garage"),
+            &key,
+        );
+        let data = s.data.unwrap();
+        let get = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+        assert_eq!(get("bucket"), "dinkes-arsip");
+        assert_eq!(get("AWS_SECRET_ACCESS_KEY"), "s3cr3t");
+        assert_eq!(get("endpoint"), "http://127.0.0.1:3900");
+        assert_eq!(s.metadata.name.as_deref(), Some("arsip-s3-credentials"));
+        let owner = &s.metadata.owner_references.unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Bucket", "u-1"));
+        assert!(format!("{key:?}").contains("GKabc") && !format!("{key:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn suspension_with_an_end() {
+        let mut b = bucket();
+        let now = Utc::now();
+        assert!(!suspended_at(&b, now));
+        b.spec.suspend = Some(crate::api::Suspension {
+            reason: "audit".into(),
+            until: Some(time(now + chrono::Duration::hours(1))),
+        });
+        assert!(suspended_at(&b, now));
+        assert!(!suspended_at(&b, now + chrono::Duration::hours(2)));
+    }
+}
