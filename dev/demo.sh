@@ -62,6 +62,11 @@ for f in examples/requests/*.yaml; do
   echo "   $user wrote and read back over S3 with Secret $secret: \"$(s3 "$url")\""
 done
 
+step "TLS: every subdomain that wants it gets a certificate from the ACME CA (Pebble), DNS-01 through our zones"
+as ani wait --for=condition=Ready --timeout=120s certificates.kavling.go.id --all -A >/dev/null \
+  || echo "   (some certificates are not Ready yet; see: kavling get certificates -A -o wide)"
+kavling ani get certificates -A
+
 step "the names answer from Kavling's own DNS server (dig @${KAVLING_DNS_ADDR})"
 DNS_PORT=${KAVLING_DNS_ADDR##*:}
 for q in "dinkes.bukittinggikota.go.id A" "dinkes.bukittinggikota.go.id AAAA" "sehat.bukittinggikota.go.id A" \

@@ -8,3 +8,21 @@ kubectl() { "$KAVLING_KUBECTL" --kubeconfig "$KAVLING_KUBECONFIG_DIR/admin.yaml"
 kubectl apply --server-side --force-conflicts -f "$REPO/manifests/crds" -f "$REPO/manifests/rbac" -f "$REPO/manifests/policies" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$REPO/manifests/crds" >/dev/null
 echo "[manifests] CRDs, RBAC and admission policies installed" >&2
+
+# The local ACME CA (Pebble) as the Issuer `pusat-data`, the operator's default Issuer: its
+# directory's TLS is signed by the stack CA; ca.crt in issued Secrets is Pebble's root.
+indent() { sed 's/^/    /' "$1"; }
+kubectl apply --server-side --force-conflicts -f - >/dev/null <<YAML
+apiVersion: kavling.go.id/v1alpha1
+kind: Issuer
+metadata:
+  name: pusat-data
+spec:
+  directory: $KAVLING_ACME_DIRECTORY
+  contact: [tik@pusatdata.example.go.id]
+  caBundle: |
+$(indent "$KAVLING_ACME_CA_BUNDLE")
+  caCertificate: |
+$(indent "$KAVLING_PEBBLE_ROOT")
+YAML
+echo "[manifests] Issuer pusat-data → $KAVLING_ACME_DIRECTORY" >&2

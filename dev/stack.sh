@@ -230,7 +230,8 @@ start_pebble() {
     "httpPort": $P_PEBBLE_HTTP,
     "tlsPort": $P_PEBBLE_TLS,
     "ocspResponderURL": "",
-    "externalAccountBindingRequired": false
+    "externalAccountBindingRequired": false,
+    "certificateValidityPeriod": ${KAVLING_PEBBLE_CERT_VALIDITY:-7776000}
   }
 }
 JSON
@@ -379,6 +380,7 @@ cmd_component() {
       launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
+        KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" \
         "$bin" "${args[@]}"
       T0=$SECONDS
       wait_for "$name" curl -fsS "$health" ;;
@@ -397,13 +399,13 @@ case "${1:-}" in
   env) sed -e '/^#/d' -e 's/^/export /' "$STACK/stack.env" ;;
   operator) shift; cmd_component kavling-operator "$@" ;;
   dns) shift; cmd_component kavling-dns "$@" ;;
-  garage) # for outage tests: stop and start the object store alone
-    shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"
+  garage|pebble) # for outage tests: stop and start the object store or the ACME CA alone
+    c=$1; shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"
     case "${1:-}" in
-      stop) stop_one garage ;;
-      start) STARTED=(); T0=$SECONDS; start_garage ;;
-      *) die "usage: dev/stack.sh garage stop|start" ;;
+      stop) stop_one "$c" ;;
+      start) STARTED=(); T0=$SECONDS; "start_$c" ;;
+      *) die "usage: dev/stack.sh $c stop|start" ;;
     esac ;;
   destroy) stop_all; rm -rf "$STACK"; say "removed $STACK" ;;
-  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start" >&2; exit 2 ;;
+  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start|pebble stop|start" >&2; exit 2 ;;
 esac

@@ -8,6 +8,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export KAVLING_STACK_DIR="${KAVLING_TEST_STACK_DIR:-${CARGO_TARGET_DIR:-$REPO/target}/e2e-stack}"
 export KAVLING_PORT_BASE="${KAVLING_TEST_PORT_BASE:-18000}"
+# Pebble issues 60-second certificates here, so renewal (at two thirds) happens within a test.
+export KAVLING_PEBBLE_CERT_VALIDITY=60
 
 dev/build-tools.sh all
 echo "[test] building the workspace" >&2

@@ -34,10 +34,17 @@ fn ms(d: Duration) -> String {
 enum Kind {
     Subdomain,
     Storage,
+    /// A subdomain request with `tls: true`; Ready = its Certificate Ready (DNS-01 at Pebble).
+    Tls,
 }
 
 fn request(label: &str, zone: &str, i: usize, kind: Kind) -> Request {
     let mut r = subdomain_request(label, zone, i);
+    if kind == Kind::Tls
+        && let Some(sd) = r.spec.subdomain.as_mut()
+    {
+        sd.tls = true;
+    }
     if kind == Kind::Storage {
         r.spec.subdomain = None;
         r.spec.storage = Some(StorageRequest {
@@ -87,6 +94,30 @@ fn subdomain_request(label: &str, zone: &str, i: usize) -> Request {
             storage: None,
         },
     )
+}
+
+/// Watches Certificates in `ns` and records when each first turns Ready, by request name
+/// (the certificate of request `r7` is `r7.<zone>`).
+fn cert_ready_times(api: Api<Certificate>) -> Arc<Mutex<HashMap<String, Instant>>> {
+    let seen = Arc::new(Mutex::new(HashMap::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default()).applied_objects();
+        futures::pin_mut!(stream);
+        while let Ok(Some(c)) = stream.try_next().await {
+            let ready = c.status.as_ref().is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|x| x.type_ == "Ready" && x.status == "True")
+            });
+            if ready {
+                let name = c.name_any();
+                let label = name.split('.').next().unwrap_or_default().to_string();
+                s.lock().unwrap().entry(label).or_insert_with(Instant::now);
+            }
+        }
+    });
+    seen
 }
 
 /// Watches Requests in `ns` and records when each first turns Ready.
@@ -163,7 +194,11 @@ async fn run(
         )
         .await?;
     }
-    let ready = ready_times(Api::namespaced(stack.client_as("admin").await?, &ns));
+    let admin = stack.client_as("admin").await?;
+    let ready = match kind {
+        Kind::Tls => cert_ready_times(Api::namespaced(admin, &ns)),
+        _ => ready_times(Api::namespaced(admin, &ns)),
+    };
     tokio::time::sleep(Duration::from_millis(500)).await; // let the watch start
     let approved: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let start = Instant::now();
@@ -266,6 +301,7 @@ async fn garage_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> 
 async fn main() -> anyhow::Result<()> {
     let kind = match std::env::args().nth(1).as_deref() {
         Some("storage") => Kind::Storage,
+        Some("tls") => Kind::Tls,
         _ => Kind::Subdomain,
     };
     let args: Vec<usize> = std::env::args()
@@ -282,12 +318,20 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    // for TLS, the same requests without TLS (name served) are the peer: the difference is
+    // the whole ACME order
+    let mut plain_peer = if kind == Kind::Tls {
+        Some(run(&stack, n, 1, Kind::Subdomain).await?.0)
+    } else {
+        None
+    };
     let (mut seq, _) = run(&stack, n, 1, kind).await?;
     let (mut par, total) = run(&stack, n, burst, kind).await?;
     let (pp50, pp99) = (pct(&mut peer, 0.5), pct(&mut peer, 0.99));
     let what = match kind {
         Kind::Subdomain => "Subdomain and DnsRecords applied",
         Kind::Storage => "Bucket on Garage, key granted, credentials Secret written",
+        Kind::Tls => "Certificate issued by Pebble via DNS-01 in our zone, TLS Secret written",
     };
     println!("approve → Request Ready ({what}), {n} requests, local Pusat Data");
     println!(
@@ -310,6 +354,9 @@ async fn main() -> anyhow::Result<()> {
     row("peer: API floor (create ConfigMap → watch)", &mut peer);
     if let Some(g) = garage_peer.as_mut() {
         row("peer: the 4 Garage admin calls, direct", g);
+    }
+    if let Some(p) = plain_peer.as_mut() {
+        row("peer: same requests without TLS (name served)", p);
     }
     row("kavling, one approval at a time", &mut seq);
     row(

@@ -6,7 +6,9 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{Approval, Bucket, DnsRecord, Request, Subdomain, Tenant, Zone};
+use crate::api::{
+    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, Zone,
+};
 
 /// Every Kavling CRD, in the order they should be installed.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -18,6 +20,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Subdomain::crd(),
         DnsRecord::crd(),
         Bucket::crd(),
+        Issuer::crd(),
+        Certificate::crd(),
     ]
 }
 

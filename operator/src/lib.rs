@@ -4,6 +4,7 @@
 //! Layers: [`api`] (the types), [`rules`] (pure regulation checks, shared with the CLI),
 //! [`controllers`] (one module per kind), [`crds`] (generated manifests).
 
+pub mod acme;
 pub mod api;
 pub mod controllers;
 pub mod crds;

@@ -29,6 +29,20 @@ struct Args {
     /// The S3 region tenants are given (Garage's `s3_region`).
     #[arg(long, env = "KAVLING_S3_REGION", default_value = "garage")]
     s3_region: String,
+    /// Namespace for the operator's own state (ACME account keys).
+    #[arg(long, env = "KAVLING_NAMESPACE", default_value = "kavling-system")]
+    namespace: String,
+    /// A Kavling DNS server (IP:port); repeat for every replica. ACME challenges are handed
+    /// to the CA only when every one of them answers.
+    #[arg(
+        long = "dns-server",
+        env = "KAVLING_DNS_SERVERS",
+        value_delimiter = ','
+    )]
+    dns_servers: Vec<SocketAddr>,
+    /// The Issuer used for Subdomains that want TLS.
+    #[arg(long, env = "KAVLING_DEFAULT_ISSUER", default_value = "pusat-data")]
+    default_issuer: String,
 }
 
 /// The object store from the arguments, when configured.
@@ -61,7 +75,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("no usable kubeconfig or in-cluster configuration")?;
     let store = object_store(&args)?;
-    let ctx = Context::with_store(client.clone(), store);
+    if args.dns_servers.is_empty() {
+        tracing::warn!(
+            "no --dns-server given: ACME challenges cannot be checked before the CA is told, so certificates will wait"
+        );
+    }
+    let settings = controllers::Settings {
+        namespace: args.namespace.clone(),
+        dns_servers: args.dns_servers.clone(),
+        default_issuer: args.default_issuer.clone(),
+    };
+    let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -87,6 +111,8 @@ async fn main() -> anyhow::Result<()> {
         controllers::subdomain::run(ctx.clone()),
         controllers::dnsrecord::run(ctx.clone()),
         controllers::bucket::run(ctx.clone()),
+        controllers::issuer::run(ctx.clone()),
+        controllers::certificate::run(ctx.clone()),
     );
     tracing::info!("kavling-operator stopped");
     Ok(())

@@ -598,6 +598,9 @@ async fn refused(client: Client, ns: &str, path: &std::path::Path) -> anyhow::Re
         "Zone" => (ApiResource::erase::<Zone>(&()), false),
         "Subdomain" => (ApiResource::erase::<Subdomain>(&()), false),
         "DnsRecord" => (ApiResource::erase::<DnsRecord>(&()), false),
+        "Bucket" => (ApiResource::erase::<Bucket>(&()), true),
+        "Certificate" => (ApiResource::erase::<Certificate>(&()), true),
+        "Issuer" => (ApiResource::erase::<Issuer>(&()), false),
         other => anyhow::bail!("{}: unexpected kind {other}", path.display()),
     };
     let api: Api<DynamicObject> = if namespaced {

@@ -1,7 +1,9 @@
 //! `kavling get KIND [NAME]`: tables of Kavling objects, or YAML/JSON with `-o`.
 
 use clap::{Args, ValueEnum};
-use kavling::api::{Approval, Bucket, DnsRecord, Request, Subdomain, Tenant, Zone};
+use kavling::api::{
+    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, Zone,
+};
 use kavling::controllers::status::{get as cond, types};
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -31,18 +33,24 @@ pub enum Kind {
     Records,
     #[value(alias = "bucket", alias = "bkt")]
     Buckets,
+    #[value(alias = "certificate", alias = "cert", alias = "certs")]
+    Certificates,
+    #[value(alias = "issuer", alias = "iss")]
+    Issuers,
 }
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// What to list: requests, approvals, tenants, zones, subdomains, records, buckets.
+    /// What to list: requests, approvals, tenants, zones, subdomains, records, buckets,
+    /// certificates, issuers.
     pub kind: Kind,
     /// One object by name (for subdomains and zones, the domain name).
     pub name: Option<String>,
-    /// Namespace of requests, approvals and buckets (default: your kubeconfig's namespace).
+    /// Namespace of requests, approvals, buckets and certificates (default: your kubeconfig's
+    /// namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// Requests, approvals and buckets in every namespace you can read.
+    /// Requests, approvals, buckets and certificates in every namespace you can read.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
     /// Output format.
@@ -296,6 +304,58 @@ pub async fn run(client: Client, args: GetArgs) -> anyhow::Result<()> {
                 }
                 row
             })
+        }
+        Kind::Certificates => {
+            let items: Vec<Certificate> = fetch(namespaced(&client, &args), &args.name).await?;
+            let mut h = vec![
+                "NAMESPACE",
+                "NAME",
+                "NAMES",
+                "ISSUER",
+                "EXPIRES",
+                "STEP",
+                "READY",
+                "AGE",
+            ];
+            if wide {
+                h.extend(["SECRET", "RENEWS", "MESSAGE"]);
+            }
+            emit!(items, h, |c: &Certificate| {
+                let st = c.status.clone().unwrap_or_default();
+                let mut row = vec![
+                    c.namespace().unwrap_or_default(),
+                    c.name_any(),
+                    c.spec.dns_names.join(","),
+                    c.spec.issuer.clone(),
+                    st.not_after.clone().unwrap_or_else(|| "-".into()),
+                    format!("{:?}", st.step),
+                    ready(&st.conditions),
+                    age(c.creation_timestamp().as_ref()),
+                ];
+                if wide {
+                    row.push(c.spec.secret_name.clone());
+                    row.push(st.renewal_time.clone().unwrap_or_default());
+                    row.push(message(&st.conditions));
+                }
+                row
+            })
+        }
+        Kind::Issuers => {
+            let items: Vec<Issuer> = fetch(Api::all(client), &args.name).await?;
+            emit!(
+                items,
+                ["NAME", "DIRECTORY", "ACCOUNT", "READY", "AGE"],
+                |i: &Issuer| {
+                    let st = i.status.clone().unwrap_or_default();
+                    vec![
+                        i.name_any(),
+                        i.spec.directory.clone(),
+                        st.account.clone().unwrap_or_else(|| "-".into()),
+                        ready(&st.conditions),
+                        age(i.creation_timestamp().as_ref()),
+                    ]
+                }
+            )
         }
         Kind::Records => {
             let items: Vec<DnsRecord> = fetch(Api::all(client), &args.name).await?;

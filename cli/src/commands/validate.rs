@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use kavling::api::{
-    Approval, DnsRecord, Request, Subdomain, Tenant, TenantLimits, TenantType, Zone,
-    tenant_of_namespace,
+    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, TenantLimits,
+    TenantType, Zone, tenant_of_namespace,
 };
 use kavling::rules::{self, naming};
 use kube::CustomResourceExt;
@@ -485,6 +485,23 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
             "Approval" => schema_only::<Approval>(&mut compiled, d, &value, &mut out),
             "Subdomain" => schema_only::<Subdomain>(&mut compiled, d, &value, &mut out),
             "DnsRecord" => schema_only::<DnsRecord>(&mut compiled, d, &value, &mut out),
+            "Issuer" => schema_only::<Issuer>(&mut compiled, d, &value, &mut out),
+            "Certificate" => schema_only::<Certificate>(&mut compiled, d, &value, &mut out),
+            "Bucket" => {
+                cel::<Bucket>(&mut compiled, d, &value, &mut out);
+                if let Some(b) = typed::<Bucket>(d, &value, &mut out) {
+                    let mut v = rules::storage::check_bucket(&b.spec);
+                    if let (Some(ns), Some(name)) = (&b.metadata.namespace, &b.metadata.name)
+                        && let Some(t) = tenant_of_namespace(ns)
+                    {
+                        v.extend(rules::storage::check_bucket_name(
+                            "metadata.name",
+                            &rules::storage::backend_name(t, name),
+                        ));
+                    }
+                    push_violations(d, v, &mut out);
+                }
+            }
             other => out.push(Finding {
                 file: d.file.clone(),
                 line: d.start,

@@ -2,6 +2,7 @@
 
 pub mod approval;
 pub mod bucket;
+pub mod certificate;
 pub mod common;
 pub mod dnsrecord;
 pub mod request;
@@ -12,6 +13,10 @@ pub mod zone;
 pub use approval::{Approval, ApprovalSpec, Decision};
 pub use bucket::{
     Bucket, BucketSpec, BucketStatus, BucketUsage, DeletionPolicy, RetiringKey, Rotation,
+};
+pub use certificate::{
+    Certificate, CertificateSpec, CertificateStatus, ExternalAccountBinding, Failure, Issuer,
+    IssuerLimits, IssuerSpec, IssuerStatus, KeyAlgorithm, OrderStep, SecretKeyRef,
 };
 pub use common::{Condition, GROUP, OutputRef, Suspension, labels};
 pub use dnsrecord::{DnsRecord, DnsRecordSpec, DnsRecordStatus, RecordType, record_object_name};

@@ -2,7 +2,9 @@
 //! build, apply, report — where only the first and the last two talk to the API server.
 
 pub mod bucket;
+pub mod certificate;
 pub mod dnsrecord;
+pub mod issuer;
 pub mod request;
 pub mod status;
 pub mod subdomain;
@@ -64,12 +66,37 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The operator's own settings (from its command line).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the operator keeps its own state (ACME account Secrets).
+    pub namespace: String,
+    /// Every Kavling DNS server replica: a challenge is handed to the CA only once all of
+    /// them answer it.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// The Issuer of Certificates made for Subdomains with `tls: true`.
+    pub default_issuer: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: "kavling-system".into(),
+            dns_servers: vec![],
+            default_issuer: "pusat-data".into(),
+        }
+    }
+}
+
 /// Shared by every controller.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     /// The object store's admin plane, when the operator was given one.
     pub store: Option<Arc<dyn crate::objectstore::ObjectStore>>,
+    /// ACME accounts, restored once per Issuer.
+    pub acme: crate::acme::account::Accounts,
+    pub settings: Settings,
     backoff: Backoff,
     /// Reconcile outcomes by (kind, result), for `/metrics`.
     pub metrics: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -77,13 +104,14 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client) -> Arc<Self> {
-        Self::with_store(client, None)
+        Self::with(client, None, Settings::default())
     }
 
-    /// A context whose controllers can reach the object store.
-    pub fn with_store(
+    /// A context with the object store (if any) and the operator's settings.
+    pub fn with(
         client: Client,
         store: Option<Arc<dyn crate::objectstore::ObjectStore>>,
+        settings: Settings,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -93,6 +121,8 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             store,
+            acme: Default::default(),
+            settings,
             backoff: Backoff::default(),
             metrics: Mutex::default(),
         })

@@ -40,6 +40,19 @@ pub mod reasons {
     pub const PURGED: &str = "Purged";
     pub const DELETED: &str = "Deleted";
     pub const RETAINED: &str = "Retained";
+    pub const ISSUER_NOT_READY: &str = "IssuerNotReady";
+    pub const ACCOUNT_READY: &str = "AccountReady";
+    pub const ACCOUNT_FAILED: &str = "AccountFailed";
+    pub const ISSUED: &str = "Issued";
+    pub const RENEWED: &str = "Renewed";
+    pub const CA_UNREACHABLE: &str = "CAUnreachable";
+    pub const WAITING_FOR_BUDGET: &str = "WaitingForBudget";
+    pub const ORDER_FAILED: &str = "OrderFailed";
+    pub const CHALLENGE_BUSY: &str = "ChallengeBusy";
+    pub const PUBLISHING: &str = "PublishingChallenge";
+    pub const VALIDATING: &str = "Validating";
+    pub const ISSUING: &str = "Issuing";
+    pub const ORDER_GONE: &str = "OrderGone";
 }
 
 /// Now, as Kubernetes writes times.

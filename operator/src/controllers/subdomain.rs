@@ -271,6 +271,9 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
         }
     }
 
+    // TLS: the Certificate follows spec.tls (it keeps its certificate while suspended)
+    super::certificate::sync_for_subdomain(&ctx, &sd).await?;
+
     // report
     let was_suspended = status::is_true(&st.conditions, types::SUSPENDED);
     status::remove(&mut st.conditions, types::FAILED);
