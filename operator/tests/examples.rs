@@ -48,6 +48,10 @@ fn check(doc: &serde_json::Value) -> Vec<Violation> {
                 .map(|p| p.spec.code.clone());
             validate_tenant(&t, parent.as_deref())
         }
+        Some("Bucket") => {
+            let b: kavling::api::Bucket = serde_json::from_value(doc.clone()).unwrap();
+            rules::storage::check_bucket_object(&b)
+        }
         _ => vec![],
     }
 }

@@ -490,16 +490,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
             "Bucket" => {
                 cel::<Bucket>(&mut compiled, d, &value, &mut out);
                 if let Some(b) = typed::<Bucket>(d, &value, &mut out) {
-                    let mut v = rules::storage::check_bucket(&b.spec);
-                    if let (Some(ns), Some(name)) = (&b.metadata.namespace, &b.metadata.name)
-                        && let Some(t) = tenant_of_namespace(ns)
-                    {
-                        v.extend(rules::storage::check_bucket_name(
-                            "metadata.name",
-                            &rules::storage::backend_name(t, name),
-                        ));
-                    }
-                    push_violations(d, v, &mut out);
+                    push_violations(d, rules::storage::check_bucket_object(&b), &mut out);
                 }
             }
             other => out.push(Finding {

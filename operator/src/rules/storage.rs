@@ -114,6 +114,19 @@ pub fn check_bucket(spec: &BucketSpec) -> Vec<Violation> {
     out
 }
 
+/// A whole Bucket object offline (pure): its spec, and S3's naming of `<tenant>-<name>`
+/// when it sits in a tenant's home namespace. What `kavling validate` and the operator's
+/// example tests check.
+pub fn check_bucket_object(b: &crate::api::Bucket) -> Vec<Violation> {
+    let mut v = check_bucket(&b.spec);
+    if let (Some(ns), Some(name)) = (&b.metadata.namespace, &b.metadata.name)
+        && let Some(t) = crate::api::tenant_of_namespace(ns)
+    {
+        v.extend(check_bucket_name("metadata.name", &backend_name(t, name)));
+    }
+    v
+}
+
 /// A tenant's storage limits (pure): `others` are the byte quotas of the tenant's other
 /// buckets, `size` this bucket's.
 pub fn check_budget(
