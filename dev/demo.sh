@@ -62,6 +62,16 @@ for f in examples/requests/*.yaml; do
   echo "   $user wrote and read back over S3 with Secret $secret: \"$(s3 "$url")\""
 done
 
+step "hosting: each approved hosting request becomes its own namespace, rendered from its template"
+for f in examples/requests/*.yaml; do
+  grep -q '^  hosting:' "$f" || continue
+  ns=$(awk '/namespace:/ {print $2; exit}' "$f"); name=$(awk '/^  name:/ {print $2; exit}' "$f")
+  echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
+done
+kavling ani get hostings -A
+echo "   objects rendered for the village's OpenSID (no kubelet here, so nothing runs — the namespace is what Kavling owns):"
+as ani get hosting -n tenant-sungaipua opensid -o jsonpath='{range .status.objects[*]}{"     "}{@}{"\n"}{end}'
+
 step "TLS: every subdomain that wants it gets a certificate from the ACME CA (Pebble), DNS-01 through our zones"
 as ani wait --for=condition=Ready --timeout=120s certificates.kavling.go.id --all -A >/dev/null \
   || echo "   (some certificates are not Ready yet; see: kavling get certificates -A -o wide)"

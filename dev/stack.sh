@@ -380,7 +380,7 @@ cmd_component() {
       launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
-        KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" \
+        KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-10.75.0.80}" \
         "$bin" "${args[@]}"
       T0=$SECONDS
       wait_for "$name" curl -fsS "$health" ;;

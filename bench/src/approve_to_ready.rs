@@ -36,6 +36,8 @@ enum Kind {
     Storage,
     /// A subdomain request with `tls: true`; Ready = its Certificate Ready (DNS-01 at Pebble).
     Tls,
+    /// A hosting request (template `static`); Ready = the namespace rendered and applied.
+    Hosting,
 }
 
 fn request(label: &str, zone: &str, i: usize, kind: Kind) -> Request {
@@ -44,6 +46,18 @@ fn request(label: &str, zone: &str, i: usize, kind: Kind) -> Request {
         && let Some(sd) = r.spec.subdomain.as_mut()
     {
         sd.tls = true;
+    }
+    if kind == Kind::Hosting {
+        r.spec.subdomain = None;
+        r.spec.hosting = Some(HostingRequest {
+            name: label.into(),
+            application_name: "bench".into(),
+            template: "static".into(),
+            cpu: "10m".into(),
+            memory: "16Mi".into(),
+            disk: "100Mi".into(),
+            specification: None,
+        });
     }
     if kind == Kind::Storage {
         r.spec.subdomain = None;
@@ -148,7 +162,9 @@ async fn setup(stack: &Stack, n: usize) -> anyhow::Result<(String, String)> {
         websites: 5,
         buckets: n as u32 + 10,
         bucket_bytes: "10Ti".into(),
-        ..Default::default()
+        hosting_cpu: "100".into(),
+        hosting_memory: "100Gi".into(),
+        hosting_disk: "100Gi".into(),
     };
     let (_, zone, ns) =
         kavling_e2e::zone_and_rina_tenant(stack, "bench", TenantType::Kabupaten, limits).await?;
@@ -297,11 +313,77 @@ async fn garage_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> 
     Ok(out)
 }
 
+/// The peer for hosting: the objects the `static` template renders, applied one after
+/// another with server-side apply by a plain client — what any controller must at least do.
+async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
+    use kavling::hosting::{RenderInput, Templates};
+    use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let admin = stack.client_as("admin").await?;
+    let t = Templates::load().map_err(anyhow::Error::msg)?;
+    let params = t
+        .resolve(AppTemplate::Static, &Default::default(), "p")
+        .map_err(|v| anyhow::anyhow!("{v:?}"))?;
+    let prefix = kavling_e2e::unique("floor");
+    let pp = PatchParams::apply("bench").force();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let ns = format!("{prefix}-{i}");
+        let objs = t
+            .render(&RenderInput {
+                tenant: "bench".into(),
+                hosting: format!("h{i}"),
+                namespace: ns.clone(),
+                template: AppTemplate::Static,
+                params: params.clone(),
+                resources: HostingResources {
+                    cpu: "10m".into(),
+                    memory: "16Mi".into(),
+                    disk: "100Mi".into(),
+                    pods: 10,
+                },
+                domains: vec![],
+                groups: vec!["kavling:tenant:dinkes".into()],
+                suspended: false,
+                suspend_reason: String::new(),
+                ingress_namespace: "ingress-nginx".into(),
+                ingress_class: "nginx".into(),
+            })
+            .map_err(anyhow::Error::msg)?;
+        let start = Instant::now();
+        for o in &objs {
+            let kind = o["kind"].as_str().unwrap_or_default();
+            let api_version = o["apiVersion"].as_str().unwrap_or_default();
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let plural = format!("{}s", kind.to_lowercase())
+                .replace("policys", "policies")
+                .replace("ingresss", "ingresses");
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(group, version, kind),
+                &plural,
+            );
+            let name = o["metadata"]["name"].as_str().unwrap_or_default();
+            let api: Api<DynamicObject> = if kind == "Namespace" {
+                Api::all_with(admin.clone(), &ar)
+            } else {
+                Api::namespaced_with(admin.clone(), &ns, &ar)
+            };
+            api.patch(name, &pp, &Patch::Apply(o)).await?;
+        }
+        out.push(start.elapsed());
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+            .delete(&ns, &DeleteParams::default())
+            .await?;
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let kind = match std::env::args().nth(1).as_deref() {
         Some("storage") => Kind::Storage,
         Some("tls") => Kind::Tls,
+        Some("hosting") => Kind::Hosting,
         _ => Kind::Subdomain,
     };
     let args: Vec<usize> = std::env::args()
@@ -320,6 +402,11 @@ async fn main() -> anyhow::Result<()> {
     };
     // for TLS, the same requests without TLS (name served) are the peer: the difference is
     // the whole ACME order
+    let mut apply_peer = if kind == Kind::Hosting {
+        Some(apply_floor(&stack, n).await?)
+    } else {
+        None
+    };
     let mut plain_peer = if kind == Kind::Tls {
         Some(run(&stack, n, 1, Kind::Subdomain).await?.0)
     } else {
@@ -332,6 +419,7 @@ async fn main() -> anyhow::Result<()> {
         Kind::Subdomain => "Subdomain and DnsRecords applied",
         Kind::Storage => "Bucket on Garage, key granted, credentials Secret written",
         Kind::Tls => "Certificate issued by Pebble via DNS-01 in our zone, TLS Secret written",
+        Kind::Hosting => "namespace rendered from template static, 13 objects applied",
     };
     println!("approve → Request Ready ({what}), {n} requests, local Pusat Data");
     println!(
@@ -354,6 +442,9 @@ async fn main() -> anyhow::Result<()> {
     row("peer: API floor (create ConfigMap → watch)", &mut peer);
     if let Some(g) = garage_peer.as_mut() {
         row("peer: the 4 Garage admin calls, direct", g);
+    }
+    if let Some(p) = apply_peer.as_mut() {
+        row("peer: the same objects applied directly (SSA)", p);
     }
     if let Some(p) = plain_peer.as_mut() {
         row("peer: same requests without TLS (name served)", p);

@@ -56,9 +56,9 @@ enum Command {
     Reject(decide::DecideArgs),
     /// Follow a request until it is Ready, Failed or Rejected.
     Wait(wait::WaitArgs),
-    /// Suspend a subdomain or a bucket (Dinas only), with a reason and an optional end date.
+    /// Suspend a subdomain, hosting or bucket (Dinas only), with a reason and an optional end date.
     Suspend(suspend::SuspendArgs),
-    /// Resume a suspended subdomain or bucket (Dinas only).
+    /// Resume a suspended subdomain, hosting or bucket (Dinas only).
     Resume(suspend::SuspendArgs),
     /// Print the CustomResourceDefinitions (or write one file each with --dir).
     Crds {

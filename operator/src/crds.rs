@@ -7,7 +7,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::api::{
-    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, Zone,
+    Approval, Bucket, Certificate, DnsRecord, Hosting, Issuer, Request, Subdomain, Tenant, Zone,
 };
 
 /// Every Kavling CRD, in the order they should be installed.
@@ -22,6 +22,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Bucket::crd(),
         Issuer::crd(),
         Certificate::crd(),
+        Hosting::crd(),
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod crds;
 pub mod dns;
 pub mod health;
+pub mod hosting;
 pub mod logging;
 pub mod objectstore;
 pub mod rules;

@@ -43,6 +43,23 @@ struct Args {
     /// The Issuer used for Subdomains that want TLS.
     #[arg(long, env = "KAVLING_DEFAULT_ISSUER", default_value = "pusat-data")]
     default_issuer: String,
+    /// The ingress controller's namespace: hosting namespaces admit traffic only from it.
+    #[arg(
+        long,
+        env = "KAVLING_INGRESS_NAMESPACE",
+        default_value = "ingress-nginx"
+    )]
+    ingress_namespace: String,
+    /// The IngressClass hosting Ingresses use.
+    #[arg(long, env = "KAVLING_INGRESS_CLASS", default_value = "nginx")]
+    ingress_class: String,
+    /// The ingress controller's public address(es): what subdomains of hostings point at.
+    #[arg(
+        long = "ingress-address",
+        env = "KAVLING_INGRESS_ADDRESSES",
+        value_delimiter = ','
+    )]
+    ingress_addresses: Vec<std::net::IpAddr>,
 }
 
 /// The object store from the arguments, when configured.
@@ -84,6 +101,13 @@ async fn main() -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         dns_servers: args.dns_servers.clone(),
         default_issuer: args.default_issuer.clone(),
+        ingress_namespace: args.ingress_namespace.clone(),
+        ingress_class: args.ingress_class.clone(),
+        ingress_addresses: args
+            .ingress_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));
@@ -113,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         controllers::bucket::run(ctx.clone()),
         controllers::issuer::run(ctx.clone()),
         controllers::certificate::run(ctx.clone()),
+        controllers::hosting::run(ctx.clone()),
     );
     tracing::info!("kavling-operator stopped");
     Ok(())

@@ -48,6 +48,14 @@ fn check(doc: &serde_json::Value) -> Vec<Violation> {
                 .map(|p| p.spec.code.clone());
             validate_tenant(&t, parent.as_deref())
         }
+        Some("Hosting") => {
+            let h: kavling::api::Hosting = serde_json::from_value(doc.clone()).unwrap();
+            kavling::hosting::Templates::load()
+                .unwrap()
+                .resolve(h.spec.template, &h.spec.parameters, "spec.parameters")
+                .err()
+                .unwrap_or_default()
+        }
         Some("Bucket") => {
             let b: kavling::api::Bucket = serde_json::from_value(doc.clone()).unwrap();
             rules::storage::check_bucket_object(&b)

@@ -601,6 +601,7 @@ async fn refused(client: Client, ns: &str, path: &std::path::Path) -> anyhow::Re
         "Bucket" => (ApiResource::erase::<Bucket>(&()), true),
         "Certificate" => (ApiResource::erase::<Certificate>(&()), true),
         "Issuer" => (ApiResource::erase::<Issuer>(&()), false),
+        "Hosting" => (ApiResource::erase::<Hosting>(&()), true),
         other => anyhow::bail!("{}: unexpected kind {other}", path.display()),
     };
     let api: Api<DynamicObject> = if namespaced {

@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use kavling::api::{
-    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, Zone,
+    Approval, Bucket, Certificate, DnsRecord, Hosting, Issuer, Request, Subdomain, Tenant, Zone,
 };
 use kavling::controllers::status::{get as cond, types};
 use kube::api::ListParams;
@@ -37,12 +37,14 @@ pub enum Kind {
     Certificates,
     #[value(alias = "issuer", alias = "iss")]
     Issuers,
+    #[value(alias = "hosting", alias = "host")]
+    Hostings,
 }
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
     /// What to list: requests, approvals, tenants, zones, subdomains, records, buckets,
-    /// certificates, issuers.
+    /// certificates, issuers, hostings.
     pub kind: Kind,
     /// One object by name (for subdomains and zones, the domain name).
     pub name: Option<String>,
@@ -335,6 +337,47 @@ pub async fn run(client: Client, args: GetArgs) -> anyhow::Result<()> {
                 if wide {
                     row.push(c.spec.secret_name.clone());
                     row.push(st.renewal_time.clone().unwrap_or_default());
+                    row.push(message(&st.conditions));
+                }
+                row
+            })
+        }
+        Kind::Hostings => {
+            let items: Vec<Hosting> = fetch(namespaced(&client, &args), &args.name).await?;
+            let mut h = vec![
+                "NAMESPACE",
+                "NAME",
+                "TEMPLATE",
+                "HOSTING NS",
+                "CPU",
+                "MEMORY",
+                "DISK",
+                "READY",
+                "SUSPENDED",
+                "AGE",
+            ];
+            if wide {
+                h.extend(["ENDPOINTS", "MESSAGE"]);
+            }
+            emit!(items, h, |x: &Hosting| {
+                let st = x.status.clone().unwrap_or_default();
+                let r = &x.spec.resources;
+                let mut row = vec![
+                    x.namespace().unwrap_or_default(),
+                    x.name_any(),
+                    x.spec.template.as_str().to_string(),
+                    st.namespace.clone().unwrap_or_else(|| "-".into()),
+                    r.cpu.clone(),
+                    r.memory.clone(),
+                    r.disk.clone(),
+                    ready(&st.conditions),
+                    cond(&st.conditions, types::SUSPENDED)
+                        .map(|c| c.status.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    age(x.creation_timestamp().as_ref()),
+                ];
+                if wide {
+                    row.push(st.endpoints.join(","));
                     row.push(message(&st.conditions));
                 }
                 row

@@ -2,7 +2,7 @@
 //! for buckets (`-n NAMESPACE`): a suspended bucket's key is disabled, its data untouched.
 
 use clap::{Args, ValueEnum};
-use kavling::api::{Bucket, Subdomain};
+use kavling::api::{Bucket, Hosting, Subdomain};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -13,15 +13,18 @@ pub enum SuspendKind {
     Subdomain,
     #[value(alias = "bkt", alias = "buckets")]
     Bucket,
+    #[value(alias = "host", alias = "hostings")]
+    Hosting,
 }
 
 #[derive(Args, Debug)]
 pub struct SuspendArgs {
-    /// What to suspend: subdomain or bucket (hosting follows in a later release).
+    /// What to suspend: subdomain, hosting (app scaled to zero, a notice on its domains) or
+    /// bucket (key disabled). Data is never touched.
     pub kind: SuspendKind,
     /// Its name (for a subdomain, the FQDN).
     pub name: String,
-    /// The bucket's namespace (the tenant's home namespace, tenant-<name>).
+    /// The hosting's or bucket's namespace (the tenant's home namespace, tenant-<name>).
     #[arg(short, long)]
     pub namespace: Option<String>,
     /// Why (shown to the tenant and kept in the audit trail).
@@ -36,6 +39,7 @@ pub async fn run(client: kube::Client, args: SuspendArgs, suspend: bool) -> anyh
     let what = match args.kind {
         SuspendKind::Subdomain => "subdomain",
         SuspendKind::Bucket => "bucket",
+        SuspendKind::Hosting => "hosting",
     };
     let patch = if suspend {
         let reason = args
@@ -61,6 +65,13 @@ pub async fn run(client: kube::Client, args: SuspendArgs, suspend: bool) -> anyh
         }
         SuspendKind::Bucket => {
             let api: Api<Bucket> = match &args.namespace {
+                Some(ns) => Api::namespaced(client, ns),
+                None => Api::default_namespaced(client),
+            };
+            api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
+        }
+        SuspendKind::Hosting => {
+            let api: Api<Hosting> = match &args.namespace {
                 Some(ns) => Api::namespaced(client, ns),
                 None => Api::default_namespaced(client),
             };

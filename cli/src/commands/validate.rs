@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use kavling::api::{
-    Approval, Bucket, Certificate, DnsRecord, Issuer, Request, Subdomain, Tenant, TenantLimits,
-    TenantType, Zone, tenant_of_namespace,
+    Approval, Bucket, Certificate, DnsRecord, Hosting, Issuer, Request, Subdomain, Tenant,
+    TenantLimits, TenantType, Zone, tenant_of_namespace,
 };
 use kavling::rules::{self, naming};
 use kube::CustomResourceExt;
@@ -487,6 +487,18 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
             "DnsRecord" => schema_only::<DnsRecord>(&mut compiled, d, &value, &mut out),
             "Issuer" => schema_only::<Issuer>(&mut compiled, d, &value, &mut out),
             "Certificate" => schema_only::<Certificate>(&mut compiled, d, &value, &mut out),
+            "Hosting" => {
+                cel::<Hosting>(&mut compiled, d, &value, &mut out);
+                if let Some(h) = typed::<Hosting>(d, &value, &mut out) {
+                    let templates = kavling::hosting::Templates::load()
+                        .expect("the compiled-in templates load (unit-tested)");
+                    if let Err(v) =
+                        templates.resolve(h.spec.template, &h.spec.parameters, "spec.parameters")
+                    {
+                        push_violations(d, v, &mut out);
+                    }
+                }
+            }
             "Bucket" => {
                 cel::<Bucket>(&mut compiled, d, &value, &mut out);
                 if let Some(b) = typed::<Bucket>(d, &value, &mut out) {

@@ -5,6 +5,7 @@ pub mod bucket;
 pub mod certificate;
 pub mod common;
 pub mod dnsrecord;
+pub mod hosting;
 pub mod request;
 pub mod subdomain;
 pub mod tenant;
@@ -20,6 +21,9 @@ pub use certificate::{
 };
 pub use common::{Condition, GROUP, OutputRef, Suspension, labels};
 pub use dnsrecord::{DnsRecord, DnsRecordSpec, DnsRecordStatus, RecordType, record_object_name};
+pub use hosting::{
+    AppTemplate, Hosting, HostingResources, HostingSpec, HostingStatus, HostingUsage,
+};
 pub use request::{
     DataClassification, DecisionRecord, HostingRequest, Letter, Request, RequestPhase, RequestSpec,
     RequestStatus, Signer, StorageRequest, SubdomainRequest, Target,

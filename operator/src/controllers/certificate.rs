@@ -1278,7 +1278,8 @@ pub async fn sync_for_subdomain(ctx: &Context, sd: &Subdomain) -> Result<()> {
     let want = build_for_subdomain(sd, &ctx.settings.default_issuer);
     let ns = want.namespace().unwrap_or_default();
     let api: Api<Certificate> = Api::namespaced(ctx.client.clone(), &ns);
-    if sd.spec.tls {
+    // a hosting serves its domains with Certificates in its own namespace
+    if sd.spec.tls && sd.spec.target.hosting.is_none() {
         api.patch(
             &want.name_any(),
             &PatchParams::apply(MANAGER).force(),

@@ -4,6 +4,7 @@
 pub mod bucket;
 pub mod certificate;
 pub mod dnsrecord;
+pub mod hosting;
 pub mod issuer;
 pub mod request;
 pub mod status;
@@ -76,6 +77,13 @@ pub struct Settings {
     pub dns_servers: Vec<std::net::SocketAddr>,
     /// The Issuer of Certificates made for Subdomains with `tls: true`.
     pub default_issuer: String,
+    /// The ingress controller's namespace (hosting namespaces admit traffic only from it).
+    pub ingress_namespace: String,
+    /// The IngressClass of hosting Ingresses.
+    pub ingress_class: String,
+    /// The ingress controller's public addresses: what a Subdomain pointing at a hosting
+    /// publishes.
+    pub ingress_addresses: Vec<String>,
 }
 
 impl Default for Settings {
@@ -84,6 +92,9 @@ impl Default for Settings {
             namespace: "kavling-system".into(),
             dns_servers: vec![],
             default_issuer: "pusat-data".into(),
+            ingress_namespace: "ingress-nginx".into(),
+            ingress_class: "nginx".into(),
+            ingress_addresses: vec![],
         }
     }
 }
@@ -96,6 +107,8 @@ pub struct Context {
     pub store: Option<Arc<dyn crate::objectstore::ObjectStore>>,
     /// ACME accounts, restored once per Issuer.
     pub acme: crate::acme::account::Accounts,
+    /// The hosting templates, loaded once.
+    pub templates: crate::hosting::Templates,
     pub settings: Settings,
     backoff: Backoff,
     /// Reconcile outcomes by (kind, result), for `/metrics`.
@@ -122,6 +135,8 @@ impl Context {
             client,
             store,
             acme: Default::default(),
+            templates: crate::hosting::Templates::load()
+                .expect("the compiled-in templates load (unit-tested)"),
             settings,
             backoff: Backoff::default(),
             metrics: Mutex::default(),

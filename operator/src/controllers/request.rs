@@ -21,9 +21,9 @@ use super::{
     Context, Error, MANAGER, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE, label_value, request_key,
 };
 use crate::api::{
-    Approval, Bucket, BucketSpec, Decision, DecisionRecord, OutputRef, Request, RequestPhase,
-    RequestStatus, StorageRequest, Subdomain, SubdomainRequest, SubdomainSpec, Tenant, Zone,
-    labels, tenant_of_namespace,
+    AppTemplate, Approval, Bucket, BucketSpec, Decision, DecisionRecord, Hosting, HostingRequest,
+    HostingResources, HostingSpec, OutputRef, Request, RequestPhase, RequestStatus, StorageRequest,
+    Subdomain, SubdomainRequest, SubdomainSpec, Tenant, Zone, labels, tenant_of_namespace,
 };
 use crate::rules::{self, Violation, naming, storage};
 
@@ -202,37 +202,58 @@ async fn provision_bucket(
             }
         }
     };
-    let Some(b) = existing else {
-        return Ok(Outcome::new(
+    Ok(outcome_of_output(
+        existing.as_ref().map(|b| {
+            (
+                b.annotations(),
+                b.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or_default(),
+            )
+        }),
+        &key,
+        output,
+        "spec.storage.name",
+        format!(
+            "bucket ready; credentials in Secret {}",
+            super::bucket::secret_name(&body.name)
+        ),
+    ))
+}
+
+/// The request's outcome from the namespaced output it creates (pure): still being created;
+/// Failed when the name is held by another request; Ready when the output is Ready; else
+/// Provisioning with the output's own reason.
+fn outcome_of_output(
+    existing: Option<(&BTreeMap<String, String>, &[crate::api::Condition])>,
+    key: &str,
+    output: OutputRef,
+    field: &str,
+    ready_message: String,
+) -> Outcome {
+    let what = format!("{} {}", output.kind, output.name);
+    let Some((annotations, conds)) = existing else {
+        return Outcome::new(
             RequestPhase::Provisioning,
             reasons::WAITING_FOR_OUTPUTS,
-            format!("creating bucket {}", body.name),
-        ));
+            format!("creating {what}"),
+        );
     };
-    if b.annotations().get(REQUEST_ANNOTATION) != Some(&key) {
-        return Ok(Outcome::new(
+    if annotations.get(REQUEST_ANNOTATION).map(String::as_str) != Some(key) {
+        return Outcome::new(
             RequestPhase::Failed,
             reasons::NAME_TAKEN,
             format!(
-                "spec.storage.name: a Bucket named '{}' already exists in {ns}; choose another name",
-                body.name
+                "{field}: a {} named '{}' already exists in {}; choose another name",
+                output.kind,
+                output.name,
+                output.namespace.clone().unwrap_or_default()
             ),
-        ));
+        );
     }
-    let conds = b
-        .status
-        .as_ref()
-        .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
     let mut out = if status::is_true(conds, types::READY) {
-        Outcome::new(
-            RequestPhase::Ready,
-            reasons::PROVISIONED,
-            format!(
-                "bucket ready; credentials in Secret {}",
-                super::bucket::secret_name(&body.name)
-            ),
-        )
+        Outcome::new(RequestPhase::Ready, reasons::PROVISIONED, ready_message)
     } else {
         let why = status::get(conds, types::READY)
             .map(|c| c.message.clone())
@@ -240,11 +261,161 @@ async fn provision_bucket(
         Outcome::new(
             RequestPhase::Provisioning,
             reasons::WAITING_FOR_OUTPUTS,
-            format!("bucket {}: {why}", body.name),
+            format!("{what}: {why}"),
         )
     };
     out.outputs = vec![output];
-    Ok(out)
+    out
+}
+
+/// Template parameters from a hosting request's free-text specification: one `key: value`
+/// (or `key=value`) per line; other lines are description and ignored.
+pub fn parameters_from_specification(spec: Option<&str>) -> BTreeMap<String, String> {
+    spec.unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':').or_else(|| l.split_once('=')))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, v)| {
+            !k.is_empty()
+                && !v.is_empty()
+                && k.chars().all(|c| c.is_ascii_alphanumeric())
+                && !v.starts_with("//")
+        })
+        .collect()
+}
+
+/// The Hosting an approved hosting request creates (pure).
+pub fn build_hosting(req: &Request, body: &HostingRequest, tenant: &str) -> Option<Hosting> {
+    let template = AppTemplate::parse(&body.template)?;
+    let mut h = Hosting::new(
+        &body.name,
+        HostingSpec {
+            template,
+            parameters: parameters_from_specification(body.specification.as_deref()),
+            resources: HostingResources {
+                cpu: body.cpu.clone(),
+                memory: body.memory.clone(),
+                disk: body.disk.clone(),
+                pods: 10,
+            },
+            domains: vec![],
+            suspend: None,
+        },
+    );
+    h.metadata = ObjectMeta {
+        name: Some(body.name.clone()),
+        namespace: req.namespace(),
+        labels: Some(BTreeMap::from([
+            (labels::TENANT.into(), tenant.to_string()),
+            (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+        ])),
+        annotations: Some(BTreeMap::from([(
+            REQUEST_ANNOTATION.into(),
+            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
+        )])),
+        ..Default::default()
+    };
+    Some(h)
+}
+
+async fn provision_hosting(
+    ctx: &Context,
+    req: &Request,
+    body: &HostingRequest,
+    tenant: &str,
+) -> Result<Outcome> {
+    let ns = req.namespace().unwrap_or_default();
+    let key = request_key(&ns, &req.name_any());
+    let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &ns);
+    let output = OutputRef {
+        kind: "Hosting".into(),
+        name: body.name.clone(),
+        namespace: Some(ns.clone()),
+    };
+    let Some(want) = build_hosting(req, body, tenant) else {
+        return Ok(Outcome::new(
+            RequestPhase::Failed,
+            reasons::INVALID_SPEC,
+            format!(
+                "spec.hosting.template: unknown template '{}'",
+                body.template
+            ),
+        ));
+    };
+    let mut existing = api.get_opt(&body.name).await?;
+    if existing.is_none() {
+        // the rules that need live state: parameters, the tenant's hosting limits
+        let mut v = match ctx.templates.resolve(
+            want.spec.template,
+            &want.spec.parameters,
+            "spec.hosting.specification",
+        ) {
+            Ok(_) => vec![],
+            Err(v) => v,
+        };
+        let Some(t) = Api::<Tenant>::all(ctx.client.clone())
+            .get_opt(tenant)
+            .await?
+        else {
+            return Ok(Outcome::new(
+                RequestPhase::Failed,
+                reasons::RULE_BROKEN,
+                format!("tenant '{tenant}' does not exist; a Dinas engineer must create it first"),
+            ));
+        };
+        let others = api.list(&super::cached()).await?;
+        let plans: Vec<&HostingResources> =
+            others.items.iter().map(|h| &h.spec.resources).collect();
+        v.extend(prefixed(
+            "spec.hosting",
+            super::hosting::check_tenant_budget(&t.spec.limits, &plans, &want.spec.resources)
+                .into_iter()
+                .map(|mut x| {
+                    x.field = x.field.trim_start_matches("spec.resources.").to_string();
+                    x
+                })
+                .collect(),
+        ));
+        if !v.is_empty() {
+            return Ok(Outcome::new(
+                RequestPhase::Failed,
+                reasons::RULE_BROKEN,
+                rules::summarize(&v),
+            ));
+        }
+        existing = match api
+            .create(
+                &PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &want,
+            )
+            .await
+        {
+            Ok(h) => Some(h),
+            Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&body.name).await?,
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(outcome_of_output(
+        existing.as_ref().map(|h| {
+            (
+                h.annotations(),
+                h.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or_default(),
+            )
+        }),
+        &key,
+        output,
+        "spec.hosting.name",
+        format!(
+            "hosting ready in namespace {}",
+            super::hosting::hosting_namespace(tenant, &body.name)
+        ),
+    ))
 }
 
 fn prefixed(field: &str, v: Vec<Violation>) -> Vec<Violation> {
@@ -435,11 +606,7 @@ async fn reconcile_inner(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action>
             match (&req.spec.subdomain, &req.spec.hosting, &req.spec.storage) {
                 // build + apply
                 (Some(body), _, _) => provision_subdomain(&ctx, &req, body, tenant).await?,
-                (_, Some(_), _) => Outcome::new(
-                    RequestPhase::Provisioning,
-                    reasons::NOT_YET_AVAILABLE,
-                    "approved; hosting is provisioned by a later Kavling release (the approval is recorded)",
-                ),
+                (_, Some(body), _) => provision_hosting(&ctx, &req, body, tenant).await?,
                 (_, _, Some(body)) => provision_bucket(&ctx, &req, body, tenant).await?,
                 _ => Outcome::new(
                     RequestPhase::Failed,
@@ -550,6 +717,15 @@ pub async fn run(ctx: Arc<Context>) {
         watcher::Config::default(),
         |sd: Subdomain| {
             let key = sd.annotations().get(REQUEST_ANNOTATION)?;
+            let (ns, name) = key.split_once('/')?;
+            Some(ObjectRef::<Request>::new(name).within(ns))
+        },
+    )
+    .watches(
+        Api::<Hosting>::all(client.clone()),
+        watcher::Config::default(),
+        |h: Hosting| {
+            let key = h.annotations().get(REQUEST_ANNOTATION)?;
             let (ns, name) = key.split_once('/')?;
             Some(ObjectRef::<Request>::new(name).within(ns))
         },

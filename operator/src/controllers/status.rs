@@ -53,6 +53,8 @@ pub mod reasons {
     pub const VALIDATING: &str = "Validating";
     pub const ISSUING: &str = "Issuing";
     pub const ORDER_GONE: &str = "OrderGone";
+    pub const OBJECT_CONFLICT: &str = "ObjectConflict";
+    pub const DECOMMISSIONED: &str = "Decommissioned";
 }
 
 /// Now, as Kubernetes writes times.

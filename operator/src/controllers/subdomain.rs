@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -53,9 +54,15 @@ pub fn parse_until(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// The RRsets a subdomain should have (pure). `None` when the target is a hosting that is not
-/// yet served (later releases point the name at the ingress).
-pub fn build_records(sd: &Subdomain, zone: &ZoneSpec, suspended: bool) -> Option<Vec<DnsRecord>> {
+/// The RRsets a subdomain should have (pure). `hosting` is the ingress addresses when the
+/// target is a hosting that is served; `None` when the target is a hosting that is not (yet,
+/// or no longer) served — then the name has no records (no dangling name).
+pub fn build_records(
+    sd: &Subdomain,
+    zone: &ZoneSpec,
+    suspended: bool,
+    hosting: Option<&[String]>,
+) -> Option<Vec<DnsRecord>> {
     let fqdn = sd.fqdn();
     let ttl = sd.spec.ttl;
     let addresses: Vec<String> = if suspended {
@@ -72,7 +79,7 @@ pub fn build_records(sd: &Subdomain, zone: &ZoneSpec, suspended: bool) -> Option
             vec![alias.trim_end_matches('.').to_string()],
         )]);
     } else if sd.spec.target.hosting.is_some() {
-        return None;
+        hosting?.to_vec()
     } else {
         sd.spec.target.addresses.clone()
     };
@@ -199,11 +206,26 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
 
     // build
     let suspended = suspended_now(&sd, now);
-    let Some(desired) = build_records(&sd, &zone.spec, suspended) else {
-        let msg = "the name will point at its hosting once the hosting is served".to_string();
+    let (hosting, why_not) = match &sd.spec.target.hosting {
+        Some(h) => super::hosting::served_addresses(&ctx, &sd.spec.tenant, h).await?,
+        None => (None, String::new()),
+    };
+    let Some(desired) = build_records(&sd, &zone.spec, suspended, hosting.as_deref()) else {
+        // withdraw what this subdomain published: a name never points at a missing hosting
+        for old in existing.items.iter().filter(|r| owned_by(r, &sd)) {
+            match records
+                .delete(&old.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        st.records.clear();
         status::set(
             &mut st.conditions,
-            status::condition(types::READY, false, reasons::HOSTING_PENDING, msg, gen_),
+            status::condition(types::READY, false, reasons::HOSTING_PENDING, why_not, gen_),
         );
         return report(&subdomains, &sd, st).await;
     };
@@ -398,6 +420,19 @@ pub async fn run(ctx: Arc<Context>) {
         Api::<DnsRecord>::all(client.clone()),
         watcher::Config::default().labels(labels::SUBDOMAIN),
     )
+    .watches(
+        Api::<crate::api::Hosting>::all(client.clone()),
+        watcher::Config::default(),
+        |h: crate::api::Hosting| {
+            // a hosting's domains (spec) are Subdomains named by their FQDN
+            h.spec
+                .domains
+                .iter()
+                .chain(h.status.iter().flat_map(|s| s.domains.iter()))
+                .map(|d| ObjectRef::<Subdomain>::new(d))
+                .collect::<Vec<_>>()
+        },
+    )
     .shutdown_on_signal()
     .run(reconcile, error_policy, ctx)
     .for_each(|r| async move {
@@ -462,7 +497,7 @@ mod tests {
             addresses: vec!["10.0.0.1".into(), "2001:db8::1".into(), "10.0.0.2".into()],
             ..Default::default()
         });
-        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false).unwrap();
+        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false, None).unwrap();
         assert_eq!(rr.len(), 2);
         assert_eq!(rr[0].name_any(), "a.portal.k.go.id");
         assert_eq!(rr[0].spec.values, ["10.0.0.1", "10.0.0.2"]);
@@ -476,17 +511,17 @@ mod tests {
             alias: Some("web.k.go.id.".into()),
             ..Default::default()
         });
-        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false).unwrap();
+        let rr = build_records(&s, &zone(SuspensionMode::Withdraw), false, None).unwrap();
         assert_eq!(
             (rr.len(), rr[0].spec.type_, rr[0].spec.values[0].as_str()),
             (1, RecordType::CNAME, "web.k.go.id")
         );
         assert!(
-            build_records(&s, &zone(SuspensionMode::Withdraw), true)
+            build_records(&s, &zone(SuspensionMode::Withdraw), true, None)
                 .unwrap()
                 .is_empty()
         );
-        let red = build_records(&s, &zone(SuspensionMode::Redirect), true).unwrap();
+        let red = build_records(&s, &zone(SuspensionMode::Redirect), true, None).unwrap();
         assert_eq!(
             (red[0].spec.type_, red[0].spec.values[0].as_str()),
             (RecordType::A, "10.0.0.99")

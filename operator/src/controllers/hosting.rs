@@ -1,0 +1,677 @@
+//! Hosting → the namespace `<tenant>-<name>` rendered from its template, applied with
+//! server-side apply under one field manager; what the template no longer renders is deleted;
+//! objects Kavling did not create are never touched.
+//!
+//! Suspension scales the app to zero (remembering each workload's replicas in an
+//! annotation) and points the Ingress at a notice; resume restores exactly those replicas.
+//! Deletion (finalizer): first the Subdomains that point here withdraw their records (no
+//! dangling name); the namespace itself is removed only when the Hosting carries the explicit
+//! annotation `kavling.go.id/decommission: "true"` — never as a side effect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as Finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::status::{self, reasons, types};
+use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE, label_value};
+use crate::api::{
+    AppTemplate, Certificate, CertificateSpec, DnsRecord, Hosting, HostingStatus, HostingUsage,
+    Subdomain, Tenant, labels, tenant_of_namespace,
+};
+use crate::hosting::{HOSTING_LABEL, RenderInput, object_key};
+use crate::rules::{self, Violation, quantity};
+
+/// Finalizer: records withdrawn before the Hosting goes.
+pub const FINALIZER: &str = "kavling.go.id/hosting";
+/// The explicit decommission that lets deleting a Hosting delete its namespace.
+pub const DECOMMISSION: &str = "kavling.go.id/decommission";
+/// Replicas a workload had before suspension.
+pub const RESUME_REPLICAS: &str = "kavling.go.id/resume-replicas";
+
+/// The namespace of a tenant's hosting.
+pub fn hosting_namespace(tenant: &str, name: &str) -> String {
+    format!("{tenant}-{name}")
+}
+
+/// The kinds a template may render, with their API coordinates (and what prune looks at).
+fn api_resource(kind: &str) -> Option<ApiResource> {
+    let (g, v, plural) = match kind {
+        "Namespace" => ("", "v1", "namespaces"),
+        "ResourceQuota" => ("", "v1", "resourcequotas"),
+        "LimitRange" => ("", "v1", "limitranges"),
+        "ServiceAccount" => ("", "v1", "serviceaccounts"),
+        "ConfigMap" => ("", "v1", "configmaps"),
+        "Service" => ("", "v1", "services"),
+        "PersistentVolumeClaim" => ("", "v1", "persistentvolumeclaims"),
+        "NetworkPolicy" => ("networking.k8s.io", "v1", "networkpolicies"),
+        "Ingress" => ("networking.k8s.io", "v1", "ingresses"),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        "Deployment" => ("apps", "v1", "deployments"),
+        "StatefulSet" => ("apps", "v1", "statefulsets"),
+        _ => return None,
+    };
+    Some(ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(g, v, kind),
+        plural,
+    ))
+}
+
+/// Namespaced kinds pruned when the template no longer renders them.
+const PRUNED: &[&str] = &[
+    "ResourceQuota",
+    "LimitRange",
+    "ServiceAccount",
+    "ConfigMap",
+    "Service",
+    "PersistentVolumeClaim",
+    "NetworkPolicy",
+    "Ingress",
+    "RoleBinding",
+    "Deployment",
+    "StatefulSet",
+];
+
+/// The ingress addresses a Subdomain pointing at hosting `name` of `tenant` should publish,
+/// or why there are none (the hosting is missing, being deleted, or not Ready).
+pub async fn served_addresses(
+    ctx: &Context,
+    tenant: &str,
+    name: &str,
+) -> Result<(Option<Vec<String>>, String)> {
+    let api: Api<Hosting> =
+        Api::namespaced(ctx.client.clone(), &crate::api::home_namespace(tenant));
+    let Some(h) = api.get_opt(name).await? else {
+        return Ok((
+            None,
+            format!("the name will point at hosting '{name}' once it exists"),
+        ));
+    };
+    if h.meta().deletion_timestamp.is_some() {
+        return Ok((
+            None,
+            format!("hosting '{name}' is being deleted; the name is withdrawn"),
+        ));
+    }
+    let ready = h
+        .status
+        .as_ref()
+        .is_some_and(|s| status::is_true(&s.conditions, types::READY));
+    if !ready {
+        return Ok((
+            None,
+            format!("the name will point at hosting '{name}' once it is Ready"),
+        ));
+    }
+    if ctx.settings.ingress_addresses.is_empty() {
+        return Ok((
+            None,
+            "the operator has no --ingress-address to publish for hostings".into(),
+        ));
+    }
+    Ok((Some(ctx.settings.ingress_addresses.clone()), String::new()))
+}
+
+/// Tenant limits on hosting (pure): the sum of the tenant's hosting plans.
+pub fn check_tenant_budget(
+    limits: &crate::api::TenantLimits,
+    others: &[&crate::api::HostingResources],
+    this: &crate::api::HostingResources,
+) -> Vec<Violation> {
+    let mut out = vec![];
+    for (field, limit, get) in [
+        (
+            "spec.resources.cpu",
+            &limits.hosting_cpu,
+            (|r: &crate::api::HostingResources| r.cpu.clone())
+                as fn(&crate::api::HostingResources) -> String,
+        ),
+        ("spec.resources.memory", &limits.hosting_memory, |r| {
+            r.memory.clone()
+        }),
+        ("spec.resources.disk", &limits.hosting_disk, |r| {
+            r.disk.clone()
+        }),
+    ] {
+        let total: f64 = others
+            .iter()
+            .map(|r| quantity::parse(&get(r)).unwrap_or(0.0))
+            .sum::<f64>()
+            + quantity::parse(&get(this)).unwrap_or(0.0);
+        match quantity::parse(limit) {
+            Some(l) if total > l + 1e-9 => out.push(Violation::new(
+                field,
+                "tenant-hosting-limit",
+                format!(
+                    "{} with the tenant's other hosting exceeds the tenant's limit of {limit}; ask the Dinas to raise spec.limits or choose a smaller plan",
+                    get(this)
+                ),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn check_resources(r: &crate::api::HostingResources) -> Vec<Violation> {
+    let mut out = vec![];
+    for (field, q) in [
+        ("spec.resources.cpu", &r.cpu),
+        ("spec.resources.memory", &r.memory),
+        ("spec.resources.disk", &r.disk),
+    ] {
+        if quantity::parse(q).is_none_or(|v| v <= 0.0) {
+            out.push(Violation::new(
+                field,
+                "quantity",
+                format!("'{q}' is not a positive quantity such as 500m, 512Mi or 5Gi"),
+            ));
+        }
+    }
+    out
+}
+
+async fn reconcile(h: Arc<Hosting>, ctx: Arc<Context>) -> Result<Action> {
+    let name = h.name_any();
+    super::timed("Hosting", name, reconcile_inner(h, ctx)).await
+}
+
+async fn reconcile_inner(h: Arc<Hosting>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = h
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &ns);
+    let out = finalizer::finalizer(&api, FINALIZER, h.clone(), |event| async {
+        match event {
+            Finalizer::Apply(h) => apply(&h, &ctx).await,
+            Finalizer::Cleanup(h) => cleanup(&h, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(k) | finalizer::Error::RemoveFinalizer(k) => Error::Kube(k),
+        _ => Error::MissingField("metadata.name"),
+    });
+    if out.is_ok() {
+        ctx.succeeded(h.as_ref());
+    }
+    out
+}
+
+async fn patch_status(ctx: &Context, h: &Hosting, st: &HostingStatus) -> Result<()> {
+    if h.status.as_ref() == Some(st) {
+        return Ok(());
+    }
+    let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &h.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Hosting", "status": st});
+    api.patch_status(
+        &h.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reports a problem; nothing is created or changed.
+async fn refuse(
+    ctx: &Context,
+    h: &Hosting,
+    reason: &'static str,
+    message: String,
+) -> Result<Action> {
+    let gen_ = h.metadata.generation;
+    let mut st = h.status.clone().unwrap_or_default();
+    let was = status::get(&st.conditions, types::FAILED).map(|c| c.message.clone());
+    status::set(
+        &mut st.conditions,
+        status::condition(types::READY, false, reason, message.clone(), gen_),
+    );
+    status::set(
+        &mut st.conditions,
+        status::condition(types::FAILED, true, reason, message.clone(), gen_),
+    );
+    st.observed_generation = gen_;
+    if was.as_ref() != Some(&message) {
+        ctx.event(h, EventType::Warning, reason, "Validate", message)
+            .await;
+    }
+    patch_status(ctx, h, &st).await?;
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+/// A random password for a generated Secret.
+fn password() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
+    let ns = h.namespace().unwrap_or_default();
+    let name = h.name_any();
+    let gen_ = h.metadata.generation;
+    let Some(tenant) = tenant_of_namespace(&ns).map(str::to_string) else {
+        return refuse(ctx, h, reasons::INVALID_SPEC, format!("metadata.namespace: a Hosting lives in a tenant's home namespace (tenant-<name>), not {ns}")).await;
+    };
+    let target = hosting_namespace(&tenant, &name);
+
+    // read
+    let Some(t) = Api::<Tenant>::all(ctx.client.clone())
+        .get_opt(&tenant)
+        .await?
+    else {
+        return refuse(
+            ctx,
+            h,
+            reasons::RULE_BROKEN,
+            format!("tenant '{tenant}' does not exist"),
+        )
+        .await;
+    };
+    let held = Api::<Subdomain>::all(ctx.client.clone())
+        .list(&super::cached().labels(&format!("{}={tenant}", labels::TENANT)))
+        .await?;
+    let others = Api::<Hosting>::namespaced(ctx.client.clone(), &ns)
+        .list(&super::cached())
+        .await?;
+
+    // validate
+    let mut v = vec![];
+    if target.len() > 63 {
+        v.push(Violation::new("metadata.name", "hosting-namespace-length", format!("the namespace '{target}' would have {} characters; at most 63 — choose a shorter name", target.len())));
+    }
+    v.extend(check_resources(&h.spec.resources));
+    let params = match ctx
+        .templates
+        .resolve(h.spec.template, &h.spec.parameters, "spec.parameters")
+    {
+        Ok(p) => p,
+        Err(e) => {
+            v.extend(e);
+            BTreeMap::new()
+        }
+    };
+    let held_names: BTreeSet<String> = held.items.iter().map(|s| s.name_any()).collect();
+    for (i, d) in h.spec.domains.iter().enumerate() {
+        if !held_names.contains(d) {
+            v.push(Violation::new(format!("spec.domains[{i}]"), "hosting-domain-not-held", format!("{d} is not a subdomain tenant '{tenant}' holds; request it first (target: hosting {name})")));
+        }
+    }
+    let other_plans: Vec<&crate::api::HostingResources> = others
+        .items
+        .iter()
+        .filter(|o| o.name_any() != name && o.meta().deletion_timestamp.is_none())
+        .map(|o| &o.spec.resources)
+        .collect();
+    v.extend(check_tenant_budget(
+        &t.spec.limits,
+        &other_plans,
+        &h.spec.resources,
+    ));
+    if !v.is_empty() {
+        return refuse(ctx, h, reasons::INVALID_SPEC, rules::summarize(&v)).await;
+    }
+
+    // build (pure)
+    let mut domains: BTreeSet<String> = h.spec.domains.iter().cloned().collect();
+    domains.extend(
+        held.items
+            .iter()
+            .filter(|s| s.spec.target.hosting.as_deref() == Some(name.as_str()))
+            .map(|s| s.name_any()),
+    );
+    let suspended =
+        super::subdomain::suspension_in_force(h.spec.suspend.as_ref(), chrono::Utc::now());
+    let input = RenderInput {
+        tenant: tenant.clone(),
+        hosting: name.clone(),
+        namespace: target.clone(),
+        template: h.spec.template,
+        params,
+        resources: h.spec.resources.clone(),
+        domains: domains.iter().cloned().collect(),
+        groups: t.spec.groups.clone(),
+        suspended,
+        suspend_reason: h
+            .spec
+            .suspend
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default(),
+        ingress_namespace: ctx.settings.ingress_namespace.clone(),
+        ingress_class: ctx.settings.ingress_class.clone(),
+    };
+    let objects = ctx
+        .templates
+        .render(&input)
+        .map_err(|e| Error::Blocked(format!("template {}: {e}", h.spec.template.as_str())))?;
+
+    // apply: never adopt what Kavling did not make
+    let pp = PatchParams::apply(MANAGER).force();
+    for o in &objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let Some(ar) = api_resource(kind) else {
+            return Err(Error::Blocked(format!(
+                "the template rendered an unsupported kind {kind}"
+            )));
+        };
+        let oname = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let dynapi: Api<DynamicObject> = if kind == "Namespace" {
+            Api::all_with(ctx.client.clone(), &ar)
+        } else {
+            Api::namespaced_with(ctx.client.clone(), &target, &ar)
+        };
+        if let Some(cur) = dynapi.get_opt(&oname).await?
+            && cur.labels().get(HOSTING_LABEL) != Some(&target)
+        {
+            return refuse(ctx, h, reasons::OBJECT_CONFLICT, format!("{kind} {oname} in {target} exists and was not made by Kavling for this hosting; it is left alone — remove or rename it")).await;
+        }
+        dynapi.patch(&oname, &pp, &Patch::Apply(o)).await?;
+    }
+    // the database password: generated once, never rendered, never overwritten
+    if matches!(
+        h.spec.template,
+        AppTemplate::Wordpress | AppTemplate::Opensid
+    ) {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &target);
+        if secrets.get_opt("db").await?.is_none() {
+            let s = Secret {
+                metadata: ObjectMeta {
+                    name: Some("db".into()),
+                    labels: Some(BTreeMap::from([
+                        (HOSTING_LABEL.into(), target.clone()),
+                        (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+                    ])),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([
+                    ("password".to_string(), ByteString(password().into_bytes())),
+                    (
+                        "root-password".to_string(),
+                        ByteString(password().into_bytes()),
+                    ),
+                ])),
+                ..Default::default()
+            };
+            match secrets.create(&PostParams::default(), &s).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    // certificates for its domains, in the hosting namespace
+    let certs: Api<Certificate> = Api::namespaced(ctx.client.clone(), &target);
+    for d in &domains {
+        let mut c = Certificate::new(
+            d,
+            CertificateSpec {
+                dns_names: vec![d.clone()],
+                issuer: ctx.settings.default_issuer.clone(),
+                secret_name: format!("{d}-tls"),
+                key_algorithm: Default::default(),
+            },
+        );
+        c.metadata.labels = Some(BTreeMap::from([
+            (HOSTING_LABEL.into(), target.clone()),
+            (labels::MANAGED_BY.into(), labels::MANAGER.into()),
+        ]));
+        certs.patch(d, &pp, &Patch::Apply(&c)).await?;
+    }
+
+    // prune what the template no longer renders (only objects labelled for this hosting)
+    let rendered: BTreeSet<String> = objects.iter().map(object_key).collect();
+    let selector = ListParams::default().labels(&format!("{HOSTING_LABEL}={target}"));
+    let mut pruned = 0;
+    for kind in PRUNED {
+        let ar = api_resource(kind).expect("known kind");
+        let dynapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &target, &ar);
+        for o in dynapi.list(&selector).await?.items {
+            if !rendered.contains(&format!("{kind}/{}", o.name_any())) {
+                match dynapi.delete(&o.name_any(), &DeleteParams::default()).await {
+                    Ok(_) => pruned += 1,
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    for c in certs.list(&selector).await?.items {
+        if !domains.contains(&c.name_any()) {
+            let _ = certs.delete(&c.name_any(), &DeleteParams::default()).await;
+        }
+    }
+
+    // suspension: workloads to zero and back, exactly
+    scale_for_suspension(ctx, &target, suspended).await?;
+
+    // report
+    let old = h.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    st.namespace = Some(target.clone());
+    st.domains = domains.iter().cloned().collect();
+    st.endpoints = domains.iter().map(|d| format!("https://{d}/")).collect();
+    st.objects = objects.iter().map(object_key).collect();
+    st.usage = Api::<ResourceQuota>::namespaced(ctx.client.clone(), &target)
+        .get_opt("kavling-quota")
+        .await?
+        .and_then(|q| q.status)
+        .map(|s| HostingUsage {
+            used: s
+                .used
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+            hard: s
+                .hard
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+        });
+    st.observed_generation = gen_;
+    status::remove(&mut st.conditions, types::FAILED);
+    let msg = format!(
+        "namespace {target} from template {} ({} objects{}){}",
+        h.spec.template.as_str(),
+        objects.len(),
+        if pruned > 0 {
+            format!(", {pruned} removed")
+        } else {
+            String::new()
+        },
+        if domains.is_empty() {
+            String::new()
+        } else {
+            format!("; serves {}", st.domains.join(", "))
+        }
+    );
+    let became_ready = !status::is_true(&old.conditions, types::READY);
+    status::set(
+        &mut st.conditions,
+        status::condition(types::READY, true, reasons::PROVISIONED, msg.clone(), gen_),
+    );
+    let was_suspended = status::is_true(&old.conditions, types::SUSPENDED);
+    status::set(
+        &mut st.conditions,
+        if suspended {
+            status::condition(
+                types::SUSPENDED,
+                true,
+                reasons::SUSPENDED,
+                format!(
+                    "app scaled to zero; its domains show a notice: {}",
+                    input.suspend_reason
+                ),
+                gen_,
+            )
+        } else {
+            status::condition(
+                types::SUSPENDED,
+                false,
+                reasons::ACTIVE,
+                "not suspended",
+                gen_,
+            )
+        },
+    );
+    if became_ready {
+        ctx.event(h, EventType::Normal, reasons::PROVISIONED, "Render", msg)
+            .await;
+    }
+    if suspended != was_suspended {
+        ctx.event(
+            h,
+            EventType::Normal,
+            if suspended {
+                reasons::SUSPENDED
+            } else {
+                reasons::ACTIVE
+            },
+            if suspended { "Suspend" } else { "Resume" },
+            if suspended {
+                format!("suspended: {}", input.suspend_reason)
+            } else {
+                "resumed: replicas restored".into()
+            },
+        )
+        .await;
+    }
+    patch_status(ctx, h, &st).await?;
+    Ok(Action::requeue(Duration::from_secs(120)))
+}
+
+/// Scales Deployments and StatefulSets of the namespace (ours, except the notice) to zero
+/// while suspended, remembering their replicas; on resume, restores exactly those.
+async fn scale_for_suspension(ctx: &Context, target: &str, suspended: bool) -> Result<()> {
+    let selector = ListParams::default().labels(&format!("{HOSTING_LABEL}={target}"));
+    for kind in ["Deployment", "StatefulSet"] {
+        let ar = api_resource(kind).expect("known kind");
+        let dynapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), target, &ar);
+        for o in dynapi.list(&selector).await?.items {
+            let oname = o.name_any();
+            if oname == "kavling-notice" {
+                continue;
+            }
+            let replicas = o.data["spec"]["replicas"].as_i64().unwrap_or(1);
+            let saved = o.annotations().get(RESUME_REPLICAS).cloned();
+            let patch = match (suspended, saved) {
+                (true, None) => Some(
+                    json!({"metadata": {"annotations": {RESUME_REPLICAS: replicas.to_string()}}, "spec": {"replicas": 0}}),
+                ),
+                (false, Some(n)) => Some(
+                    json!({"metadata": {"annotations": {RESUME_REPLICAS: null}}, "spec": {"replicas": n.parse::<i64>().unwrap_or(1)}}),
+                ),
+                _ => None,
+            };
+            if let Some(p) = patch {
+                dynapi
+                    .patch(&oname, &PatchParams::default(), &Patch::Merge(&p))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(h: &Hosting, ctx: &Context) -> Result<Action> {
+    let name = h.name_any();
+    let ns = h.namespace().unwrap_or_default();
+    let Some(tenant) = tenant_of_namespace(&ns) else {
+        return Ok(Action::await_change());
+    };
+    let target = hosting_namespace(tenant, &name);
+    // 1. no dangling name: every record of a Subdomain pointing here must be gone first
+    let pointing: Vec<String> = Api::<Subdomain>::all(ctx.client.clone())
+        .list(&super::cached().labels(&format!("{}={tenant}", labels::TENANT)))
+        .await?
+        .items
+        .iter()
+        .filter(|s| s.spec.target.hosting.as_deref() == Some(name.as_str()))
+        .map(|s| s.name_any())
+        .collect();
+    let records: Api<DnsRecord> = Api::all(ctx.client.clone());
+    for fqdn in &pointing {
+        let left = records
+            .list(&ListParams::default().labels(&format!(
+                "{}={}",
+                labels::SUBDOMAIN,
+                label_value(fqdn)
+            )))
+            .await?;
+        if !left.items.is_empty() {
+            return Err(Error::Blocked(format!(
+                "waiting for {fqdn}'s records to be withdrawn before hosting {name} goes"
+            )));
+        }
+    }
+    // 2. the namespace goes only on an explicit decommission
+    if h.annotations().get(DECOMMISSION).map(String::as_str) == Some("true") {
+        let nsapi: Api<Namespace> = Api::all(ctx.client.clone());
+        if let Some(n) = nsapi.get_opt(&target).await?
+            && n.labels().get(HOSTING_LABEL) == Some(&target)
+        {
+            nsapi.delete(&target, &DeleteParams::default()).await?;
+            ctx.event(
+                h,
+                EventType::Warning,
+                reasons::DECOMMISSIONED,
+                "Decommission",
+                format!("namespace {target} deleted ({DECOMMISSION}: \"true\")"),
+            )
+            .await;
+        }
+    } else {
+        ctx.event(h, EventType::Normal, reasons::RETAINED, "Delete", format!("hosting {name} deleted; namespace {target} and its data are kept (set {DECOMMISSION}: \"true\" before deleting to remove them)")).await;
+    }
+    Ok(Action::await_change())
+}
+
+fn error_policy(h: Arc<Hosting>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.retry_after(h.as_ref(), err)
+}
+
+/// Runs the Hosting controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    Controller::new(
+        Api::<Hosting>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<Subdomain>::all(client.clone()),
+        watcher::Config::default(),
+        |s: Subdomain| {
+            s.spec.target.hosting.as_ref().map(|h| {
+                ObjectRef::<Hosting>::new(h).within(&crate::api::home_namespace(&s.spec.tenant))
+            })
+        },
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "hosting controller stream");
+        }
+    })
+    .await;
+}
