@@ -2,7 +2,7 @@
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Event;
-use kavling::api::{Bucket, Condition, Request, Subdomain, Tenant, Zone};
+use kavling::api::{Bucket, Certificate, Condition, Hosting, Request, Subdomain, Tenant, Zone};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -10,10 +10,11 @@ use super::get::Kind;
 
 #[derive(Args, Debug)]
 pub struct DescribeArgs {
-    /// requests, tenants, zones, subdomains or buckets.
+    /// requests, tenants, zones, subdomains, buckets, certificates or hostings.
     pub kind: Kind,
     pub name: String,
-    /// Namespace of a request or bucket (default: your kubeconfig's namespace).
+    /// Namespace of a request, bucket, certificate or hosting (default: your kubeconfig's
+    /// namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
 }
@@ -231,8 +232,96 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
             print_conditions(&st.conditions);
             print_events(&client, &ns, &b.name_any()).await;
         }
+        Kind::Certificates => {
+            let api: Api<Certificate> = match &args.namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::default_namespaced(client.clone()),
+            };
+            let c = api.get(&args.name).await?;
+            let ns = c.namespace().unwrap_or_default();
+            let st = c.status.clone().unwrap_or_default();
+            let or_dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!("Certificate:  {ns}/{}", c.name_any());
+            println!("Names:        {}", c.spec.dns_names.join(", "));
+            println!(
+                "Issuer:       {} ({:?})",
+                c.spec.issuer, c.spec.key_algorithm
+            );
+            println!("Secret:       {}", c.spec.secret_name);
+            println!(
+                "Valid:        {} → {} (serial {})",
+                or_dash(&st.not_before),
+                or_dash(&st.not_after),
+                or_dash(&st.serial)
+            );
+            println!("Renews at:    {}", or_dash(&st.renewal_time));
+            println!(
+                "Step:         {:?}{}",
+                st.step,
+                st.order
+                    .as_ref()
+                    .map(|o| format!(" (order {o})"))
+                    .unwrap_or_default()
+            );
+            if let Some(f) = &st.last_failure {
+                println!(
+                    "Last failure: {} ×{} at {}: {}",
+                    f.reason, f.count, f.at, f.message
+                );
+            }
+            print_conditions(&st.conditions);
+            print_events(&client, &ns, &c.name_any()).await;
+        }
+        Kind::Hostings => {
+            let api: Api<Hosting> = match &args.namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::default_namespaced(client.clone()),
+            };
+            let h = api.get(&args.name).await?;
+            let ns = h.namespace().unwrap_or_default();
+            let st = h.status.clone().unwrap_or_default();
+            let r = &h.spec.resources;
+            println!("Hosting:      {ns}/{}", h.name_any());
+            println!(
+                "Template:     {} {:?}",
+                h.spec.template.as_str(),
+                h.spec.parameters
+            );
+            println!(
+                "Namespace:    {}",
+                st.namespace.clone().unwrap_or_else(|| "-".into())
+            );
+            println!(
+                "Plan:         cpu {}, memory {}, disk {}, pods {}",
+                r.cpu, r.memory, r.disk, r.pods
+            );
+            if let Some(u) = &st.usage {
+                let used: Vec<String> = u
+                    .hard
+                    .iter()
+                    .map(|(k, hard)| {
+                        format!(
+                            "{k} {}/{hard}",
+                            u.used.get(k).map(String::as_str).unwrap_or("0")
+                        )
+                    })
+                    .collect();
+                println!("Quota:        {}", used.join(", "));
+            }
+            println!(
+                "Serves:       {}",
+                if st.endpoints.is_empty() {
+                    "-".into()
+                } else {
+                    st.endpoints.join(" ")
+                }
+            );
+            println!("Objects:      {}", st.objects.join(", "));
+            print_conditions(&st.conditions);
+            print_events(&client, &ns, &h.name_any()).await;
+        }
         other => anyhow::bail!(
-            "describe supports requests, tenants, zones, subdomains and buckets; use `kavling get {other:?} -o yaml`"
+            "describe supports requests, tenants, zones, subdomains, buckets, certificates and hostings; use `kavling get {other:?} -o yaml`"
         ),
     }
     Ok(())
