@@ -412,3 +412,44 @@ pub async fn garage_bucket_exists(stack: &Stack, alias: &str) -> anyhow::Result<
         s => bail!("GetBucketInfo {alias}: {s}"),
     }
 }
+
+/// `user` files `req` in `ns`, ani (the Dinas) approves it, and this waits (60 s) until the
+/// request is decided: Ready or Failed.
+pub async fn file_and_approve(
+    stack: &Stack,
+    user: &str,
+    ns: &str,
+    req: kavling::api::Request,
+) -> anyhow::Result<kavling::api::Request> {
+    use kavling::api::{Approval, ApprovalSpec, Decision, Request, RequestPhase};
+    use kube::api::PostParams;
+    let name = kube::ResourceExt::name_any(&req);
+    kube::Api::<Request>::namespaced(stack.client_as(user).await?, ns)
+        .create(&PostParams::default(), &req)
+        .await?;
+    let approval = Approval::new(
+        &name,
+        ApprovalSpec {
+            request: name.clone(),
+            decision: Decision::Approve,
+            approver: "ani".into(),
+            reason: String::new(),
+        },
+    );
+    kube::Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
+        .create(&PostParams::default(), &approval)
+        .await?;
+    let admin: kube::Api<Request> = kube::Api::namespaced(stack.client_as("admin").await?, ns);
+    wait_for(
+        &format!("request {name} to be decided"),
+        Duration::from_secs(60),
+        || async {
+            let r = admin.get(&name).await?;
+            Ok(r.status
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, RequestPhase::Ready | RequestPhase::Failed))
+                .then_some(r))
+        },
+    )
+    .await
+}

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use kavling::api::*;
-use kavling_e2e::{Stack, api_code, api_message, letter, unique, wait_for};
+use kavling_e2e::{Stack, api_code, api_message, file_and_approve, letter, unique, wait_for};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -147,32 +147,6 @@ fn ready_message(r: &Request) -> String {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
         .map(|c| c.message.clone())
         .unwrap_or_default()
-}
-
-async fn file_and_approve(
-    stack: &Stack,
-    w: &World,
-    user: &str,
-    req: Request,
-) -> anyhow::Result<Request> {
-    let name = req.name_any();
-    let reqs: Api<Request> = Api::namespaced(stack.client_as(user).await?, &w.ns);
-    reqs.create(&PostParams::default(), &req).await?;
-    Api::<Approval>::namespaced(stack.client_as("ani").await?, &w.ns)
-        .create(
-            &PostParams::default(),
-            &approval(&name, "ani", Decision::Approve, ""),
-        )
-        .await?;
-    let admin: Api<Request> = Api::namespaced(stack.client_as("admin").await?, &w.ns);
-    wait_for(&format!("request {name} to be decided"), T, || async {
-        let r = admin.get(&name).await?;
-        Ok(r.status
-            .as_ref()
-            .is_some_and(|s| matches!(s.phase, RequestPhase::Ready | RequestPhase::Failed))
-            .then_some(r))
-    })
-    .await
 }
 
 #[tokio::test]
@@ -360,8 +334,8 @@ async fn a_name_held_by_another_tenant_fails_with_a_clear_reason() -> anyhow::Re
     let a = world(&stack, "kavling:tenant:dinkes", TenantType::PerangkatDaerah).await?;
     let r = file_and_approve(
         &stack,
-        &a,
         "rina",
+        &a.ns,
         subdomain_request("layanan", "rina", &a.zone, "layanan", false, &["10.20.0.5"]),
     )
     .await?;
@@ -370,8 +344,8 @@ async fn a_name_held_by_another_tenant_fails_with_a_clear_reason() -> anyhow::Re
     let b = world(&stack, "kavling:tenant:disdik", TenantType::PerangkatDaerah).await?;
     let r = file_and_approve(
         &stack,
-        &b,
         "joko",
+        &b.ns,
         subdomain_request("layanan", "joko", &a.zone, "layanan", false, &["10.20.0.6"]),
     )
     .await?;
@@ -406,16 +380,16 @@ async fn a_second_website_for_the_same_pd_fails_and_reserved_labels_are_refused(
     let w = world(&stack, "kavling:tenant:dinkes", TenantType::PerangkatDaerah).await?;
     let first = file_and_approve(
         &stack,
-        &w,
         "rina",
+        &w.ns,
         subdomain_request("web1", "rina", &w.zone, "web1", true, &["10.20.0.7"]),
     )
     .await?;
     assert_eq!(first.status.unwrap().phase, RequestPhase::Ready);
     let second = file_and_approve(
         &stack,
-        &w,
         "rina",
+        &w.ns,
         subdomain_request("web2", "rina", &w.zone, "web2", true, &["10.20.0.8"]),
     )
     .await?;
@@ -427,8 +401,8 @@ async fn a_second_website_for_the_same_pd_fails_and_reserved_labels_are_refused(
     );
     let reserved = file_and_approve(
         &stack,
-        &w,
         "rina",
+        &w.ns,
         subdomain_request("mail", "rina", &w.zone, "mail", false, &["10.20.0.9"]),
     )
     .await?;
@@ -512,8 +486,8 @@ async fn suspend_redirects_the_records_and_resume_restores_them() -> anyhow::Res
     let w = world(&stack, "kavling:tenant:dinkes", TenantType::PerangkatDaerah).await?;
     file_and_approve(
         &stack,
-        &w,
         "rina",
+        &w.ns,
         subdomain_request(
             "jeda",
             "rina",

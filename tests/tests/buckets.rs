@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kavling::api::*;
 use kavling_e2e::{
-    S3Client, Stack, api_code, api_message, garage_bucket_exists, garage_keys, letter, wait_for,
-    zone_and_rina_tenant,
+    S3Client, Stack, api_code, api_message, file_and_approve, garage_bucket_exists, garage_keys,
+    letter, wait_for, zone_and_rina_tenant,
 };
+use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject};
-use kube::{Api, ResourceExt};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -49,37 +49,6 @@ fn bucket_spec(size: &str) -> BucketSpec {
         purge: false,
         suspend: None,
     }
-}
-
-/// rina files, ani approves; waits until the request is decided.
-async fn file_and_approve(stack: &Stack, ns: &str, req: Request) -> anyhow::Result<Request> {
-    let name = req.name_any();
-    Api::<Request>::namespaced(stack.client_as("rina").await?, ns)
-        .create(&PostParams::default(), &req)
-        .await?;
-    Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
-        .create(
-            &PostParams::default(),
-            &Approval::new(
-                &name,
-                ApprovalSpec {
-                    request: name.clone(),
-                    decision: Decision::Approve,
-                    approver: "ani".into(),
-                    reason: "sesuai ketentuan".into(),
-                },
-            ),
-        )
-        .await?;
-    let admin: Api<Request> = Api::namespaced(stack.client_as("admin").await?, ns);
-    wait_for(&format!("request {name} decided"), T, || async {
-        let r = admin.get(&name).await?;
-        Ok(r.status
-            .as_ref()
-            .is_some_and(|s| matches!(s.phase, RequestPhase::Ready | RequestPhase::Failed))
-            .then_some(r))
-    })
-    .await
 }
 
 fn condition<'a>(b: &'a Bucket, type_: &str) -> Option<&'a Condition> {
@@ -133,7 +102,13 @@ async fn approved_storage_request_gives_a_bucket_that_works_over_s3_only_for_its
         TenantLimits::default(),
     )
     .await?;
-    let r = file_and_approve(&stack, &ns, storage_request("arsip", "arsip", "1Mi")).await?;
+    let r = file_and_approve(
+        &stack,
+        "rina",
+        &ns,
+        storage_request("arsip", "arsip", "1Mi"),
+    )
+    .await?;
     let st = r.status.unwrap();
     assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
     assert_eq!(st.outputs[0].kind, "Bucket");
@@ -395,7 +370,13 @@ async fn bad_storage_input_is_refused_with_the_field_and_nothing_is_created() ->
     let buckets: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
 
     // a quota above the tenant's limit
-    let r = file_and_approve(&stack, &ns, storage_request("besar", "besar", "6Gi")).await?;
+    let r = file_and_approve(
+        &stack,
+        "rina",
+        &ns,
+        storage_request("besar", "besar", "6Gi"),
+    )
+    .await?;
     let st = r.status.unwrap();
     assert_eq!(st.phase, RequestPhase::Failed);
     let msg = &st
@@ -419,7 +400,13 @@ async fn bad_storage_input_is_refused_with_the_field_and_nothing_is_created() ->
     )
     .await?;
     let long = "a".repeat(36);
-    let r = file_and_approve(&stack, &long_ns, storage_request("panjang", &long, "1Gi")).await?;
+    let r = file_and_approve(
+        &stack,
+        "rina",
+        &long_ns,
+        storage_request("panjang", &long, "1Gi"),
+    )
+    .await?;
     let st = r.status.unwrap();
     assert_eq!(st.phase, RequestPhase::Failed);
     let msg = &st

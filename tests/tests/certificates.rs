@@ -48,35 +48,15 @@ async fn claim(
     tls: bool,
 ) -> anyhow::Result<String> {
     let name = format!("req-{label}");
-    Api::<Request>::namespaced(stack.client_as("rina").await?, ns)
-        .create(
-            &PostParams::default(),
-            &subdomain_request(&name, zone, label, tls),
-        )
-        .await?;
-    Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
-        .create(
-            &PostParams::default(),
-            &Approval::new(
-                &name,
-                ApprovalSpec {
-                    request: name.clone(),
-                    decision: Decision::Approve,
-                    approver: "ani".into(),
-                    reason: "ok".into(),
-                },
-            ),
-        )
-        .await?;
-    let admin: Api<Request> = Api::namespaced(stack.client_as("admin").await?, ns);
-    wait_for(&format!("{label} served"), T, || async {
-        let r = admin.get(&name).await?;
-        Ok(r.status
-            .as_ref()
-            .is_some_and(|s| s.phase == RequestPhase::Ready)
-            .then_some(()))
-    })
+    let r = kavling_e2e::file_and_approve(
+        stack,
+        "rina",
+        ns,
+        subdomain_request(&name, zone, label, tls),
+    )
     .await?;
+    let phase = r.status.map(|s| s.phase);
+    anyhow::ensure!(phase == Some(RequestPhase::Ready), "{label}: {phase:?}");
     Ok(format!("{label}.{zone}"))
 }
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kavling::api::*;
 use kavling::hosting::{HOSTING_LABEL, RenderInput, Templates, object_key};
-use kavling_e2e::{Stack, api_code, letter, wait_for, zone_and_rina_tenant};
+use kavling_e2e::{Stack, api_code, file_and_approve, letter, wait_for, zone_and_rina_tenant};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
@@ -37,36 +37,6 @@ fn hosting_request(name: &str, template: &str, cpu: &str, memory: &str, disk: &s
             storage: None,
         },
     )
-}
-
-async fn file_and_approve(stack: &Stack, ns: &str, req: Request) -> anyhow::Result<Request> {
-    let name = req.name_any();
-    Api::<Request>::namespaced(stack.client_as("rina").await?, ns)
-        .create(&PostParams::default(), &req)
-        .await?;
-    Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
-        .create(
-            &PostParams::default(),
-            &Approval::new(
-                &name,
-                ApprovalSpec {
-                    request: name.clone(),
-                    decision: Decision::Approve,
-                    approver: "ani".into(),
-                    reason: "ok".into(),
-                },
-            ),
-        )
-        .await?;
-    let admin: Api<Request> = Api::namespaced(stack.client_as("admin").await?, ns);
-    wait_for(&format!("request {name} decided"), T, || async {
-        let r = admin.get(&name).await?;
-        Ok(r.status
-            .as_ref()
-            .is_some_and(|s| matches!(s.phase, RequestPhase::Ready | RequestPhase::Failed))
-            .then_some(r))
-    })
-    .await
 }
 
 fn ready(h: &Hosting) -> bool {
@@ -154,6 +124,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
     .await?;
     let r = file_and_approve(
         &stack,
+        "rina",
         &home,
         hosting_request("portal", "php", "500m", "512Mi", "5Gi"),
     )
@@ -292,6 +263,7 @@ async fn a_plan_above_the_tenant_limit_is_refused_and_nothing_is_created() -> an
         zone_and_rina_tenant(&stack, "hq", TenantType::Kabupaten, TenantLimits::default()).await?;
     let r = file_and_approve(
         &stack,
+        "rina",
         &home,
         hosting_request("besar", "static", "3", "1Gi", "5Gi"),
     )

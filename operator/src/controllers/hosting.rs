@@ -361,30 +361,25 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
         .render(&input)
         .map_err(|e| Error::Blocked(format!("template {}: {e}", h.spec.template.as_str())))?;
 
-    // apply: never adopt what Kavling did not make
+    // apply: never adopt what Kavling did not make. The namespace first, then the rest
+    // concurrently (they are independent; measured: one at a time made approve→Ready ~12×
+    // the cost of the bare applies).
     let pp = PatchParams::apply(MANAGER).force();
-    for o in &objects {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        let Some(ar) = api_resource(kind) else {
-            return Err(Error::Blocked(format!(
-                "the template rendered an unsupported kind {kind}"
-            )));
-        };
-        let oname = o["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let dynapi: Api<DynamicObject> = if kind == "Namespace" {
-            Api::all_with(ctx.client.clone(), &ar)
-        } else {
-            Api::namespaced_with(ctx.client.clone(), &target, &ar)
-        };
-        if let Some(cur) = dynapi.get_opt(&oname).await?
-            && cur.labels().get(HOSTING_LABEL) != Some(&target)
-        {
-            return refuse(ctx, h, reasons::OBJECT_CONFLICT, format!("{kind} {oname} in {target} exists and was not made by Kavling for this hosting; it is left alone — remove or rename it")).await;
-        }
-        dynapi.patch(&oname, &pp, &Patch::Apply(o)).await?;
+    let (first, rest) = objects
+        .split_first()
+        .ok_or(Error::MissingField("rendered namespace"))?;
+    let mut conflicts: Vec<String> = apply_object(ctx, &target, first)
+        .await?
+        .into_iter()
+        .collect();
+    if conflicts.is_empty() {
+        let results =
+            futures::future::try_join_all(rest.iter().map(|o| apply_object(ctx, &target, o)))
+                .await?;
+        conflicts.extend(results.into_iter().flatten());
+    }
+    if let Some(c) = conflicts.into_iter().next() {
+        return refuse(ctx, h, reasons::OBJECT_CONFLICT, c).await;
     }
     // the database password: generated once, never rendered, never overwritten
     if matches!(
@@ -440,20 +435,14 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     // prune what the template no longer renders (only objects labelled for this hosting)
     let rendered: BTreeSet<String> = objects.iter().map(object_key).collect();
     let selector = ListParams::default().labels(&format!("{HOSTING_LABEL}={target}"));
-    let mut pruned = 0;
-    for kind in PRUNED {
-        let ar = api_resource(kind).expect("known kind");
-        let dynapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &target, &ar);
-        for o in dynapi.list(&selector).await?.items {
-            if !rendered.contains(&format!("{kind}/{}", o.name_any())) {
-                match dynapi.delete(&o.name_any(), &DeleteParams::default()).await {
-                    Ok(_) => pruned += 1,
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
+    let pruned: usize = futures::future::try_join_all(
+        PRUNED
+            .iter()
+            .map(|k| prune_kind(ctx, &target, k, &rendered)),
+    )
+    .await?
+    .into_iter()
+    .sum();
     for c in certs.list(&selector).await?.items {
         if !domains.contains(&c.name_any()) {
             let _ = certs.delete(&c.name_any(), &DeleteParams::default()).await;
@@ -558,6 +547,65 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     }
     patch_status(ctx, h, &st).await?;
     Ok(Action::requeue(Duration::from_secs(120)))
+}
+
+/// Applies one rendered object unless an object of that name exists that Kavling did not make
+/// for this hosting — then says so (`Some`) and leaves it alone.
+async fn apply_object(
+    ctx: &Context,
+    target: &str,
+    o: &serde_json::Value,
+) -> Result<Option<String>> {
+    let kind = o["kind"].as_str().unwrap_or_default();
+    let Some(ar) = api_resource(kind) else {
+        return Err(Error::Blocked(format!(
+            "the template rendered an unsupported kind {kind}"
+        )));
+    };
+    let oname = o["metadata"]["name"].as_str().unwrap_or_default();
+    let dynapi: Api<DynamicObject> = if kind == "Namespace" {
+        Api::all_with(ctx.client.clone(), &ar)
+    } else {
+        Api::namespaced_with(ctx.client.clone(), target, &ar)
+    };
+    if let Some(cur) = dynapi.get_opt(oname).await?
+        && cur.labels().get(HOSTING_LABEL).map(String::as_str) != Some(target)
+    {
+        return Ok(Some(format!(
+            "{kind} {oname} in {target} exists and was not made by Kavling for this hosting; it is left alone — remove or rename it"
+        )));
+    }
+    dynapi
+        .patch(
+            oname,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(o),
+        )
+        .await?;
+    Ok(None)
+}
+
+/// Deletes the objects of one kind labelled for this hosting that were not rendered.
+async fn prune_kind(
+    ctx: &Context,
+    target: &str,
+    kind: &str,
+    rendered: &BTreeSet<String>,
+) -> Result<usize> {
+    let ar = api_resource(kind).expect("known kind");
+    let dynapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), target, &ar);
+    let selector = ListParams::default().labels(&format!("{HOSTING_LABEL}={target}"));
+    let mut n = 0;
+    for o in dynapi.list(&selector).await?.items {
+        if !rendered.contains(&format!("{kind}/{}", o.name_any())) {
+            match dynapi.delete(&o.name_any(), &DeleteParams::default()).await {
+                Ok(_) => n += 1,
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Scales Deployments and StatefulSets of the namespace (ours, except the notice) to zero
