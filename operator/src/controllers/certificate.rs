@@ -176,6 +176,13 @@ async fn reconcile_inner(c: Arc<Certificate>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<Certificate> = Api::namespaced(ctx.client.clone(), &ns);
+    // A fresh read, not the watch cache: the order step lives in status, and acting on a
+    // status older than our own last write would resume a finished order (its staging key
+    // already gone) or overwrite lastIssued, which the budget counts.
+    let Some(fresh) = api.get_opt(&c.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let c = Arc::new(fresh);
     let out = finalizer::finalizer(&api, FINALIZER, c.clone(), |event| async {
         match event {
             Finalizer::Apply(c) => apply(&c, &ctx).await,
