@@ -57,7 +57,9 @@ for f in examples/requests/*.yaml; do
   secret=$(as "$user" get bucket -n "$ns" "$name" -o jsonpath='{.status.secretName}')
   field() { as "$user" get secret -n "$ns" "$secret" -o "jsonpath={.data.$1}" | base64 -d; }
   url="$(field endpoint)/$(field bucket)/demo/halo.txt"
-  s3() { curl -fsS --aws-sigv4 "aws:amz:$(field region):s3" --user "$(field accessKeyId):$(field secretAccessKey)" "$@"; }
+  # (Garage wants the payload hash header; curl signs it when given)
+  s3() { curl -fsS --aws-sigv4 "aws:amz:$(field region):s3" --user "$(field accessKeyId):$(field secretAccessKey)" \
+           -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"; }
   echo "Selamat datang di Pusat Data" | s3 -X PUT --data-binary @- "$url" >/dev/null
   echo "   $user wrote and read back over S3 with Secret $secret: \"$(s3 "$url")\""
 done
