@@ -24,7 +24,6 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use super::status::{self, reasons, types};
 use super::{Context, Error, MANAGER, Result};
@@ -219,15 +218,7 @@ async fn patch_status(ctx: &Context, b: &Bucket, st: &BucketStatus) -> Result<()
     if b.status.as_ref() == Some(st) {
         return Ok(());
     }
-    let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &b.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Bucket", "status": st});
-    api.patch_status(
-        &b.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    super::apply_status(&ctx.client, b, st).await
 }
 
 /// Reports a spec or rule problem: nothing is created or changed on the object store.

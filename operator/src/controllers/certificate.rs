@@ -26,7 +26,6 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use super::status::{self, reasons, types};
 use super::{Context, Error, MANAGER, Result, label_value};
@@ -1133,17 +1132,7 @@ async fn renewal_window(
 }
 
 async fn patch_status(ctx: &Context, c: &Certificate, st: &CertificateStatus) -> Result<()> {
-    let api: Api<Certificate> =
-        Api::namespaced(ctx.client.clone(), &c.namespace().unwrap_or_default());
-    let patch =
-        json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Certificate", "status": st});
-    api.patch_status(
-        &c.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    super::apply_status(&ctx.client, c, st).await
 }
 
 /// Writes the status for a step: Ready (the Secret holds a valid certificate for these

@@ -215,15 +215,7 @@ async fn patch_status(ctx: &Context, h: &Hosting, st: &HostingStatus) -> Result<
     if h.status.as_ref() == Some(st) {
         return Ok(());
     }
-    let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &h.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Hosting", "status": st});
-    api.patch_status(
-        &h.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    super::apply_status(&ctx.client, h, st).await
 }
 
 /// Reports a problem; nothing is created or changed.

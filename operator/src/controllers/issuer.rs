@@ -17,7 +17,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use super::{Context, Error, Result, SAFETY_REQUEUE};
 use crate::acme::account;
 use crate::api::{Issuer, labels};
 
@@ -204,14 +204,7 @@ async fn reconcile_inner(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
     };
     st.observed_generation = gen_;
     if st != old {
-        let api: Api<Issuer> = Api::all(ctx.client.clone());
-        let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Issuer", "status": st});
-        api.patch_status(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        super::apply_status(&ctx.client, i.as_ref(), &st).await?;
     }
     ctx.succeeded(i.as_ref());
     Ok(action)

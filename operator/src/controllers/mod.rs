@@ -295,6 +295,34 @@ pub fn label_value(s: &str) -> String {
     }
 }
 
+/// Writes `status` of `obj` with server-side apply under [`MANAGER`] — the one status writer
+/// of the controllers (the kind and API version come from the type, the scope from the object).
+pub async fn apply_status<K, S>(client: &Client, obj: &K, status: &S) -> Result<()>
+where
+    K: kube::Resource<DynamicType = ()>,
+    S: serde::Serialize,
+{
+    use kube::core::{ApiResource, DynamicObject};
+    let ar = ApiResource::erase::<K>(&());
+    let api: kube::Api<DynamicObject> = match obj.meta().namespace.as_deref() {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
+        None => kube::Api::all_with(client.clone(), &ar),
+    };
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch_status(
+        &name,
+        &kube::api::PatchParams::apply(MANAGER).force(),
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
 /// `namespace/name` of a namespaced object, as written in annotations.
 pub fn request_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")

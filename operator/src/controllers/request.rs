@@ -186,20 +186,7 @@ async fn provision_bucket(
                     rules::summarize(&violations),
                 ));
             }
-            match api
-                .create(
-                    &PostParams {
-                        field_manager: Some(MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &build_bucket(req, body, tenant),
-                )
-                .await
-            {
-                Ok(b) => Some(b),
-                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&body.name).await?,
-                Err(e) => return Err(e.into()),
-            }
+            create_claim(&api, &build_bucket(req, body, tenant)).await?
         }
     };
     Ok(outcome_of_output(
@@ -383,20 +370,7 @@ async fn provision_hosting(
                 rules::summarize(&v),
             ));
         }
-        existing = match api
-            .create(
-                &PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                },
-                &want,
-            )
-            .await
-        {
-            Ok(h) => Some(h),
-            Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&body.name).await?,
-            Err(e) => return Err(e.into()),
-        };
+        existing = create_claim(&api, &want).await?;
     }
     Ok(outcome_of_output(
         existing.as_ref().map(|h| {
@@ -416,6 +390,25 @@ async fn provision_hosting(
             super::hosting::hosting_namespace(tenant, &body.name)
         ),
     ))
+}
+
+/// Creates `obj` as the claim on its name (of two racing creates, exactly one wins); when it
+/// already exists, returns what is there — whose it is, the caller checks.
+async fn create_claim<K>(api: &Api<K>, obj: &K) -> Result<Option<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let pp = PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&pp, obj).await {
+        Ok(o) => Ok(Some(o)),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(api
+            .get_opt(&obj.meta().name.clone().unwrap_or_default())
+            .await?),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn prefixed(field: &str, v: Vec<Violation>) -> Vec<Violation> {
@@ -488,20 +481,7 @@ async fn provision_subdomain(
                     rules::summarize(&violations),
                 ));
             }
-            match api
-                .create(
-                    &PostParams {
-                        field_manager: Some(MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &build_subdomain(req, body, tenant),
-                )
-                .await
-            {
-                Ok(sd) => Some(sd),
-                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&fqdn).await?,
-                Err(e) => return Err(e.into()),
-            }
+            create_claim(&api, &build_subdomain(req, body, tenant)).await?
         }
     };
     let Some(sd) = existing else {
