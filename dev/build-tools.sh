@@ -23,7 +23,8 @@ need_toolchain() {
   command -v "$1" >/dev/null 2>&1 || fail "the $1 toolchain is missing: $2"
 }
 
-APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git bc)
+# git: the audit remote (git daemon) and real `git verify-commit`, which needs ssh-keygen.
+APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc)
 
 apt_tools() {
   local missing=()

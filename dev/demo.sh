@@ -95,6 +95,20 @@ echo; kavling ani get requests -A -o wide
 echo; kavling ani get subdomains
 echo; kavling ani get records
 echo; kavling ani get buckets -A -o wide
+
+step "every change above is one signed commit in the audit repository ($KAVLING_AUDIT_REPO)"
+# The remote catches up within a second of the last commit; give it a moment.
+for _ in $(seq 1 50); do
+  [ "$(git ls-remote "$KAVLING_AUDIT_REPO" refs/heads/main | cut -f1)" = "$(git --git-dir="$KAVLING_AUDIT_LOCAL" rev-parse main)" ] && break
+  sleep 0.2
+done
+kavling ani audit log --kind Subdomain -o wide
+echo; kavling ani audit verify
+kavling ani audit allowed-signers >"$KAVLING_STACK_DIR/allowed_signers"
+CLONE="$KAVLING_STACK_DIR/audit-clone"; rm -rf "$CLONE"; git clone -q "$KAVLING_AUDIT_REPO" "$CLONE"
+git -C "$CLONE" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$KAVLING_STACK_DIR/allowed_signers" \
+  log -3 --format='%G? %h %s'
+echo "(G = a good signature, checked by plain git)"
 cat <<MSG
 
 The local Pusat Data keeps running. Try, for example:
@@ -103,5 +117,6 @@ The local Pusat Data keeps running. Try, for example:
   $BIN/kavling describe request portal
   KUBECONFIG=$KAVLING_KUBECONFIG_DIR/ani.yaml $BIN/kavling suspend subdomain dinkes.bukittinggikota.go.id --reason "evaluasi"
   KUBECONFIG=$KAVLING_KUBECONFIG_DIR/ani.yaml $BIN/kavling describe bucket -n tenant-agam arsip
+  KAVLING_AUDIT_REPO=$KAVLING_AUDIT_REPO $BIN/kavling audit log --tenant dinkes
 Stop it with dev/stack.sh stop (data kept) or dev/stack.sh destroy.
 MSG

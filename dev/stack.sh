@@ -9,6 +9,7 @@
 #   dev/stack.sh env        print the stack's environment (source it: eval "$(dev/stack.sh env)")
 #   dev/stack.sh operator start|stop|kill|restart   run Kavling's operator against the stack
 #   dev/stack.sh dns start|stop|kill|restart        run Kavling's DNS server (port base+53)
+#   dev/stack.sh garage|pebble|audit-remote stop|start   one dependency alone (outage tests)
 #   dev/stack.sh destroy    stop and delete the state directory
 #
 # State (certificates, kubeconfigs, data, logs, PIDs) lives in $KAVLING_STACK_DIR (default
@@ -29,6 +30,7 @@ DINAS_GROUP="kavling:dinas"
 P_ETCD=$((BASE + 79)); P_ETCD_PEER=$((BASE + 80)); P_API=$((BASE + 443)); P_KCM=$((BASE + 257))
 P_PEBBLE=$((BASE + 400)); P_PEBBLE_MGMT=$((BASE + 401)); P_PEBBLE_HTTP=$((BASE + 402)); P_PEBBLE_TLS=$((BASE + 403))
 P_DNS=$((BASE + 53)); P_DNS_HTTP=$((BASE + 54)); P_OPERATOR=$((BASE + 808))
+P_GIT=$((BASE + 418))
 P_S3=$((BASE + 900)); P_GARAGE_RPC=$((BASE + 901)); P_GARAGE_WEB=$((BASE + 902)); P_GARAGE_ADMIN=$((BASE + 903))
 
 BIN_ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
@@ -91,7 +93,7 @@ stop_one() {
   rm -f "$RUN/$name.pid"
 }
 
-COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage audit-remote)
 
 stop_all() {
   stop_one kavling-operator
@@ -249,6 +251,17 @@ GARAGE_OPERATOR_SCOPE=GetBucketInfo,CreateBucket,UpdateBucket,DeleteBucket,Allow
 
 garage_cli() { "$BIN_GARAGE" -c "$DATA/garage/garage.toml" "$@"; }
 
+# The audit repository's remote: a bare repository served by real `git daemon` (git://) on
+# loopback, accepting pushes. The operator keeps its own copy in $DATA/audit and pushes here.
+start_audit_remote() {
+  mkdir -p "$DATA/git"
+  [ -d "$DATA/git/audit.git" ] || git init -q --bare -b main "$DATA/git/audit.git"
+  # git-daemon itself, not the `git daemon` wrapper, so the recorded PID is the server's.
+  launch audit-remote "$P_GIT" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$P_GIT" \
+    --base-path="$DATA/git" --export-all --enable=receive-pack --informative-errors "$DATA/git"
+  wait_for audit-remote git ls-remote "git://127.0.0.1:$P_GIT/audit.git"
+}
+
 start_garage() {
   mkdir -p "$DATA/garage/meta" "$DATA/garage/data"
   [ -f "$DATA/garage/rpc_secret" ] || openssl rand -hex 32 >"$DATA/garage/rpc_secret"
@@ -316,6 +329,8 @@ KAVLING_GARAGE_ADMIN=http://127.0.0.1:$P_GARAGE_ADMIN
 KAVLING_GARAGE_ADMIN_TOKEN_FILE=$STACK/garage-admin-token
 KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
+KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
+KAVLING_AUDIT_LOCAL=$DATA/audit
 ENV
 }
 
@@ -346,6 +361,7 @@ cmd_start() {
   start_controller_manager
   start_pebble
   start_garage
+  start_audit_remote
   trap - EXIT
   say "local Pusat Data is up in $((SECONDS - T0))s — kubeconfigs in $KCFG (admin; ani [Dinas]; rina [dinkes], joko [disdik], sari [bappeda], andi [agam], datuk [sungaipua])"
 }
@@ -381,12 +397,19 @@ cmd_component() {
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
         KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-10.75.0.80}" \
+        KAVLING_AUDIT_REPO="$DATA/audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
         "$bin" "${args[@]}"
       T0=$SECONDS
       wait_for "$name" curl -fsS "$health" ;;
     stop) stop_one "$name" ;;
     kill) # for crash tests: no chance to clean up
-      local p; p=$(pid_of "$name"); [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; rm -f "$RUN/$name.pid" ;;
+      local p; p=$(pid_of "$name")
+      if [ -n "$p" ]; then
+        kill -KILL "$p" 2>/dev/null || true
+        # SIGKILL is delivered asynchronously: wait until the process (and its port) is gone.
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+      fi
+      rm -f "$RUN/$name.pid" ;;
     restart) stop_one "$name"; cmd_component "$name" start ;;
     *) die "usage: dev/stack.sh ${name#kavling-} start|stop|kill|restart" ;;
   esac
@@ -399,13 +422,13 @@ case "${1:-}" in
   env) sed -e '/^#/d' -e 's/^/export /' "$STACK/stack.env" ;;
   operator) shift; cmd_component kavling-operator "$@" ;;
   dns) shift; cmd_component kavling-dns "$@" ;;
-  garage|pebble) # for outage tests: stop and start the object store or the ACME CA alone
+  garage|pebble|audit-remote) # for outage tests: stop and start one dependency alone
     c=$1; shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"
     case "${1:-}" in
       stop) stop_one "$c" ;;
-      start) STARTED=(); T0=$SECONDS; "start_$c" ;;
+      start) STARTED=(); T0=$SECONDS; "start_${c//-/_}" ;;
       *) die "usage: dev/stack.sh $c stop|start" ;;
     esac ;;
   destroy) stop_all; rm -rf "$STACK"; say "removed $STACK" ;;
-  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start|pebble stop|start" >&2; exit 2 ;;
+  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start|pebble stop|start|audit-remote stop|start" >&2; exit 2 ;;
 esac

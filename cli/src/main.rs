@@ -16,7 +16,9 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use commands::{apply, decide, describe, get, plan, request, suspend, validate, wait};
+use commands::{
+    apply, audit, decide, describe, get, plan, request, restore, suspend, validate, wait,
+};
 
 /// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
 /// after the Dinas approves a written request.
@@ -74,6 +76,11 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Show who the API server thinks you are, and your groups.
     Whoami,
+    /// The audit trail: log, show, verify, allowed-signers (every change is one signed commit).
+    Audit(audit::AuditArgs),
+    /// Rebuild Tenants, Zones, Subdomains, records, hostings, buckets and certificates from the
+    /// audit repository into a cluster (disaster recovery); says what needs a person after.
+    Restore(restore::RestoreArgs),
 }
 
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
@@ -150,6 +157,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         };
         return plan::run(c, args).await;
     }
+    if let Command::Audit(args) = &cli.command {
+        let c = if args.needs_cluster() {
+            Some(client(&cli).await?)
+        } else {
+            None
+        };
+        let Command::Audit(args) = cli.command else {
+            unreachable!()
+        };
+        return audit::run(c, args).await;
+    }
     let client = client(&cli).await?;
     match cli.command {
         Command::Request(cmd) => request::run(client, cmd).await?,
@@ -165,7 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("user:   {user}\ngroups: {}", groups.join(", "));
         }
         Command::Apply(args) => return apply::run(client, args).await,
-        Command::Crds { .. } | Command::Validate(_) | Command::Plan(_) => {
+        Command::Restore(args) => return restore::run(client, args).await,
+        Command::Crds { .. } | Command::Validate(_) | Command::Plan(_) | Command::Audit(_) => {
             unreachable!("handled above")
         }
     }

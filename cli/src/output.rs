@@ -29,7 +29,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
             .collect();
-        println!("{}", s.join("   ").trim_end());
+        // A closed pipe (`| head`) ends the output quietly instead of panicking.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "{}", s.join("   ").trim_end());
     };
     line(headers.to_vec());
     for r in rows {

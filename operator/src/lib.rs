@@ -6,6 +6,7 @@
 
 pub mod acme;
 pub mod api;
+pub mod audit;
 pub mod controllers;
 pub mod crds;
 pub mod dns;

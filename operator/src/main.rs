@@ -60,6 +60,14 @@ struct Args {
         value_delimiter = ','
     )]
     ingress_addresses: Vec<std::net::IpAddr>,
+    /// The audit repository (a bare git repository on durable storage; made if missing).
+    /// Every change of every Kavling object becomes one signed commit there.
+    #[arg(long, env = "KAVLING_AUDIT_REPO")]
+    audit_repo: Option<std::path::PathBuf>,
+    /// Where the audit branch is pushed (git://, http:// or file://). While it is unreachable
+    /// commits wait in --audit-repo and are pushed in order later.
+    #[arg(long, env = "KAVLING_AUDIT_REMOTE")]
+    audit_remote: Option<String>,
 }
 
 /// The object store from the arguments, when configured.
@@ -115,9 +123,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let metrics_ctx = ctx.clone();
+    let audit_metrics = Arc::new(kavling::audit::writer::Metrics::default());
+    let audit_render = audit_metrics.clone();
     tokio::spawn(kavling::health::serve(
         listener,
-        Arc::new(move || metrics_ctx.render_metrics()),
+        Arc::new(move || metrics_ctx.render_metrics() + &audit_render.render()),
         ready.clone(),
     ));
 
@@ -126,6 +136,26 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the API server did not answer")?;
     tracing::info!(server = %version.git_version, listen = %args.listen, "kavling-operator starting");
+    match args.audit_repo.clone() {
+        Some(repo) => {
+            let settings = kavling::audit::writer::Settings {
+                repo,
+                remote: args.audit_remote.clone(),
+                namespace: args.namespace.clone(),
+            };
+            let client = client.clone();
+            tokio::spawn(async move {
+                if let Err(e) = kavling::audit::writer::run(client, settings, audit_metrics).await {
+                    // Without its audit trail the platform must not carry on silently.
+                    tracing::error!(error = %e, "the audit writer cannot run; stopping");
+                    std::process::exit(1);
+                }
+            });
+        }
+        None => tracing::warn!(
+            "no --audit-repo given: changes are NOT recorded in an audit trail (set it in production)"
+        ),
+    }
     ready.store(true, Ordering::Relaxed);
 
     tokio::join!(

@@ -453,3 +453,98 @@ pub async fn file_and_approve(
     )
     .await
 }
+
+/// One commit of the audit repository, read with the real `git`.
+#[derive(Debug, Clone)]
+pub struct GitCommit {
+    pub id: String,
+    pub summary: String,
+    /// Trailers (`Key: value`) of the message.
+    pub trailers: HashMap<String, String>,
+}
+
+/// Runs real `git` with `args` and returns stdout; fails with its stderr.
+pub fn git(args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("git").args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// The history of the audit repository at `git_dir` (bare), oldest first.
+pub fn audit_history(git_dir: &str) -> anyhow::Result<Vec<GitCommit>> {
+    if git(&["--git-dir", git_dir, "rev-parse", "--verify", "-q", "main"]).is_err() {
+        return Ok(Vec::new());
+    }
+    let text = git(&[
+        "--git-dir",
+        git_dir,
+        "log",
+        "--reverse",
+        "--format=%H%x1f%B%x1e",
+        "main",
+    ])?;
+    Ok(text
+        .split('\x1e')
+        .filter(|c| !c.trim().is_empty())
+        .filter_map(|c| {
+            let (id, body) = c.trim_start().split_once('\x1f')?;
+            let summary = body.lines().next().unwrap_or_default().to_string();
+            let trailers = body
+                .lines()
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(GitCommit {
+                id: id.to_string(),
+                summary,
+                trailers,
+            })
+        })
+        .collect())
+}
+
+/// The operator's local audit repository of this stack.
+pub fn audit_local(stack: &Stack) -> String {
+    stack.get("KAVLING_AUDIT_LOCAL").to_string()
+}
+
+/// Waits until the audit history holds a commit matching `pred`; returns the history.
+pub async fn wait_for_commit(
+    stack: &Stack,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&GitCommit) -> bool,
+) -> anyhow::Result<Vec<GitCommit>> {
+    let dir = audit_local(stack);
+    wait_for(what, timeout, || {
+        let h = audit_history(&dir);
+        let found = h.as_ref().map(|h| h.iter().any(&pred)).unwrap_or(false);
+        async move { Ok(if found { Some(h?) } else { None }) }
+    })
+    .await
+}
+
+/// Runs the `kavling` CLI as `user` (None: no kubeconfig) and returns (exit code, stdout,
+/// stderr).
+pub fn kavling_cli(stack: &Stack, user: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(workspace_bin("kavling"));
+    if let Some(u) = user {
+        cmd.arg("--kubeconfig").arg(stack.kubeconfig(u));
+    }
+    let out = cmd
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("run kavling");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -88,26 +88,7 @@ pub async fn reregister(ctx: &Context, i: &Issuer) -> Result<(), String> {
 }
 
 async fn ensure_namespace(ctx: &Context) -> Result<()> {
-    let ns: Api<Namespace> = Api::all(ctx.client.clone());
-    if ns.get_opt(&ctx.settings.namespace).await?.is_none() {
-        let n = Namespace {
-            metadata: ObjectMeta {
-                name: Some(ctx.settings.namespace.clone()),
-                labels: Some(BTreeMap::from([(
-                    labels::MANAGED_BY.into(),
-                    labels::MANAGER.into(),
-                )])),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        match ns.create(&PostParams::default(), &n).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    super::ensure_namespace(&ctx.client, &ctx.settings.namespace).await
 }
 
 async fn reconcile(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {

@@ -323,6 +323,30 @@ where
     Ok(())
 }
 
+/// Makes the operator's own namespace (for its state) if it is missing.
+pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let ns: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    if ns.get_opt(name).await?.is_none() {
+        let n = k8s_openapi::api::core::v1::Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(std::collections::BTreeMap::from([(
+                    crate::api::labels::MANAGED_BY.into(),
+                    crate::api::labels::MANAGER.into(),
+                )])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match ns.create(&kube::api::PostParams::default(), &n).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// `namespace/name` of a namespaced object, as written in annotations.
 pub fn request_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")

@@ -1,0 +1,296 @@
+//! Audit trail benchmarks (dev/bench.sh audit):
+//!
+//! 1. `audit cluster N`: N concurrent spec changes against the bench stack; per change, the
+//!    delay from the API server's answer to the signed commit in the operator's repository,
+//!    against the delay until a plain watch sees the same change (the floor every controller
+//!    pays).
+//! 2. `audit repo N`: N changes through the writer's own code into a fresh repository (no
+//!    cluster): commit rate, repository size before and after `git gc`, and `kavling audit
+//!    verify` in-process, against real `git verify-commit` per commit on a sample.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kavling::api::Zone;
+use kavling::audit::document::AuditedKind;
+use kavling::audit::message::Trailers;
+use kavling::audit::repo::{AuditRepo, Entry};
+use kavling::audit::signing::Signer;
+use kavling::audit::{history, signing};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn du(path: &Path) -> u64 {
+    walk(path)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn walk(path: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The zones' recorded default TTLs, read from the repository's head (fast path: one tree read
+/// per poll).
+fn recorded(repo: &git2::Repository, zones: &[String]) -> Vec<Option<u64>> {
+    let Ok(head) = repo.refname_to_id("refs/heads/main") else {
+        return vec![None; zones.len()];
+    };
+    zones
+        .iter()
+        .map(|z| {
+            kavling::audit::repo::read_at(repo, head, &format!("zones/{z}.yaml"))
+                .and_then(|y| serde_norway::from_str::<serde_json::Value>(&y).ok())
+                .and_then(|v| v["spec"]["defaultTtl"].as_u64())
+        })
+        .collect()
+}
+
+async fn cluster(n: usize) -> anyhow::Result<()> {
+    let stack = kavling_e2e::Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let api: Api<Zone> = Api::all(admin);
+    let id = kavling_e2e::unique("bench");
+    let zones: Vec<String> = (0..n).map(|i| format!("z{i}-{id}.go.id")).collect();
+    for z in &zones {
+        api.create(
+            &PostParams::default(),
+            &Zone::new(z, kavling_e2e::zone_spec(z)),
+        )
+        .await?;
+    }
+    let repo = git2::Repository::open_bare(stack.get("KAVLING_AUDIT_LOCAL"))?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while recorded(&repo, &zones).iter().any(Option::is_none) {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "zones never reached the audit repository"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A plain watch on the same objects: when it sees each change.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        Instant,
+    >::new()));
+    let watch = {
+        let (api, seen) = (api.clone(), seen.clone());
+        tokio::spawn(async move {
+            let mut s = watcher(api, watcher::Config::default())
+                .applied_objects()
+                .boxed();
+            while let Some(Ok(z)) = s.next().await {
+                if z.spec.default_ttl == 777 {
+                    let name = kube::ResourceExt::name_any(&z);
+                    seen.lock()
+                        .unwrap()
+                        .entry(name)
+                        .or_insert_with(Instant::now);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answered: Vec<Instant> = futures::future::try_join_all(zones.iter().map(|z| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                z,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"defaultTtl": 777}})),
+            )
+            .await?;
+            Ok::<_, kube::Error>(Instant::now())
+        }
+    }))
+    .await?;
+    let mut committed = vec![None; n];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed.iter().any(Option::is_none) {
+        anyhow::ensure!(Instant::now() < deadline, "changes never committed");
+        let now = Instant::now();
+        for (i, ttl) in recorded(&repo, &zones).into_iter().enumerate() {
+            if ttl == Some(777) && committed[i].is_none() {
+                committed[i] = Some(now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    let mut commit_delay: Vec<Duration> = (0..n)
+        .map(|i| committed[i].unwrap().saturating_duration_since(answered[i]))
+        .collect();
+    let mut watch_delay: Vec<Duration> = zones
+        .iter()
+        .enumerate()
+        .filter_map(|(i, z)| {
+            seen.get(z)
+                .map(|t| t.saturating_duration_since(answered[i]))
+        })
+        .collect();
+    let (c50, c99) = (pct(&mut commit_delay, 0.5), pct(&mut commit_delay, 0.99));
+    let (w50, w99) = (pct(&mut watch_delay, 0.5), pct(&mut watch_delay, 0.99));
+    println!("audit: {n} concurrent spec changes → signed commit in the operator's repository");
+    println!("  commit delay        p50 {}   p99 {}", ms(c50), ms(c99));
+    println!(
+        "  peer: watch sees it p50 {}   p99 {}   ({} of {n} seen)",
+        ms(w50),
+        ms(w99),
+        watch_delay.len()
+    );
+    println!(
+        "  ratio p99 commit/watch: {:.1}×",
+        c99.as_secs_f64() / w99.as_secs_f64().max(1e-6)
+    );
+    Ok(())
+}
+
+fn document(i: usize, change: usize) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "kavling.go.id/v1alpha1",
+        "kind": "Subdomain",
+        "metadata": {"name": format!("app{i}.kab-agam.go.id"), "labels": {"kavling.go.id/tenant": format!("t{}", i % 40), "kavling.go.id/zone": "kab-agam.go.id"},
+                     "annotations": {"kavling.go.id/request": format!("tenant-t{}/req-{i}", i % 40)}},
+        "spec": {"zone": "kab-agam.go.id", "label": format!("app{i}"), "tenant": format!("t{}", i % 40),
+                 "target": {"addresses": [format!("10.20.{}.{}", i / 250, i % 250)]}, "ttl": 300 + change},
+        "status": {"ready": change.is_multiple_of(2)}
+    })
+}
+
+fn repo_bench(n: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("audit-bench"));
+    let signer = Signer::generate();
+    let allowed_line = signer.allowed_signers_line();
+    let mut repo = AuditRepo::open_or_init(&dir, signer)?;
+    let kind = AuditedKind::by_kind("Subdomain").expect("audited");
+    let objects = (n / 20).max(1);
+    let mut per_commit = Vec::with_capacity(n);
+    let started = Instant::now();
+    for c in 0..n {
+        let i = c % objects;
+        let entry = Entry {
+            kind,
+            namespace: None,
+            name: format!("app{i}.kab-agam.go.id"),
+            document: Some(document(i, c / objects)),
+            trailers: Trailers {
+                actor: Some("kavling-operator".into()),
+                approver: Some("ani".into()),
+                request: Some(format!("tenant-t{}/req-{i}", i % 40)),
+                letter: Some("045/123/Diskes/2026".into()),
+                ..Default::default()
+            },
+        };
+        let t = Instant::now();
+        anyhow::ensure!(repo.record(&entry)?.is_some(), "every change must commit");
+        per_commit.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    let loose = du(&dir);
+    let gc = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&dir)
+        .args(["gc", "-q"])
+        .status()?;
+    anyhow::ensure!(gc.success(), "git gc failed");
+    let packed = du(&dir);
+    let head = repo.head().expect("commits");
+    let keys = signing::parse_allowed_signers(&allowed_line);
+    let r = git2::Repository::open_bare(&dir)?;
+    let t = Instant::now();
+    let v = history::verify(&r, head, &keys).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verify = t.elapsed();
+    anyhow::ensure!(v.commits == n, "verified {} of {n}", v.commits);
+
+    // Peer: real git verifying a sample of commits one by one (as `git verify-commit` in a loop
+    // or `git log --show-signature` does: one ssh-keygen per commit).
+    let signers = dir.join("allowed_signers");
+    std::fs::write(&signers, format!("{allowed_line}\n"))?;
+    let sample = 200.min(n);
+    let ids: Vec<git2::Oid> = history::log(&r, head)?
+        .into_iter()
+        .rev()
+        .take(sample)
+        .map(|c| c.id)
+        .collect();
+    let t = Instant::now();
+    for id in &ids {
+        let ok = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["-c", "gpg.format=ssh", "-c"])
+            .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
+            .args(["verify-commit", &id.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(ok.success(), "git verify-commit {id} failed");
+    }
+    let git_per_commit = t.elapsed() / sample as u32;
+    let ours_per_commit = verify / n as u32;
+    println!("audit repository: {n} changes of {objects} objects through the writer (no cluster)");
+    println!(
+        "  commits: {:.0}/s; per commit p50 {} p99 {}",
+        n as f64 / total.as_secs_f64(),
+        ms(pct(&mut per_commit, 0.5)),
+        ms(pct(&mut per_commit, 0.99))
+    );
+    println!(
+        "  size: {:.1} MiB loose, {:.1} MiB after git gc ({:.0} bytes per change)",
+        loose as f64 / 1048576.0,
+        packed as f64 / 1048576.0,
+        packed as f64 / n as f64
+    );
+    println!(
+        "  kavling audit verify (all {n}): {:.2} s = {:.0} µs per commit",
+        verify.as_secs_f64(),
+        ours_per_commit.as_secs_f64() * 1e6
+    );
+    println!(
+        "  peer: git verify-commit per commit ({sample} sampled): {:.1} ms → {:.0}× ours; all {n} would take ≈ {:.0} s",
+        git_per_commit.as_secs_f64() * 1000.0,
+        git_per_commit.as_secs_f64() / ours_per_commit.as_secs_f64().max(1e-9),
+        git_per_commit.as_secs_f64() * n as f64
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let what = args.get(1).map(String::as_str).unwrap_or("repo");
+    let n: usize = args
+        .get(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(if what == "cluster" { 100 } else { 10_000 });
+    match what {
+        "cluster" => cluster(n).await,
+        "repo" => tokio::task::spawn_blocking(move || repo_bench(n)).await?,
+        _ => anyhow::bail!("usage: audit cluster|repo [N]"),
+    }
+}

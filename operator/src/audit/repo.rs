@@ -1,0 +1,252 @@
+//! The audit repository: a bare git repository whose `main` branch holds one document per
+//! object and one signed commit per change. Blocking (git2); the operator calls it from one
+//! dedicated thread, the CLI directly.
+//!
+//! Exactly-once without a separate journal: the branch *is* the journal. A change is recorded
+//! by comparing the object's document with the blob at its path in `main`; a commit is made
+//! only when they differ, and `main` moves by compare-and-swap. A crash before the ref update
+//! leaves an unreferenced commit and the next attempt makes it again; a crash after it leaves
+//! nothing to do. Either way one commit per change.
+
+use std::path::{Path, PathBuf};
+
+use git2::{FileMode, Oid, Repository, Signature, build::TreeUpdateBuilder};
+use serde_json::Value;
+
+use super::document::{self, AuditedKind};
+use super::message::Trailers;
+use super::signing::{Signer, SigningError};
+
+/// The branch every commit goes on.
+pub const BRANCH: &str = "refs/heads/main";
+
+/// Author and committer of every commit: Kavling. The person is in the trailers.
+pub const AUTHOR_NAME: &str = "Kavling";
+pub const AUTHOR_EMAIL: &str = "kavling-audit@kavling.go.id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error("{path}: not a document the audit writer made: {reason}")]
+    BadDocument { path: String, reason: String },
+}
+
+/// One object's state to record: its document, or `None` when it is gone.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: &'static AuditedKind,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub document: Option<Value>,
+    /// Who and why; `kind`, `object` and `change` are filled in when committing.
+    pub trailers: Trailers,
+}
+
+impl Entry {
+    pub fn path(&self) -> String {
+        self.kind.path(self.namespace.as_deref(), &self.name)
+    }
+
+    pub fn object(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The writer's handle on the repository.
+pub struct AuditRepo {
+    repo: Repository,
+    signer: Signer,
+    path: PathBuf,
+}
+
+impl AuditRepo {
+    /// Opens the bare repository at `path`, creating it (with `main` as HEAD) if needed.
+    pub fn open_or_init(path: &Path, signer: Signer) -> Result<AuditRepo, RepoError> {
+        let repo = match Repository::open_bare(path) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(path).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                let mut opts = git2::RepositoryInitOptions::new();
+                opts.bare(true).initial_head("main");
+                Repository::init_opts(path, &opts)?
+            }
+        };
+        Ok(AuditRepo {
+            repo,
+            signer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The commit `main` points at, if any.
+    pub fn head(&self) -> Option<Oid> {
+        self.repo.refname_to_id(BRANCH).ok()
+    }
+
+    /// The recorded YAML at `path` in `main`.
+    pub fn read(&self, path: &str) -> Option<String> {
+        read_at(&self.repo, self.head()?, path)
+    }
+
+    /// Every recorded path under a kind's directory.
+    pub fn paths_of(&self, kind: &AuditedKind) -> Vec<String> {
+        let Some(head) = self.head() else {
+            return Vec::new();
+        };
+        documents_at(&self.repo, head)
+            .map(|docs| {
+                docs.into_iter()
+                    .map(|(p, _)| p)
+                    .filter(|p| p.starts_with(&format!("{}/", kind.dir)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records `entry` unless `main` already holds exactly that state. The new commit, if one
+    /// was made.
+    pub fn record(&mut self, entry: &Entry) -> Result<Option<Oid>, RepoError> {
+        let path = entry.path();
+        let new = entry.document.as_ref().map(document::to_yaml);
+        let old = self.read(&path);
+        if old == new {
+            return Ok(None);
+        }
+        let old_doc: Option<Value> = old.as_deref().and_then(|y| serde_norway::from_str(y).ok());
+        let (change, summary) = document::describe(
+            entry.kind.kind,
+            &entry.object(),
+            old_doc.as_ref(),
+            entry.document.as_ref(),
+        );
+        let mut trailers = entry.trailers.clone();
+        trailers.kind = entry.kind.kind.to_string();
+        trailers.object = entry.object();
+        trailers.change = Some(change);
+        if change == super::document::Change::Status {
+            // Status moves by the operator's hand, whoever last wrote the spec.
+            trailers.actor = Some(super::provenance::OPERATOR.to_string());
+            trailers.field_manager = None;
+        }
+        let message = trailers.message(&summary);
+
+        let head = self.head();
+        let parent = head.map(|h| self.repo.find_commit(h)).transpose()?;
+        let base = match &parent {
+            Some(p) => p.tree()?,
+            None => self.repo.find_tree(self.repo.treebuilder(None)?.write()?)?,
+        };
+        let mut update = TreeUpdateBuilder::new();
+        match &new {
+            Some(yaml) => {
+                let blob = self.repo.blob(yaml.as_bytes())?;
+                update.upsert(&path, blob, FileMode::Blob);
+            }
+            None => {
+                update.remove(&path);
+            }
+        }
+        let tree = self
+            .repo
+            .find_tree(update.create_updated(&self.repo, &base)?)?;
+        let who = Signature::now(AUTHOR_NAME, AUTHOR_EMAIL)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let buffer = self
+            .repo
+            .commit_create_buffer(&who, &who, &message, &tree, &parents)?;
+        let content = buffer
+            .as_str()
+            .ok_or_else(|| git2::Error::from_str("commit buffer is not UTF-8"))?;
+        let signature = self.signer.sign(content.as_bytes())?;
+        let commit = self.repo.commit_signed(content, &signature, None)?;
+        // Compare-and-swap: `main` moves only from the commit this one was built on.
+        match head {
+            Some(h) => {
+                self.repo
+                    .reference_matching(BRANCH, commit, true, h, &summary)?;
+            }
+            None => {
+                self.repo.reference(BRANCH, commit, false, &summary)?;
+            }
+        }
+        Ok(Some(commit))
+    }
+}
+
+/// The YAML at `path` in commit `at`.
+pub fn read_at(repo: &Repository, at: Oid, path: &str) -> Option<String> {
+    let tree = repo.find_commit(at).ok()?.tree().ok()?;
+    let entry = tree.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    String::from_utf8(blob.content().to_vec()).ok()
+}
+
+/// Every `(path, blob)` in commit `at`'s tree.
+pub fn documents_at(repo: &Repository, at: Oid) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let tree = repo.find_commit(at)?.tree()?;
+    let mut out = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            out.push((
+                format!("{dir}{}", entry.name().unwrap_or_default()),
+                entry.id(),
+            ));
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(out)
+}
+
+/// Opens an audit repository given as a local path (bare or not) or a git URL. A URL is
+/// fetched into `cache` (a bare mirror of its `main`), so every reader works on local objects.
+pub fn open_reader(location: &str, cache: &Path) -> Result<Repository, git2::Error> {
+    let is_url = location.contains("://");
+    if !is_url {
+        return Repository::open(location);
+    }
+    let digest = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(location.as_bytes());
+        d.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let dir = cache.join(digest);
+    let repo = match Repository::open_bare(&dir) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(&dir).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+            Repository::init_bare(&dir)?
+        }
+    };
+    {
+        let mut remote = repo.remote_anonymous(location)?;
+        remote.fetch(&[format!("+{BRANCH}:{BRANCH}")], None, None)?;
+    }
+    Ok(repo)
+}
+
+/// The commit `main` (or a given revision) names in a reader repository.
+pub fn resolve(repo: &Repository, at: Option<&str>) -> Result<Oid, git2::Error> {
+    match at {
+        Some(rev) => Ok(repo.revparse_single(rev)?.peel_to_commit()?.id()),
+        None => repo
+            .refname_to_id(BRANCH)
+            .or_else(|_| repo.head().and_then(|h| h.peel_to_commit().map(|c| c.id()))),
+    }
+}
