@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kavling::audit::restore::{self, Action, Step};
 use kavling::audit::{document::AuditedKind, repo};
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 
 use crate::output::{self, Format};
 
@@ -134,13 +134,7 @@ async fn apply(
     let kind = manifest["kind"].as_str().unwrap_or_default();
     let audited =
         AuditedKind::by_kind(kind).with_context(|| format!("{kind} is not a Kavling kind"))?;
-    let ar = ApiResource {
-        group: kavling::api::GROUP.into(),
-        version: "v1alpha1".into(),
-        api_version: format!("{}/v1alpha1", kavling::api::GROUP),
-        kind: kind.into(),
-        plural: audited.dir.into(),
-    };
+    let ar = audited.api_resource();
     let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
     let api: Api<DynamicObject> = match manifest["metadata"]["namespace"].as_str() {
         Some(ns) => {

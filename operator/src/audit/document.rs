@@ -57,6 +57,17 @@ impl AuditedKind {
         KINDS.iter().find(|k| k.dir == dir)
     }
 
+    /// The kind's API resource, for dynamic clients (the writer's watchers, restore).
+    pub fn api_resource(&self) -> kube::api::ApiResource {
+        kube::api::ApiResource {
+            group: crate::api::GROUP.into(),
+            version: "v1alpha1".into(),
+            api_version: format!("{}/v1alpha1", crate::api::GROUP),
+            kind: self.kind.into(),
+            plural: self.dir.into(),
+        }
+    }
+
     /// `<dir>/<namespace>/<name>.yaml`, or `<dir>/<name>.yaml` for cluster-scoped kinds.
     pub fn path(&self, namespace: Option<&str>, name: &str) -> String {
         match (self.namespaced, namespace) {

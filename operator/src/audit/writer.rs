@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
@@ -137,16 +137,6 @@ pub async fn run(
     Ok(())
 }
 
-fn api_resource(kind: &AuditedKind) -> ApiResource {
-    ApiResource {
-        group: crate::api::GROUP.into(),
-        version: "v1alpha1".into(),
-        api_version: format!("{}/v1alpha1", crate::api::GROUP),
-        kind: kind.kind.into(),
-        plural: kind.dir.into(),
-    }
-}
-
 /// Follows one kind forever (the watcher relists and backs off by itself).
 async fn watch(
     client: kube::Client,
@@ -154,7 +144,7 @@ async fn watch(
     tx: mpsc::Sender<Observed>,
     mut listed: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &api_resource(kind));
+    let api: Api<DynamicObject> = Api::all_with(client, &kind.api_resource());
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
