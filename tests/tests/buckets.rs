@@ -271,8 +271,14 @@ async fn suspension_denies_access_and_resume_restores_it_with_the_data_intact() 
     })
     .await?;
     assert_eq!(s3.put("baru", b"x".to_vec()).await?, 403);
-    let b = api.get("data").await?;
-    assert_eq!(condition(&b, "Suspended").unwrap().status, "True");
+    // The key is disabled first, then the status says so: the 403 can come a moment earlier.
+    wait_for("the Suspended condition", T, || async {
+        let b = api.get("data").await?;
+        Ok(condition(&b, "Suspended")
+            .is_some_and(|c| c.status == "True")
+            .then_some(()))
+    })
+    .await?;
 
     api.patch(
         "data",
