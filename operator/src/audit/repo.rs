@@ -104,17 +104,33 @@ impl AuditRepo {
 
     /// Every recorded path under a kind's directory.
     pub fn paths_of(&self, kind: &AuditedKind) -> Vec<String> {
-        let Some(head) = self.head() else {
+        self.paths_under(kind.dir)
+    }
+
+    /// Every recorded path under a directory (`approvals/tenant-dinkes`): walks only that
+    /// subtree, not the whole repository.
+    pub fn paths_under(&self, dir: &str) -> Vec<String> {
+        let subtree = || -> Option<git2::Tree<'_>> {
+            let tree = self.repo.find_commit(self.head()?).ok()?.tree().ok()?;
+            let entry = tree.get_path(Path::new(dir)).ok()?;
+            self.repo.find_tree(entry.id()).ok()
+        };
+        let Some(tree) = subtree() else {
             return Vec::new();
         };
-        documents_at(&self.repo, head)
-            .map(|docs| {
-                docs.into_iter()
-                    .map(|(p, _)| p)
-                    .filter(|p| p.starts_with(&format!("{}/", kind.dir)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |sub, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                out.push(format!("{dir}/{sub}{}", entry.name().unwrap_or_default()));
+            }
+            git2::TreeWalkResult::Ok
+        });
+        out
+    }
+
+    /// Whether `main` already holds exactly this state for the entry's object.
+    pub fn holds(&self, entry: &Entry) -> bool {
+        self.read(&entry.path()) == entry.document.as_ref().map(document::to_yaml)
     }
 
     /// Records `entry` unless `main` already holds exactly that state. The new commit, if one
@@ -248,5 +264,45 @@ pub fn resolve(repo: &Repository, at: Option<&str>) -> Result<Oid, git2::Error> 
         None => repo
             .refname_to_id(BRANCH)
             .or_else(|_| repo.head().and_then(|h| h.peel_to_commit().map(|c| c.id()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(ns: &str, name: &str) -> Entry {
+        Entry {
+            kind: AuditedKind::by_kind("Approval").unwrap(),
+            namespace: Some(ns.into()),
+            name: name.into(),
+            document: Some(
+                serde_json::json!({"kind": "Approval", "metadata": {"name": name, "namespace": ns}, "spec": {"request": name}}),
+            ),
+            trailers: Trailers::default(),
+        }
+    }
+
+    #[test]
+    fn records_once_and_lists_one_subtree() {
+        let dir = std::env::temp_dir().join(format!("kavling-repo-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut repo = AuditRepo::open_or_init(&dir, Signer::generate()).unwrap();
+        let (a, b) = (approval("tenant-a", "r1"), approval("tenant-b", "r2"));
+        assert!(!repo.holds(&a));
+        assert!(repo.record(&a).unwrap().is_some());
+        assert!(repo.holds(&a));
+        assert!(
+            repo.record(&a).unwrap().is_none(),
+            "the same state is not recorded twice"
+        );
+        repo.record(&b).unwrap();
+        assert_eq!(
+            repo.paths_under("approvals/tenant-a"),
+            vec!["approvals/tenant-a/r1.yaml"]
+        );
+        assert_eq!(repo.paths_of(a.kind).len(), 2);
+        assert!(repo.paths_under("approvals/tenant-c").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

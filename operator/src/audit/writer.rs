@@ -230,31 +230,40 @@ fn write_loop(
 fn entries(repo: &AuditRepo, observed: Observed) -> Vec<Entry> {
     let recorded = |path: &str| -> Option<Value> { serde_norway::from_str(&repo.read(path)?).ok() };
     let approvals_in = |ns: &str| -> Vec<Value> {
-        let prefix = format!("approvals/{ns}/");
-        repo.paths_of(AuditedKind::by_kind("Approval").expect("Approval is audited"))
+        repo.paths_under(&format!("approvals/{ns}"))
             .into_iter()
-            .filter(|p| p.starts_with(&prefix))
             .filter_map(|p| recorded(&p))
             .collect()
     };
-    let entry = |kind: &'static AuditedKind, obj: &Value, present: bool| Entry {
-        kind,
-        namespace: obj["metadata"]["namespace"].as_str().map(str::to_string),
-        name: obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        document: present.then(|| document::document(obj)),
-        trailers: provenance::trailers(obj, &recorded, &approvals_in),
+    // Who and why are looked up only for a change: most events (progress, resyncs) change
+    // nothing recorded.
+    let entry = |kind: &'static AuditedKind, obj: &Value, present: bool| -> Option<Entry> {
+        let mut e = Entry {
+            kind,
+            namespace: obj["metadata"]["namespace"].as_str().map(str::to_string),
+            name: obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            document: present.then(|| document::document(obj)),
+            trailers: Trailers::default(),
+        };
+        if repo.holds(&e) {
+            return None;
+        }
+        e.trailers = provenance::trailers(obj, &recorded, &approvals_in);
+        Some(e)
     };
     match observed {
-        Observed::Present(kind, obj) => vec![entry(kind, &obj, true)],
-        Observed::Gone(kind, obj) => {
-            let mut e = entry(kind, &obj, false);
-            e.trailers.actor = None;
-            e.trailers.field_manager = None;
-            vec![e]
-        }
+        Observed::Present(kind, obj) => entry(kind, &obj, true).into_iter().collect(),
+        Observed::Gone(kind, obj) => entry(kind, &obj, false)
+            .map(|mut e| {
+                e.trailers.actor = None;
+                e.trailers.field_manager = None;
+                e
+            })
+            .into_iter()
+            .collect(),
         Observed::Listed(kind, present) => repo
             .paths_of(kind)
             .into_iter()
