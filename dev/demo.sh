@@ -36,7 +36,8 @@ step "the Dinas reviews and approves"
 kavling ani get requests -A
 for f in examples/requests/*.yaml; do
   ns=$(awk '/namespace:/ {print $2; exit}' "$f"); name=$(awk '/^  name:/ {print $2; exit}' "$f")
-  if as ani get approval -n "$ns" "$name" >/dev/null 2>&1; then echo "already decided: $ns/$name"; continue; fi
+  decided=$(as ani get request -n "$ns" "$name" -o jsonpath='{.status.decision.approval}' 2>/dev/null || true)
+  if [ -n "$decided" ]; then echo "already decided: $ns/$name ($decided)"; continue; fi
   kavling ani approve -n "$ns" "$name" --reason "sesuai ketentuan"
 done
 

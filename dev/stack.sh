@@ -162,6 +162,7 @@ USERS=(
   "datuk:kavling:tenant:sungaipua"
   "kavling-operator:kavling:operator"
   "kavling-dns:kavling:dns"
+  "kavling-restore:kavling:restore"
   "system:kube-controller-manager:"
 )
 
@@ -170,6 +171,9 @@ gen_pki() {
   gen_cert apiserver "/CN=kube-apiserver" "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc"
   gen_cert pebble "/CN=pebble" "IP:127.0.0.1,DNS:localhost"
   [ -f "$PKI/sa.key" ] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null; openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
+  # The operator's audit signing key, made here so the audit remote can trust it before the
+  # operator's first push (dev/install-manifests.sh hands it to the operator as its Secret).
+  [ -f "$PKI/audit-signing" ] || ssh-keygen -q -t ed25519 -N "" -C "" -f "$PKI/audit-signing" >/dev/null
   local u name group file
   for u in "${USERS[@]}"; do
     # split on the first ':' after the user name; system:kube-controller-manager has colons itself
@@ -252,10 +256,14 @@ GARAGE_OPERATOR_SCOPE=GetBucketInfo,CreateBucket,UpdateBucket,DeleteBucket,Allow
 garage_cli() { "$BIN_GARAGE" -c "$DATA/garage/garage.toml" "$@"; }
 
 # The audit repository's remote: a bare repository served by real `git daemon` (git://) on
-# loopback, accepting pushes. The operator keeps its own copy in $DATA/audit and pushes here.
+# loopback, accepting pushes only of the operator's signed history (pre-receive hook). The operator keeps its own copy in $DATA/audit and pushes here.
 start_audit_remote() {
   mkdir -p "$DATA/git"
   [ -d "$DATA/git/audit.git" ] || git init -q --bare -b main "$DATA/git/audit.git"
+  # Only the operator's signed, fast-forward history of main is accepted (see the hook).
+  printf 'kavling-audit@kavling.go.id namespaces="git" %s\n' "$(cut -d' ' -f1,2 "$PKI/audit-signing.pub")" \
+    >"$DATA/git/allowed_signers"
+  install -m 0755 "$REPO/dev/audit-remote-pre-receive" "$DATA/git/audit.git/hooks/pre-receive"
   # git-daemon itself, not the `git daemon` wrapper, so the recorded PID is the server's.
   launch audit-remote "$P_GIT" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$P_GIT" \
     --base-path="$DATA/git" --export-all --enable=receive-pack --informative-errors "$DATA/git"
@@ -331,6 +339,7 @@ KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
 KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
 KAVLING_AUDIT_LOCAL=$DATA/audit
+KAVLING_AUDIT_SIGNING_KEY=$PKI/audit-signing
 ENV
 }
 

@@ -171,25 +171,22 @@ async fn setup(stack: &Stack, n: usize) -> anyhow::Result<(String, String)> {
     Ok((zone, ns))
 }
 
-/// Approves request `r<i>` as ani, noting when; returns its name.
+/// Approves the filed request `req` as ani, noting when; returns its name.
 async fn approve(
     ani: &Api<Approval>,
     approved: &Mutex<HashMap<String, Instant>>,
-    i: usize,
+    req: &Request,
 ) -> anyhow::Result<String> {
-    let name = format!("r{i}");
-    let spec = ApprovalSpec {
-        request: name.clone(),
-        decision: Decision::Approve,
-        approver: "ani".into(),
-        reason: String::new(),
-    };
+    let name = req.name_any();
     approved
         .lock()
         .unwrap()
         .insert(name.clone(), Instant::now());
-    ani.create(&PostParams::default(), &Approval::new(&name, spec))
-        .await?;
+    ani.create(
+        &PostParams::default(),
+        &Approval::deciding(req, Decision::Approve, "ani", ""),
+    )
+    .await?;
     Ok(name)
 }
 
@@ -203,13 +200,18 @@ async fn run(
     let (zone, ns) = setup(stack, n).await?;
     let rina: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
     let ani: Api<Approval> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    // what the Dinas approves: each filed request (its uid and spec digest)
+    let mut filed = Vec::with_capacity(n);
     for i in 0..n {
-        rina.create(
-            &PostParams::default(),
-            &request(&format!("r{i}"), &zone, i, kind),
-        )
-        .await?;
+        filed.push(
+            rina.create(
+                &PostParams::default(),
+                &request(&format!("r{i}"), &zone, i, kind),
+            )
+            .await?,
+        );
     }
+    let filed = &filed;
     let admin = stack.client_as("admin").await?;
     let ready = match kind {
         Kind::Tls => cert_ready_times(Api::namespaced(admin, &ns)),
@@ -220,16 +222,16 @@ async fn run(
     let start = Instant::now();
     if concurrency == 1 {
         // Unloaded latency: the next approval only after the previous request is Ready.
-        for i in 0..n {
-            let name = approve(&ani, &approved, i).await?;
+        for req in filed {
+            let name = approve(&ani, &approved, req).await?;
             wait_for("Ready", Duration::from_secs(30), || async {
                 Ok(ready.lock().unwrap().contains_key(&name).then_some(()))
             })
             .await?;
         }
     } else {
-        futures::stream::iter(0..n)
-            .map(|i| approve(&ani, &approved, i))
+        futures::stream::iter(filed)
+            .map(|req| approve(&ani, &approved, req))
             .buffer_unordered(concurrency)
             .try_collect::<Vec<_>>()
             .await?;

@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
     let stack = Stack::load()?;
-    let admin = stack.client_as("admin").await?;
+    let admin = stack.client_as("kavling-restore").await?;
     let zone = format!("{}.go.id", unique("chg"));
     let spec = kavling_e2e::zone_spec(&zone);
     Api::<Zone>::all(admin.clone())

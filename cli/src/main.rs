@@ -84,6 +84,10 @@ enum Command {
 }
 
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
+    Ok(Client::try_from(config(cli).await?)?)
+}
+
+async fn config(cli: &Cli) -> anyhow::Result<Config> {
     let options = KubeConfigOptions {
         context: cli.context.clone(),
         ..Default::default()
@@ -99,7 +103,7 @@ async fn client(cli: &Cli) -> anyhow::Result<Client> {
             .or_else(|_| Config::incluster())
             .context("no kubeconfig found: set KUBECONFIG or pass --kubeconfig")?,
     };
-    Ok(Client::try_from(config)?)
+    Ok(config)
 }
 
 /// The user name the API server sees for this client.
@@ -168,6 +172,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         };
         return audit::run(c, args).await;
     }
+    if let Command::Restore(_) = &cli.command {
+        let config = config(&cli).await?;
+        let Command::Restore(args) = cli.command else {
+            unreachable!()
+        };
+        return restore::run(config, args).await;
+    }
     let client = client(&cli).await?;
     match cli.command {
         Command::Request(cmd) => request::run(client, cmd).await?,
@@ -183,8 +194,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("user:   {user}\ngroups: {}", groups.join(", "));
         }
         Command::Apply(args) => return apply::run(client, args).await,
-        Command::Restore(args) => return restore::run(client, args).await,
-        Command::Crds { .. } | Command::Validate(_) | Command::Plan(_) | Command::Audit(_) => {
+        Command::Crds { .. }
+        | Command::Validate(_)
+        | Command::Plan(_)
+        | Command::Audit(_)
+        | Command::Restore(_) => {
             unreachable!("handled above")
         }
     }

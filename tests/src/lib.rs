@@ -421,21 +421,13 @@ pub async fn file_and_approve(
     ns: &str,
     req: kavling::api::Request,
 ) -> anyhow::Result<kavling::api::Request> {
-    use kavling::api::{Approval, ApprovalSpec, Decision, Request, RequestPhase};
+    use kavling::api::{Approval, Decision, Request, RequestPhase};
     use kube::api::PostParams;
     let name = kube::ResourceExt::name_any(&req);
-    kube::Api::<Request>::namespaced(stack.client_as(user).await?, ns)
+    let filed = kube::Api::<Request>::namespaced(stack.client_as(user).await?, ns)
         .create(&PostParams::default(), &req)
         .await?;
-    let approval = Approval::new(
-        &name,
-        ApprovalSpec {
-            request: name.clone(),
-            decision: Decision::Approve,
-            approver: "ani".into(),
-            reason: String::new(),
-        },
-    );
+    let approval = Approval::deciding(&filed, Decision::Approve, "ani", "");
     kube::Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
         .create(&PostParams::default(), &approval)
         .await?;

@@ -118,16 +118,8 @@ fn subdomain_request(
     )
 }
 
-fn approval(request: &str, approver: &str, decision: Decision, reason: &str) -> Approval {
-    Approval::new(
-        request,
-        ApprovalSpec {
-            request: request.into(),
-            decision,
-            approver: approver.into(),
-            reason: reason.into(),
-        },
-    )
+fn approval(req: &Request, approver: &str, decision: Decision, reason: &str) -> Approval {
+    Approval::deciding(req, decision, approver, reason)
 }
 
 async fn phase_of(api: &Api<Request>, name: &str, want: RequestPhase) -> anyhow::Result<Request> {
@@ -186,7 +178,7 @@ async fn approved_request_becomes_a_served_subdomain_and_only_the_dinas_may_appr
     let err = as_rina
         .create(
             &PostParams::default(),
-            &approval("portal", "rina", Decision::Approve, ""),
+            &approval(&reqs.get("portal").await?, "rina", Decision::Approve, ""),
         )
         .await
         .expect_err("tenant approves");
@@ -196,7 +188,7 @@ async fn approved_request_becomes_a_served_subdomain_and_only_the_dinas_may_appr
     let err = as_admin
         .create(
             &PostParams::default(),
-            &approval("portal", "admin", Decision::Approve, ""),
+            &approval(&reqs.get("portal").await?, "admin", Decision::Approve, ""),
         )
         .await
         .expect_err("admin approves");
@@ -211,7 +203,7 @@ async fn approved_request_becomes_a_served_subdomain_and_only_the_dinas_may_appr
     let err = as_ani
         .create(
             &PostParams::default(),
-            &approval("portal", "budi", Decision::Approve, ""),
+            &approval(&reqs.get("portal").await?, "budi", Decision::Approve, ""),
         )
         .await
         .expect_err("forged approver");
@@ -233,7 +225,12 @@ async fn approved_request_becomes_a_served_subdomain_and_only_the_dinas_may_appr
     as_ani
         .create(
             &PostParams::default(),
-            &approval("portal", "ani", Decision::Approve, "sesuai"),
+            &approval(
+                &reqs.get("portal").await?,
+                "ani",
+                Decision::Approve,
+                "sesuai",
+            ),
         )
         .await?;
     let ready = phase_of(&reqs, "portal", RequestPhase::Ready).await?;
@@ -412,7 +409,7 @@ async fn a_second_website_for_the_same_pd_fails_and_reserved_labels_are_refused(
         "{msg}"
     );
     // nothing was created for the refused ones
-    let sds: Api<Subdomain> = Api::all(stack.client_as("admin").await?);
+    let sds: Api<Subdomain> = Api::all(stack.client_as("kavling-restore").await?);
     assert!(sds.get_opt(&format!("web2.{}", w.zone)).await?.is_none());
     assert!(sds.get_opt(&format!("mail.{}", w.zone)).await?.is_none());
     Ok(())
@@ -440,7 +437,7 @@ async fn a_rejected_request_is_closed_with_the_reason_and_creates_nothing() -> a
     let err = ani
         .create(
             &PostParams::default(),
-            &approval("ditolak", "ani", Decision::Reject, ""),
+            &approval(&reqs.get("ditolak").await?, "ani", Decision::Reject, ""),
         )
         .await
         .expect_err("reject without reason");
@@ -452,7 +449,7 @@ async fn a_rejected_request_is_closed_with_the_reason_and_creates_nothing() -> a
     ani.create(
         &PostParams::default(),
         &approval(
-            "ditolak",
+            &reqs.get("ditolak").await?,
             "ani",
             Decision::Reject,
             "nama tidak sesuai nomenklatur",
@@ -475,7 +472,7 @@ async fn a_rejected_request_is_closed_with_the_reason_and_creates_nothing() -> a
         "{}",
         api_message(&err)
     );
-    let sds: Api<Subdomain> = Api::all(stack.client_as("admin").await?);
+    let sds: Api<Subdomain> = Api::all(stack.client_as("kavling-restore").await?);
     assert!(sds.get_opt(&format!("ditolak.{}", w.zone)).await?.is_none());
     Ok(())
 }
@@ -501,7 +498,7 @@ async fn suspend_redirects_the_records_and_resume_restores_them() -> anyhow::Res
     let fqdn = format!("jeda.{}", w.zone);
     let ani = stack.client_as("ani").await?;
     let sds: Api<Subdomain> = Api::all(ani.clone());
-    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
     // a tenant cannot suspend or resume (cluster-scoped Subdomains are Dinas-only)
     let rina_sds: Api<Subdomain> = Api::all(stack.client_as("rina").await?);
     let err = rina_sds

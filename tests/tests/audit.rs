@@ -180,7 +180,8 @@ async fn a_flow_gives_signed_commits_with_who_and_why_and_nothing_secret() -> an
         doc.contains("kind: Subdomain") && doc.contains("10.40.0.7"),
         "{doc}"
     );
-    for noise in ["resourceVersion", "managedFields", "uid:"] {
+    // (metadata.uid; the kavling.go.id/request-uid annotation is provenance and stays)
+    for noise in ["resourceVersion", "managedFields", "\n  uid:"] {
         assert!(!doc.contains(noise), "{noise} in {doc}");
     }
 
@@ -499,6 +500,13 @@ async fn restore_rebuilds_the_platform_in_a_fresh_stack() -> anyhow::Result<()> 
     )
     .await?;
 
+    // The old cluster's signing keys, as the Dinas keeps them: restore verifies with them.
+    let (code, signers, err) = kavling_cli(&stack, Some("ani"), &["audit", "allowed-signers"]);
+    anyhow::ensure!(code == 0, "allowed-signers: {err}");
+    let signers_file = std::env::temp_dir().join(format!("{id}-allowed-signers"));
+    std::fs::write(&signers_file, signers)?;
+    let signers_file = signers_file.to_string_lossy().to_string();
+
     // A second, empty local Pusat Data on its own ports.
     let fresh_dir = std::path::PathBuf::from(stack.get("KAVLING_STACK_DIR"))
         .with_file_name("e2e-restore-stack");
@@ -536,7 +544,15 @@ async fn restore_rebuilds_the_platform_in_a_fresh_stack() -> anyhow::Result<()> 
             Stack { env }
         };
         let restore = |extra: &[&str]| {
-            let mut args = vec!["restore", "--from", remote.as_str(), "-o", "json"];
+            let mut args = vec![
+                "restore",
+                "--from",
+                remote.as_str(),
+                "--allowed-signers",
+                signers_file.as_str(),
+                "-o",
+                "json",
+            ];
             args.extend_from_slice(extra);
             kavling_cli(&fresh, Some("admin"), &args)
         };

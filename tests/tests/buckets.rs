@@ -119,7 +119,7 @@ async fn approved_storage_request_gives_a_bucket_that_works_over_s3_only_for_its
     let bst = b.status.clone().unwrap();
     assert_eq!(
         bst.bucket_name.as_deref(),
-        Some(format!("{tenant}-arsip").as_str())
+        Some(format!("{tenant}--arsip").as_str())
     );
     assert_eq!(b.spec.classification, DataClassification::Terbatas);
     assert!(b.spec.personal_data);
@@ -133,7 +133,7 @@ async fn approved_storage_request_gives_a_bucket_that_works_over_s3_only_for_its
 
     // the quota (1Mi): a first 700 KiB fits, a second does not
     assert_eq!(s3.put("big-1", vec![7u8; 700 * 1024]).await?, 200);
-    let alias = format!("{tenant}-arsip");
+    let alias = format!("{tenant}--arsip");
     wait_for("Garage to count the first object", T, || async {
         Ok((garage_bytes(&stack, &alias).await? >= 700 * 1024).then_some(()))
     })
@@ -149,7 +149,7 @@ async fn approved_storage_request_gives_a_bucket_that_works_over_s3_only_for_its
         TenantLimits::default(),
     )
     .await?;
-    let other: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns2);
+    let other: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns2);
     other
         .create(
             &PostParams::default(),
@@ -182,7 +182,7 @@ async fn rotation_keeps_a_working_key_at_every_moment_and_retires_the_old_one() 
         TenantLimits::default(),
     )
     .await?;
-    let api: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let api: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
     let mut spec = bucket_spec("10Mi");
     spec.rotation = Rotation {
         period: "15s".into(),
@@ -250,7 +250,7 @@ async fn suspension_denies_access_and_resume_restores_it_with_the_data_intact() 
         TenantLimits::default(),
     )
     .await?;
-    let api: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let api: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
     api.create(
         &PostParams::default(),
         &Bucket::new("data", bucket_spec("1Mi")),
@@ -306,7 +306,7 @@ async fn deletion_follows_the_policy_retain_keeps_data_delete_refuses_until_purg
         TenantLimits::default(),
     )
     .await?;
-    let api: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let api: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
 
     // Retain: the Bucket goes, the data stays, the key is revoked
     api.create(
@@ -322,7 +322,7 @@ async fn deletion_follows_the_policy_retain_keeps_data_delete_refuses_until_purg
         Ok(api.get_opt("simpan").await?.is_none().then_some(()))
     })
     .await?;
-    assert!(garage_bucket_exists(&stack, &format!("{tenant}-simpan")).await?);
+    assert!(garage_bucket_exists(&stack, &format!("{tenant}--simpan")).await?);
     assert_eq!(s3.put("b.txt", b"b".to_vec()).await?, 403);
     assert!(
         !garage_keys(&stack)
@@ -348,7 +348,7 @@ async fn deletion_follows_the_policy_retain_keeps_data_delete_refuses_until_purg
     })
     .await?;
     assert!(blocked.contains("spec.purge"), "{blocked}");
-    assert!(garage_bucket_exists(&stack, &format!("{tenant}-hapus")).await?);
+    assert!(garage_bucket_exists(&stack, &format!("{tenant}--hapus")).await?);
     api.patch(
         "hapus",
         &PatchParams::default(),
@@ -359,7 +359,7 @@ async fn deletion_follows_the_policy_retain_keeps_data_delete_refuses_until_purg
         Ok(api.get_opt("hapus").await?.is_none().then_some(()))
     })
     .await?;
-    assert!(!garage_bucket_exists(&stack, &format!("{tenant}-hapus")).await?);
+    assert!(!garage_bucket_exists(&stack, &format!("{tenant}--hapus")).await?);
     Ok(())
 }
 
@@ -373,7 +373,7 @@ async fn bad_storage_input_is_refused_with_the_field_and_nothing_is_created() ->
     };
     let (_, _, ns) =
         zone_and_rina_tenant(&stack, "bad", TenantType::PerangkatDaerah, limits).await?;
-    let buckets: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let buckets: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
 
     // a quota above the tenant's limit
     let r = file_and_approve(
@@ -422,12 +422,14 @@ async fn bad_storage_input_is_refused_with_the_field_and_nothing_is_created() ->
         .unwrap()
         .message;
     assert!(msg.contains("s3-bucket-length"), "{msg}");
-    let long_buckets: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &long_ns);
+    let long_buckets: Api<Bucket> =
+        Api::namespaced(stack.client_as("kavling-restore").await?, &long_ns);
     assert!(long_buckets.get_opt(&long).await?.is_none());
 
     // refused by the API server itself
     let ar = ApiResource::erase::<Bucket>(&());
-    let raw: Api<DynamicObject> = Api::namespaced_with(stack.client_as("ani").await?, &ns, &ar);
+    let raw: Api<DynamicObject> =
+        Api::namespaced_with(stack.client_as("kavling-restore").await?, &ns, &ar);
     let create = |name: &str, spec: serde_json::Value| {
         let mut o = DynamicObject::new(name, &ar);
         o.data = json!({ "spec": spec });

@@ -223,7 +223,7 @@ async fn several_names_and_a_wildcard_in_one_certificate() -> anyhow::Result<()>
     )
     .await?;
     let fqdn = claim(&stack, &ns, &zone, "app", false).await?;
-    let certs: Api<Certificate> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let certs: Api<Certificate> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
     let api_name = format!("api.{fqdn}");
     let wild = format!("*.{fqdn}");
     for (name, names) in [
@@ -319,7 +319,7 @@ async fn bad_names_and_bad_issuers_are_refused_and_nothing_is_ordered() -> anyho
     )
     .await?;
     let fqdn = claim(&stack, &ns, &zone, "milik", false).await?;
-    let admin = stack.client_as("ani").await?;
+    let admin = stack.client_as("kavling-restore").await?;
     let certs: Api<Certificate> = Api::namespaced(admin.clone(), &ns);
     let make = |name: &str, names: Vec<String>, issuer: &str| {
         Certificate::new(
@@ -426,7 +426,7 @@ async fn the_weekly_budget_of_a_registered_domain_is_kept_and_said() -> anyhow::
     .await?;
     let a = claim(&stack, &ns, &zone, "satu", false).await?;
     let b = claim(&stack, &ns, &zone, "dua", false).await?;
-    let admin = stack.client_as("ani").await?;
+    let admin = stack.client_as("kavling-restore").await?;
     // an issuer (same Pebble, own account) that allows one new certificate per domain per week
     let pebble = Api::<Issuer>::all(admin.clone()).get("pusat-data").await?;
     let mut spec = pebble.spec.clone();

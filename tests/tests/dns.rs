@@ -103,7 +103,7 @@ async fn a_record_created_through_the_api_is_answered_field_by_field_then_withdr
 -> anyhow::Result<()> {
     let stack = Stack::load()?;
     let zone = new_zone(&stack, Transfer::default()).await?;
-    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
     let start = Instant::now();
     records
         .create(
@@ -233,7 +233,7 @@ async fn an_approved_subdomain_answers_and_suspension_changes_the_answer() -> an
             suspend: None,
         },
     );
-    let sds: Api<Subdomain> = Api::all(stack.client_as("ani").await?);
+    let sds: Api<Subdomain> = Api::all(stack.client_as("kavling-restore").await?);
     sds.create(&PostParams::default(), &sd).await?;
     wait_for("subdomain answered", T, || async {
         Ok((short(&stack, &fqdn, "A") == ["10.5.5.5"]).then_some(()))
@@ -274,7 +274,7 @@ async fn axfr_of_a_few_thousand_records_equals_the_api_and_is_refused_to_others(
         },
     )
     .await?;
-    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
     let n = 2000;
     let mut want = std::collections::BTreeSet::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
@@ -350,7 +350,7 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
         },
     )
     .await?;
-    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
     records
         .create(
             &PostParams::default(),

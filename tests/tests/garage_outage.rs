@@ -49,7 +49,7 @@ async fn garage_outage_mid_reconcile_ends_ready_with_exactly_the_live_keys() -> 
         },
     )
     .await?;
-    let api: Api<Bucket> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let api: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
 
     // one Bucket whose reconcile is under way when Garage stops, one made while it is down
     api.create(&PostParams::default(), &Bucket::new("satu", spec()))

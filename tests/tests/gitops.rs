@@ -43,7 +43,7 @@ async fn apply_files_requests_pending_and_plan_shows_what_approval_would_make() 
 
     // a name someone else already holds
     let taken = format!("dipakai.{zone}");
-    Api::<Subdomain>::all(stack.client_as("ani").await?)
+    Api::<Subdomain>::all(stack.client_as("kavling-restore").await?)
         .create(
             &PostParams::default(),
             &Subdomain::new(

@@ -131,7 +131,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
     .await?;
     let st = r.status.unwrap();
     assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
-    let hns = format!("{tenant}-portal");
+    let hns = format!("{tenant}--portal");
 
     // exactly what the template renders — computed here with the same pure function
     let t = Templates::load().map_err(anyhow::Error::msg)?;
@@ -223,7 +223,8 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
             .map(|_| ()))
     })
     .await?;
-    let hostings: Api<Hosting> = Api::namespaced(stack.client_as("ani").await?, &other_home);
+    let hostings: Api<Hosting> =
+        Api::namespaced(stack.client_as("kavling-restore").await?, &other_home);
     hostings
         .create(
             &PostParams::default(),
@@ -248,7 +249,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
         Ok(hostings.get_opt("web").await?.filter(ready).map(|_| ()))
     })
     .await?;
-    let e = Api::<Deployment>::namespaced(rina, &format!("{other}-web"))
+    let e = Api::<Deployment>::namespaced(rina, &format!("{other}--web"))
         .create(&PostParams::default(), &deployment("menyusup"))
         .await
         .unwrap_err();
@@ -288,7 +289,7 @@ async fn a_plan_above_the_tenant_limit_is_refused_and_nothing_is_created() -> an
     );
     assert!(
         Api::<Namespace>::all(stack.client_as("admin").await?)
-            .get_opt(&format!("{tenant}-besar"))
+            .get_opt(&format!("{tenant}--besar"))
             .await?
             .is_none()
     );
@@ -353,21 +354,13 @@ async fn plan_domains_suspension_and_deletion_change_only_what_they_should() -> 
                 storage: None,
             },
         );
-        Api::<Request>::namespaced(stack.client_as("rina").await?, &home)
+        let filed = Api::<Request>::namespaced(stack.client_as("rina").await?, &home)
             .create(&PostParams::default(), &req)
             .await?;
         Api::<Approval>::namespaced(ani.clone(), &home)
             .create(
                 &PostParams::default(),
-                &Approval::new(
-                    label,
-                    ApprovalSpec {
-                        request: label.into(),
-                        decision: Decision::Approve,
-                        approver: "ani".into(),
-                        reason: "ok".into(),
-                    },
-                ),
+                &Approval::deciding(&filed, Decision::Approve, "ani", "ok"),
             )
             .await?;
     }
@@ -385,7 +378,7 @@ async fn plan_domains_suspension_and_deletion_change_only_what_they_should() -> 
     })
     .await?;
 
-    let hostings: Api<Hosting> = Api::namespaced(ani.clone(), &home);
+    let hostings: Api<Hosting> = Api::namespaced(stack.client_as("kavling-restore").await?, &home);
     hostings
         .create(
             &PostParams::default(),
@@ -406,7 +399,7 @@ async fn plan_domains_suspension_and_deletion_change_only_what_they_should() -> 
             ),
         )
         .await?;
-    let hns = format!("{tenant}-app");
+    let hns = format!("{tenant}--app");
     let ingresses: Api<Ingress> = Api::namespaced(admin.clone(), &hns);
     let hosts = || async {
         let i = ingresses.get_opt("web").await?;
@@ -571,7 +564,7 @@ async fn plan_domains_suspension_and_deletion_change_only_what_they_should() -> 
         .delete("sementara", &DeleteParams::default())
         .await?;
     let nsapi: Api<Namespace> = Api::all(admin);
-    let tmp_ns = format!("{tenant}-sementara");
+    let tmp_ns = format!("{tenant}--sementara");
     wait_for("decommissioned namespace terminating", T, || async {
         Ok(match nsapi.get_opt(&tmp_ns).await? {
             None => Some(()),

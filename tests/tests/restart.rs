@@ -69,19 +69,12 @@ async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> 
                 hosting: None,
                 storage: None,
             };
-            rina.create(&PostParams::default(), &Request::new(&label, spec))
+            let filed = rina
+                .create(&PostParams::default(), &Request::new(&label, spec))
                 .await?;
             ani.create(
                 &PostParams::default(),
-                &Approval::new(
-                    &label,
-                    ApprovalSpec {
-                        request: label.clone(),
-                        decision: Decision::Approve,
-                        approver: "ani".into(),
-                        reason: String::new(),
-                    },
-                ),
+                &Approval::deciding(&filed, Decision::Approve, "ani", ""),
             )
             .await?;
         }

@@ -46,21 +46,13 @@ async fn pebble_stopped_mid_order_leads_to_backoff_and_recovery_without_piled_up
             storage: None,
         },
     );
-    Api::<Request>::namespaced(stack.client_as("rina").await?, &ns)
+    let filed = Api::<Request>::namespaced(stack.client_as("rina").await?, &ns)
         .create(&PostParams::default(), &req)
         .await?;
     Api::<Approval>::namespaced(stack.client_as("ani").await?, &ns)
         .create(
             &PostParams::default(),
-            &Approval::new(
-                "tahan",
-                ApprovalSpec {
-                    request: "tahan".into(),
-                    decision: Decision::Approve,
-                    approver: "ani".into(),
-                    reason: "ok".into(),
-                },
-            ),
+            &Approval::deciding(&filed, Decision::Approve, "ani", "ok"),
         )
         .await?;
     let fqdn = format!("tahan.{zone}");
@@ -81,7 +73,7 @@ async fn pebble_stopped_mid_order_leads_to_backoff_and_recovery_without_piled_up
 
     // hold the order at "Publishing" (no DNS server answers), then take the CA away
     stack_script(&stack, &["dns", "stop"]);
-    let certs: Api<Certificate> = Api::namespaced(stack.client_as("ani").await?, &ns);
+    let certs: Api<Certificate> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
     certs
         .create(
             &PostParams::default(),

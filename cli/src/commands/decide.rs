@@ -2,7 +2,7 @@
 //! deciding user's own name.
 
 use clap::Args;
-use kavling::api::{Approval, ApprovalSpec, Decision, Request};
+use kavling::api::{Approval, Decision, Request};
 use kube::api::PostParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -58,23 +58,19 @@ pub async fn run(client: Client, args: DecideArgs, decision: Decision) -> anyhow
         );
     }
     let me = whoami(&client).await?;
-    let approval = Approval::new(
-        &args.request,
-        ApprovalSpec {
-            request: args.request.clone(),
-            decision,
-            approver: me.clone(),
-            reason,
-        },
-    );
+    // The decision binds this exact request (uid and spec digest), and is named after that
+    // request instance: a second decision on it is a 409, while a request filed again under the
+    // same name (another uid) gets a decision of its own.
+    let mut approval = Approval::deciding(&req, decision, &me, &reason);
+    let name = approval_name(&req);
+    approval.metadata.name = Some(name.clone());
     approvals
         .create(&PostParams::default(), &approval)
         .await
         .map_err(|e| match &e {
             kube::Error::Api(s) if s.code == 409 => anyhow::anyhow!(
-                "request {} already has an Approval named {}; decisions are immutable",
+                "request {} already has an Approval named {name}; decisions are immutable",
                 args.request,
-                args.request
             ),
             _ => anyhow::Error::from(e),
         })?;
@@ -88,4 +84,13 @@ pub async fn run(client: Client, args: DecideArgs, decision: Decision) -> anyhow
         Decision::Reject => println!("rejected {ns}/{} as {me}", req.name_any()),
     }
     Ok(())
+}
+
+/// The Approval's name for one request instance: `<request>-<first 8 of its uid>`.
+pub fn approval_name(req: &Request) -> String {
+    let uid = req.uid().unwrap_or_default();
+    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    let mut name = req.name_any();
+    name.truncate(253 - 9);
+    format!("{}-{short}", name.trim_end_matches(['-', '.']))
 }

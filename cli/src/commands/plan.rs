@@ -187,6 +187,15 @@ pub fn plan(file: &str, req: &Request, state: &ClusterState, today: chrono::Naiv
                     },
                     website: s.website,
                     target: &s.target,
+                    alias_holder: match s
+                        .target
+                        .alias
+                        .as_deref()
+                        .and_then(|a| state.subdomains.get(a.trim_end_matches('.')))
+                    {
+                        Some((holder, _, _)) => naming::Holder::Tenant(holder),
+                        None => naming::Holder::Nobody,
+                    },
                 };
                 p.blocked
                     .extend(naming::check_claim(&claim).into_iter().map(|mut v| {

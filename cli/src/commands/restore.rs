@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use k8s_openapi::api::core::v1::Namespace;
 use kavling::audit::restore::{self, Action, Step};
-use kavling::audit::{document::AuditedKind, repo};
+use kavling::audit::{document::AuditedKind, history, repo, signing};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 
@@ -27,6 +27,20 @@ pub struct RestoreArgs {
     /// Show the plan without changing anything.
     #[arg(long)]
     dry_run: bool,
+    /// The allowed-signers file to verify the history with (`kavling audit allowed-signers >
+    /// FILE` on the old cluster, kept by the Dinas). Without it, the keys the operator of
+    /// this cluster publishes are used — in a fresh cluster those are not the old ones.
+    #[arg(long, value_name = "FILE")]
+    allowed_signers: Option<std::path::PathBuf>,
+    /// Restore a history that does not verify (unsigned, forged or rewritten commits). Never
+    /// for a disaster recovery you have not inspected: a forged commit can grant one tenant
+    /// another's names and Secrets.
+    #[arg(long)]
+    unverified: bool,
+    /// Apply as yourself instead of as the restore identity (user kavling-restore, group
+    /// kavling:restore, by impersonation), e.g. when you hold that identity already.
+    #[arg(long)]
+    no_impersonate: bool,
     /// How long to wait for a tenant's namespace (made by the operator) before giving up on
     /// the objects that live in it.
     #[arg(long, default_value = "120")]
@@ -43,13 +57,61 @@ struct Outcome {
     result: String,
 }
 
-pub async fn run(client: Client, args: RestoreArgs) -> anyhow::Result<i32> {
+/// The identity restore applies as: the only one besides the operator that the
+/// `kavling-outputs-by-operator` admission policy lets create what requests produce.
+pub const RESTORE_USER: &str = "kavling-restore";
+pub const RESTORE_GROUP: &str = "kavling:restore";
+
+pub async fn run(config: kube::Config, args: RestoreArgs) -> anyhow::Result<i32> {
+    let client = Client::try_from(config.clone())?;
+    let allowed = match (&args.allowed_signers, args.unverified) {
+        (Some(file), _) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        (None, true) => None,
+        (None, false) => Some(
+            super::audit::published_signers(&client, "kavling-system")
+                .await
+                .context(
+                    "cannot verify the audit history: pass --allowed-signers FILE (the list `kavling audit allowed-signers` printed on the old cluster)",
+                )?,
+        ),
+    };
+    if args.unverified {
+        eprintln!(
+            "WARNING: --unverified: restoring a history whose signatures are NOT checked; a forged commit would be applied as if the operator had made it"
+        );
+    }
+    let client = if args.no_impersonate {
+        client
+    } else {
+        let mut config = config;
+        config.auth_info.impersonate = Some(RESTORE_USER.into());
+        config.auth_info.impersonate_groups = Some(vec![RESTORE_GROUP.into()]);
+        Client::try_from(config)?
+    };
     let (commit, documents) = {
         let (from, at) = (args.from.clone(), args.at.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let r = super::audit::open(&from)?;
             let commit = repo::resolve(&r, at.as_deref())
                 .context("the audit repository has no such commit")?;
+            if let Some(allowed) = allowed {
+                let keys = signing::parse_allowed_signers(&allowed);
+                anyhow::ensure!(
+                    !keys.is_empty(),
+                    "no keys in the allowed signers: nothing could be verified"
+                );
+                if let Err(broken) = history::verify(&r, commit, &keys) {
+                    anyhow::bail!(
+                        "refusing to restore: the audit history does not verify at commit {} ({}): {}. Restore from a history that `kavling audit verify` accepts, or --at an earlier good commit",
+                        broken.id,
+                        broken.summary,
+                        broken.problem
+                    );
+                }
+            }
             let mut docs = Vec::new();
             for (path, blob) in repo::documents_at(&r, commit)? {
                 let content = r.find_blob(blob)?.content().to_vec();

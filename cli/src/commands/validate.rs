@@ -442,6 +442,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                                 held: naming::Holdings::default(),
                                 website: s.website,
                                 target: &s.target,
+                                alias_holder: naming::Holder::Unknown,
                             };
                             v.extend(naming::check_claim(&claim).into_iter().map(|mut x| {
                                 x.field = format!("spec.subdomain.{}", x.field);

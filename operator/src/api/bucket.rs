@@ -7,7 +7,7 @@ use super::common::{Condition, Suspension};
 use super::request::DataClassification;
 
 /// A storage bucket for a tenant (in its home namespace). Kavling creates the bucket on the
-/// object store as `<tenant>-<name>`, one access key for it, and the Secret
+/// object store as `<tenant>--<name>`, one access key for it, and the Secret
 /// `<name>-s3-credentials` with the endpoint and that key. The key rotates every
 /// `rotation.period`; the previous key keeps working for `rotation.grace`, then is removed.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -26,7 +26,8 @@ use super::request::DataClassification;
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a bucket name is a DNS label of at most 40 characters; the object store's name is <tenant>-<name>")
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a bucket name is a DNS label of at most 40 characters; the object store's name is <tenant>--<name>"),
+    validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a bucket name may not contain '--': Kavling joins the tenant and the name with it (<tenant>--<name>)")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.deletionPolicy == 'Delete' || !self.purge").message("spec.purge: purging objects needs deletionPolicy: Delete"))]
@@ -128,7 +129,7 @@ pub struct BucketUsage {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketStatus {
-    /// The bucket's name on the object store (`<tenant>-<name>`).
+    /// The bucket's name on the object store (`<tenant>--<name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_name: Option<String>,
     /// The object store's identifier of the bucket.

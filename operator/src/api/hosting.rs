@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, Suspension};
 
-/// Hosting for a PD, Kabupaten or Desa: the namespace `<tenant>-<name>` rendered from an app
+/// Hosting for a PD, Kabupaten or Desa: the namespace `<tenant>--<name>` rendered from an app
 /// template (static, php, wordpress, opensid, container) with a quota, limits, default-deny
 /// network policies, the tenant's rights, and an Ingress with TLS for its domains.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -25,7 +25,8 @@ use super::common::{Condition, Suspension};
     printcolumn = r#"{"name":"Memory","type":"string","jsonPath":".spec.resources.memory"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a hosting name is a DNS label of at most 40 characters; the namespace is <tenant>-<name>")
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a hosting name is a DNS label of at most 40 characters; the namespace is <tenant>--<name>"),
+    validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a hosting name may not contain '--': Kavling joins the tenant and the name with it (<tenant>--<name>)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HostingSpec {

@@ -87,6 +87,7 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), inner(length(max = 45)))]
     #[x_kube(validation = Rule::new("self.all(a, isIP(a))").message("target.addresses: each entry must be an IPv4 or IPv6 address"))]
+    #[x_kube(validation = Rule::new("self.all(a, !isIP(a) || ip(a).isGlobalUnicast())").message("target.addresses: loopback, link-local (169.254.0.0/16, fe80::/10), multicast, broadcast and unspecified addresses reach the visitor's own host or network, not a service"))]
     pub addresses: Vec<String>,
     /// Another name in a zone Kavling serves (CNAME).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,8 +136,9 @@ fn yes() -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostingRequest {
-    /// Short name of the application; the namespace becomes `<tenant>-<name>`.
+    /// Short name of the application; the namespace becomes `<tenant>--<name>`.
     #[x_kube(validation = Rule::new(LABEL_RULE).message("hosting.name: must be a DNS label"))]
+    #[x_kube(validation = Rule::new("!self.contains('--')").message("hosting.name: may not contain '--' (Kavling joins tenant and name with it: <tenant>--<name>)"))]
     pub name: String,
     /// Name of the application or website.
     #[schemars(length(min = 1, max = 200))]
@@ -163,8 +165,9 @@ pub struct HostingRequest {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageRequest {
-    /// Bucket name suffix; the bucket becomes `<tenant>-<name>`.
+    /// Bucket name suffix; the bucket becomes `<tenant>--<name>`.
     #[x_kube(validation = Rule::new(LABEL_RULE).message("storage.name: must be a DNS label"))]
+    #[x_kube(validation = Rule::new("!self.contains('--')").message("storage.name: may not contain '--' (Kavling joins tenant and name with it: <tenant>--<name>)"))]
     pub name: String,
     /// What data will be kept.
     #[schemars(length(min = 1, max = 2000))]
@@ -244,6 +247,16 @@ pub struct DecisionRecord {
 }
 
 impl RequestSpec {
+    /// `sha256:<hex>` of the spec's JSON (field order is the struct's, so it is stable): what
+    /// an Approval records so it decides this exact content and nothing filed later.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = serde_json::to_vec(self).expect("a RequestSpec always serialises");
+        let sum = Sha256::digest(&bytes);
+        let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
     /// `subdomain`, `hosting` or `storage` — whichever body the request carries.
     pub fn kind(&self) -> &'static str {
         if self.subdomain.is_some() {

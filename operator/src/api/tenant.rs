@@ -22,7 +22,9 @@ use super::common::Suspension;
     printcolumn = r#"{"name":"Subdomains","type":"integer","jsonPath":".status.usage.subdomains"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a tenant name is a DNS label of at most 56 characters (lowercase letters, digits, '-'), because it becomes the namespace tenant-<name>")
+    validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a tenant name is a DNS label of at most 56 characters (lowercase letters, digits, '-'), because it becomes the namespace tenant-<name>"),
+    validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a tenant name may not contain '--': Kavling joins a tenant and a name with it (<tenant>--<name>), so names of buckets and hosting namespaces stay unique across tenants"),
+    validation = Rule::new("!(self.metadata.name in ['kube', 'kavling', 'openshift', 'default', 'system', 'tenant'])").message("metadata.name: kube, kavling, openshift, default, system and tenant are reserved: derived names would look like the platform's own namespaces")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.type != 'PerangkatDaerah' || self.limits.websites <= 1").message("spec.limits.websites: a Perangkat Daerah runs at most one website"))]
@@ -45,9 +47,13 @@ pub struct TenantSpec {
     #[serde(default)]
     #[schemars(length(max = 10))]
     pub contacts: Vec<Contact>,
-    /// User groups (as the API server sees them) that act for this tenant.
+    /// User groups (as the API server sees them) that act for this tenant. Never the Dinas
+    /// group, Kavling's own groups (except `kavling:tenant:*`) or a `system:` group: Kavling
+    /// binds these groups in the tenant's namespaces, where the Secrets are. A change needs
+    /// the annotation `kavling.go.id/change-reason` (new text each time), and is audited.
     #[serde(default)]
     #[schemars(length(max = 16), inner(length(max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(g, !g.startsWith('system:') && (!g.startsWith('kavling:') || g.startsWith('kavling:tenant:')))").message("spec.groups: system:* groups and Kavling's own groups (kavling:dinas, kavling:operator, kavling:restore, …) may not act for a tenant: binding them would give them the tenant's Secrets; only kavling:tenant:* and your identity provider's own groups"))]
     pub groups: Vec<String>,
     /// What this tenant may hold. Kavling refuses an approval that would exceed it.
     #[serde(default)]

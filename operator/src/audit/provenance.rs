@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::message::Trailers;
 
+/// The uid of the Request an output was made for (beside `kavling.go.id/request`).
+pub const REQUEST_UID_ANNOTATION: &str = "kavling.go.id/request-uid";
+
 /// The operator's name in trailers.
 pub const OPERATOR: &str = "kavling-operator";
 
@@ -29,19 +32,34 @@ pub fn trailers(
         ..Default::default()
     };
     // The Request this object exists for: itself, the one decided on, the annotation on an
-    // output, or its owner's.
-    let request_key = match kind {
-        "Request" => ns.map(|ns| format!("{ns}/{}", meta["name"].as_str().unwrap_or_default())),
-        "Approval" => ns.map(|ns| {
-            format!(
-                "{ns}/{}",
-                obj["spec"]["request"].as_str().unwrap_or_default()
-            )
-        }),
-        _ => meta["annotations"]["kavling.go.id/request"]
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| owner_request(obj, recorded)),
+    // output, or its owner's — by namespace/name and, where known, by uid, so an Approval made
+    // for an earlier request of the same name is never credited.
+    let (request_key, request_uid) = match kind {
+        "Request" => (
+            ns.map(|ns| format!("{ns}/{}", meta["name"].as_str().unwrap_or_default())),
+            meta["uid"].as_str().map(str::to_string),
+        ),
+        "Approval" => (
+            ns.map(|ns| {
+                format!(
+                    "{ns}/{}",
+                    obj["spec"]["request"].as_str().unwrap_or_default()
+                )
+            }),
+            obj["spec"]["requestUid"].as_str().map(str::to_string),
+        ),
+        _ => match meta["annotations"]["kavling.go.id/request"].as_str() {
+            Some(key) => (
+                Some(key.to_string()),
+                meta["annotations"][REQUEST_UID_ANNOTATION]
+                    .as_str()
+                    .map(str::to_string),
+            ),
+            None => match owner_request(obj, recorded) {
+                Some((key, uid)) => (Some(key), uid),
+                None => (None, None),
+            },
+        },
     };
     if let Some(key) = &request_key
         && let Some((rns, rname)) = key.split_once('/')
@@ -56,9 +74,15 @@ pub fn trailers(
         let decision = if kind == "Approval" {
             Some(obj.clone())
         } else {
-            approvals_in(rns)
-                .into_iter()
-                .find(|a| a["spec"]["request"] == rname)
+            approvals_in(rns).into_iter().find(|a| {
+                a["spec"]["request"] == rname
+                    && match (&request_uid, a["spec"]["requestUid"].as_str()) {
+                        (Some(uid), Some(decided)) => uid == decided,
+                        // recorded before approvals named uids, or an output made before
+                        // outputs carried one: the name is all there is
+                        _ => true,
+                    }
+            })
         };
         if let Some(a) = decision {
             t.approver = a["spec"]["approver"].as_str().map(str::to_string);
@@ -84,17 +108,23 @@ pub fn trailers(
     t
 }
 
-/// The Request of the object's audited owner (a DnsRecord's Subdomain, a Certificate's
-/// Subdomain or Hosting).
-fn owner_request(obj: &Value, recorded: &dyn Fn(&str) -> Option<Value>) -> Option<String> {
+/// The Request (key, uid) of the object's audited owner (a DnsRecord's Subdomain, a
+/// Certificate's Subdomain or Hosting).
+fn owner_request(
+    obj: &Value,
+    recorded: &dyn Fn(&str) -> Option<Value>,
+) -> Option<(String, Option<String>)> {
     let owners = obj["metadata"]["ownerReferences"].as_array()?;
     owners.iter().find_map(|o| {
         let kind = super::document::AuditedKind::by_kind(o["kind"].as_str()?)?;
         let path = kind.path(obj["metadata"]["namespace"].as_str(), o["name"].as_str()?);
         let owner = recorded(&path)?;
-        owner["metadata"]["annotations"]["kavling.go.id/request"]
+        let annotations = &owner["metadata"]["annotations"];
+        let key = annotations["kavling.go.id/request"].as_str()?.to_string();
+        let uid = annotations[REQUEST_UID_ANNOTATION]
             .as_str()
-            .map(str::to_string)
+            .map(str::to_string);
+        Some((key, uid))
     })
 }
 

@@ -68,6 +68,7 @@ pub struct AuditRepo {
 impl AuditRepo {
     /// Opens the bare repository at `path`, creating it (with `main` as HEAD) if needed.
     pub fn open_or_init(path: &Path, signer: Signer) -> Result<AuditRepo, RepoError> {
+        clear_stale_locks(path);
         let repo = match Repository::open_bare(path) {
             Ok(r) => r,
             Err(_) => {
@@ -229,6 +230,36 @@ pub fn documents_at(repo: &Repository, at: Oid) -> Result<Vec<(String, Oid)>, gi
 
 /// Opens an audit repository given as a local path (bare or not) or a git URL. A URL is
 /// fetched into `cache` (a bare mirror of its `main`), so every reader works on local objects.
+/// Removes the lock files a writer killed mid-update left (`refs/heads/main.lock`, `HEAD.lock`,
+/// `packed-refs.lock`, …). The audit repository has exactly one writer — the operator's
+/// writer thread, which calls this before it touches anything — so a lock present at start is
+/// stale by construction. Left in place, it blocks every later commit (`code=Locked`) after a
+/// SIGKILL at the wrong instant.
+pub fn clear_stale_locks(path: &Path) {
+    fn walk(dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p);
+            } else if p.extension().is_some_and(|x| x == "lock") {
+                tracing::warn!(lock = %p.display(), "removing a stale audit repository lock");
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    for top in ["HEAD.lock", "packed-refs.lock", "config.lock"] {
+        let p = path.join(top);
+        if p.exists() {
+            tracing::warn!(lock = %p.display(), "removing a stale audit repository lock");
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    walk(&path.join("refs"));
+}
+
 pub fn open_reader(location: &str, cache: &Path) -> Result<Repository, git2::Error> {
     let is_url = location.contains("://");
     if !is_url {
@@ -270,6 +301,21 @@ pub fn resolve(repo: &Repository, at: Option<&str>) -> Result<Oid, git2::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_left_by_a_killed_writer_does_not_block_the_next_commit() {
+        let dir = std::env::temp_dir().join(format!("kavling-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = AuditRepo::open_or_init(&dir, Signer::generate()).unwrap();
+        drop(r);
+        std::fs::create_dir_all(dir.join("refs/heads")).unwrap();
+        std::fs::write(dir.join("refs/heads/main.lock"), b"").unwrap();
+        std::fs::write(dir.join("HEAD.lock"), b"").unwrap();
+        let _r = AuditRepo::open_or_init(&dir, Signer::generate()).unwrap();
+        assert!(!dir.join("refs/heads/main.lock").exists());
+        assert!(!dir.join("HEAD.lock").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     fn approval(ns: &str, name: &str) -> Entry {
         Entry {

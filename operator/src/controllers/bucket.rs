@@ -288,18 +288,7 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
     let grace = keys::parse_duration(&b.spec.rotation.grace).expect("checked above");
     let uid = b.uid().ok_or(Error::MissingField("metadata.uid"))?;
 
-    // apply: bucket and quota
-    let known = b
-        .status
-        .as_ref()
-        .and_then(|s| s.bucket_id.as_ref())
-        .is_some();
-    let info = store.ensure_bucket(&backend_name, known).await?;
-    store
-        .set_quota(&info.id, Some(size), b.spec.max_objects)
-        .await?;
-
-    // apply: keys
+    // apply: keys first — the bucket is made with its first key granted in one call
     let old = b.status.clone().unwrap_or_default();
     let mut st = old.clone();
     let suspended = suspended_at(b, now);
@@ -339,6 +328,19 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
             &format!("kavling {ns}/{name} #{}", plan.serial),
             !plan.new_key,
         )
+        .await?;
+    // apply: the bucket, made with the current key granted in the same call, and found again
+    // only when it provably is this Bucket's (never adopted by its name), then its quota
+    let known = b.status.as_ref().and_then(|s| s.bucket_id.as_deref());
+    let info = match store.ensure_bucket(&backend_name, &current_id, known).await {
+        Ok(info) => info,
+        Err(e @ crate::objectstore::StoreError::NotOurs { .. }) => {
+            return refuse(ctx, b, reasons::OBJECT_CONFLICT, e.to_string()).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    store
+        .set_quota(&info.id, Some(size), b.spec.max_objects)
         .await?;
     store.grant(&info.id, &current_id).await?;
     // A fresh key never expires. An existing one is set whenever suspension is in play, and
@@ -546,8 +548,11 @@ async fn cleanup(b: &Bucket, ctx: &Context) -> Result<Action> {
     key_ids.sort();
     key_ids.dedup();
 
+    // only the bucket this Bucket's status recorded is ever deleted: one found by name alone
+    // may be another's
     if b.spec.deletion_policy == DeletionPolicy::Delete
         && let Some(info) = store.find_bucket(&backend_name).await?
+        && st.bucket_id.as_deref() == Some(info.id.as_str())
     {
         if info.objects > 0 && !b.spec.purge {
             let msg = format!(

@@ -41,10 +41,8 @@ pub const DECOMMISSION: &str = "kavling.go.id/decommission";
 /// Replicas a workload had before suspension.
 pub const RESUME_REPLICAS: &str = "kavling.go.id/resume-replicas";
 
-/// The namespace of a tenant's hosting.
-pub fn hosting_namespace(tenant: &str, name: &str) -> String {
-    format!("{tenant}-{name}")
-}
+/// The namespace of a tenant's hosting: `<tenant>--<name>`, injective across tenants.
+pub use crate::rules::derived::hosting_namespace;
 
 /// The kinds a template may render, with their API coordinates (and what prune looks at).
 fn api_resource(kind: &str) -> Option<ApiResource> {
@@ -284,9 +282,11 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
 
     // validate
     let mut v = vec![];
-    if target.len() > 63 {
-        v.push(Violation::new("metadata.name", "hosting-namespace-length", format!("the namespace '{target}' would have {} characters; at most 63 — choose a shorter name", target.len())));
-    }
+    v.extend(crate::rules::derived::check_hosting_namespace(
+        "metadata.name",
+        &target,
+        &ctx.settings.ingress_namespace,
+    ));
     v.extend(check_resources(&h.spec.resources));
     let params = match ctx
         .templates

@@ -10,6 +10,7 @@ pub mod request;
 pub mod status;
 pub mod subdomain;
 pub mod tenant;
+pub mod website;
 pub mod zone;
 
 use std::collections::{BTreeMap, HashMap};
@@ -354,6 +355,39 @@ pub fn request_key(namespace: &str, name: &str) -> String {
 
 /// Annotation on outputs naming the Request (`namespace/name`) they were made for.
 pub const REQUEST_ANNOTATION: &str = "kavling.go.id/request";
+pub use crate::audit::provenance::REQUEST_UID_ANNOTATION;
+
+/// The annotations an output carries: the Request it was made for, by key and by uid.
+pub fn request_annotations(
+    req: &crate::api::Request,
+) -> std::collections::BTreeMap<String, String> {
+    use kube::ResourceExt;
+    std::collections::BTreeMap::from([
+        (
+            REQUEST_ANNOTATION.to_string(),
+            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
+        ),
+        (
+            REQUEST_UID_ANNOTATION.to_string(),
+            req.uid().unwrap_or_default(),
+        ),
+    ])
+}
+
+/// Whether an output with these annotations was made for exactly `req` (pure): its key, and
+/// its uid where the output records one. An output of an earlier request filed under the same
+/// name is not this request's.
+pub fn made_for(
+    annotations: &std::collections::BTreeMap<String, String>,
+    req: &crate::api::Request,
+) -> bool {
+    use kube::ResourceExt;
+    let key = request_key(&req.namespace().unwrap_or_default(), &req.name_any());
+    annotations.get(REQUEST_ANNOTATION) == Some(&key)
+        && annotations
+            .get(REQUEST_UID_ANNOTATION)
+            .is_none_or(|uid| Some(uid) == req.uid().as_ref())
+}
 
 #[cfg(test)]
 mod tests {

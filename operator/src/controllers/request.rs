@@ -17,9 +17,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::status::{self, reasons, types};
-use super::{
-    Context, Error, MANAGER, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE, label_value, request_key,
-};
+use super::{Context, Error, MANAGER, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE, label_value};
 use crate::api::{
     AppTemplate, Approval, Bucket, BucketSpec, Decision, DecisionRecord, Hosting, HostingRequest,
     HostingResources, HostingSpec, OutputRef, Request, RequestPhase, RequestStatus, StorageRequest,
@@ -47,20 +45,30 @@ impl Outcome {
     }
 }
 
-/// The deciding approval: the earliest one for this request (pure). Approvals are immutable,
-/// so once made the decision never changes.
-pub fn deciding<'a>(request: &str, approvals: &'a [Approval]) -> Option<&'a Approval> {
-    approvals
+/// The deciding approval: the earliest one that names this exact request — its name, uid and
+/// spec digest (pure). Approvals are immutable, so once made the decision never changes.
+/// Approvals that name the request but were made for another one (filed earlier under the
+/// same name, or before this one existed) decide nothing; why each was ignored is returned so
+/// a person sees it.
+pub fn deciding<'a>(
+    req: &Request,
+    approvals: &'a [Approval],
+) -> (Option<&'a Approval>, Vec<String>) {
+    let name = req.name_any();
+    let (binding, ignored): (Vec<&Approval>, Vec<&Approval>) = approvals
         .iter()
-        .filter(|a| a.spec.request == request)
-        .min_by_key(|a| {
-            (
-                a.creation_timestamp()
-                    .map(|t| t.0.as_second())
-                    .unwrap_or(i64::MAX),
-                a.name_any(),
-            )
-        })
+        .filter(|a| a.spec.request == name)
+        .partition(|a| a.mismatch(req).is_none());
+    let why = ignored.iter().filter_map(|a| a.mismatch(req)).collect();
+    let first = binding.into_iter().min_by_key(|a| {
+        (
+            a.creation_timestamp()
+                .map(|t| t.0.as_second())
+                .unwrap_or(i64::MAX),
+            a.name_any(),
+        )
+    });
+    (first, why)
 }
 
 /// The Subdomain an approved subdomain request creates (pure).
@@ -87,10 +95,7 @@ pub fn build_subdomain(req: &Request, body: &SubdomainRequest, tenant: &str) -> 
             (labels::ZONE.into(), label_value(&body.zone)),
             (labels::MANAGED_BY.into(), labels::MANAGER.into()),
         ])),
-        annotations: Some(BTreeMap::from([(
-            REQUEST_ANNOTATION.into(),
-            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
-        )])),
+        annotations: Some(super::request_annotations(req)),
         ..Default::default()
     };
     sd
@@ -121,10 +126,7 @@ pub fn build_bucket(req: &Request, body: &StorageRequest, tenant: &str) -> Bucke
             (labels::TENANT.into(), tenant.to_string()),
             (labels::MANAGED_BY.into(), labels::MANAGER.into()),
         ])),
-        annotations: Some(BTreeMap::from([(
-            REQUEST_ANNOTATION.into(),
-            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
-        )])),
+        annotations: Some(super::request_annotations(req)),
         ..Default::default()
     };
     b
@@ -137,7 +139,6 @@ async fn provision_bucket(
     tenant: &str,
 ) -> Result<Outcome> {
     let ns = req.namespace().unwrap_or_default();
-    let key = request_key(&ns, &req.name_any());
     let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &ns);
     let output = OutputRef {
         kind: "Bucket".into(),
@@ -199,7 +200,7 @@ async fn provision_bucket(
                     .unwrap_or_default(),
             )
         }),
-        &key,
+        req,
         output,
         "spec.storage.name",
         format!(
@@ -214,7 +215,7 @@ async fn provision_bucket(
 /// Provisioning with the output's own reason.
 fn outcome_of_output(
     existing: Option<(&BTreeMap<String, String>, &[crate::api::Condition])>,
-    key: &str,
+    req: &Request,
     output: OutputRef,
     field: &str,
     ready_message: String,
@@ -227,7 +228,7 @@ fn outcome_of_output(
             format!("creating {what}"),
         );
     };
-    if annotations.get(REQUEST_ANNOTATION).map(String::as_str) != Some(key) {
+    if !super::made_for(annotations, req) {
         return Outcome::new(
             RequestPhase::Failed,
             reasons::NAME_TAKEN,
@@ -296,10 +297,7 @@ pub fn build_hosting(req: &Request, body: &HostingRequest, tenant: &str) -> Opti
             (labels::TENANT.into(), tenant.to_string()),
             (labels::MANAGED_BY.into(), labels::MANAGER.into()),
         ])),
-        annotations: Some(BTreeMap::from([(
-            REQUEST_ANNOTATION.into(),
-            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
-        )])),
+        annotations: Some(super::request_annotations(req)),
         ..Default::default()
     };
     Some(h)
@@ -312,7 +310,6 @@ async fn provision_hosting(
     tenant: &str,
 ) -> Result<Outcome> {
     let ns = req.namespace().unwrap_or_default();
-    let key = request_key(&ns, &req.name_any());
     let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &ns);
     let output = OutputRef {
         kind: "Hosting".into(),
@@ -382,7 +379,7 @@ async fn provision_hosting(
                     .unwrap_or_default(),
             )
         }),
-        &key,
+        req,
         output,
         "spec.hosting.name",
         format!(
@@ -427,7 +424,6 @@ async fn provision_subdomain(
     tenant: &str,
 ) -> Result<Outcome> {
     let fqdn = format!("{}.{}", body.label, body.zone);
-    let key = request_key(&req.namespace().unwrap_or_default(), &req.name_any());
     let api: Api<Subdomain> = Api::all(ctx.client.clone());
     let output = OutputRef {
         kind: "Subdomain".into(),
@@ -458,6 +454,10 @@ async fn provision_subdomain(
             let held = api
                 .list(&super::cached().labels(&format!("{}={tenant}", labels::TENANT)))
                 .await?;
+            let alias_target = match body.target.alias.as_deref() {
+                Some(a) => api.get_opt(a.trim_end_matches('.')).await?,
+                None => None,
+            };
             let claim = naming::Claim {
                 label: &body.label,
                 zone_name: &body.zone,
@@ -472,6 +472,10 @@ async fn provision_subdomain(
                 },
                 website: body.website,
                 target: &body.target,
+                alias_holder: match &alias_target {
+                    Some(sd) => naming::Holder::Tenant(&sd.spec.tenant),
+                    None => naming::Holder::Nobody,
+                },
             };
             let violations = prefixed("spec.subdomain", naming::check_claim(&claim));
             if !violations.is_empty() {
@@ -479,6 +483,19 @@ async fn provision_subdomain(
                     RequestPhase::Failed,
                     reasons::RULE_BROKEN,
                     rules::summarize(&violations),
+                ));
+            }
+            // the website rule as a claim, not a count: of two racing approvals one wins
+            if body.website
+                && !super::website::claim(ctx, tenant, &fqdn, t.spec.limits.websites).await?
+            {
+                return Ok(Outcome::new(
+                    RequestPhase::Failed,
+                    reasons::RULE_BROKEN,
+                    format!(
+                        "spec.subdomain.website: tenant '{tenant}' already runs its {} website(s) (limit); a Perangkat Daerah runs at most one",
+                        t.spec.limits.websites
+                    ),
                 ));
             }
             create_claim(&api, &build_subdomain(req, body, tenant)).await?
@@ -491,7 +508,7 @@ async fn provision_subdomain(
             format!("claiming {fqdn}"),
         ));
     };
-    if sd.annotations().get(REQUEST_ANNOTATION) != Some(&key) {
+    if !super::made_for(sd.annotations(), req) {
         let holder = sd
             .annotations()
             .get(REQUEST_ANNOTATION)
@@ -546,7 +563,7 @@ async fn reconcile_inner(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action>
     let approvals = Api::<Approval>::namespaced(ctx.client.clone(), &ns)
         .list(&super::cached())
         .await?;
-    let decision = deciding(&name, &approvals.items);
+    let (decision, ignored) = deciding(&req, &approvals.items);
     let decision_record = decision.map(|a| DecisionRecord {
         approval: a.name_any(),
         decision: a.spec.decision,
@@ -571,6 +588,14 @@ async fn reconcile_inner(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action>
             RequestPhase::Failed,
             reasons::INVALID_SPEC,
             rules::summarize(&violations),
+        ),
+        (Some(_), None) if !ignored.is_empty() => Outcome::new(
+            RequestPhase::Pending,
+            reasons::APPROVAL_IGNORED,
+            format!(
+                "{}; waiting for a Dinas decision on this request: kavling approve -n {ns} {name}",
+                ignored.join("; ")
+            ),
         ),
         (Some(_), None) => Outcome::new(
             RequestPhase::Pending,

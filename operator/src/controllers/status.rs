@@ -17,6 +17,8 @@ pub mod types {
 pub mod reasons {
     pub const PROVISIONED: &str = "Provisioned";
     pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    /// An Approval names the request but was made for another one of the same name.
+    pub const APPROVAL_IGNORED: &str = "ApprovalIgnored";
     pub const APPROVED: &str = "Approved";
     pub const REJECTED: &str = "Rejected";
     pub const INVALID_SPEC: &str = "InvalidSpec";
@@ -32,6 +34,8 @@ pub mod reasons {
     pub const SERIAL_PUBLISHED: &str = "SerialPublished";
     pub const TRANSIENT_ERROR: &str = "TransientError";
     pub const HOSTING_PENDING: &str = "HostingPending";
+    /// An alias whose target is not a name of the same tenant: withdrawn.
+    pub const ALIAS_NOT_HELD: &str = "AliasNotHeld";
     pub const OBJECT_STORE_UNAVAILABLE: &str = "ObjectStoreUnavailable";
     pub const NO_OBJECT_STORE: &str = "NoObjectStore";
     pub const KEY_ROTATED: &str = "KeyRotated";

@@ -210,7 +210,35 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
         Some(h) => super::hosting::served_addresses(&ctx, &sd.spec.tenant, h).await?,
         None => (None, String::new()),
     };
-    let Some(desired) = build_records(&sd, &zone.spec, suspended, hosting.as_deref()) else {
+    // An alias inside our zones is published only while its target is the same tenant's: a
+    // target that changes hands (or is withdrawn) takes the alias with it.
+    let alias_refused = match sd
+        .spec
+        .target
+        .alias
+        .as_deref()
+        .map(|a| a.trim_end_matches('.'))
+    {
+        Some(a) if served.iter().any(|z| rules::naming::in_zone(a, z)) => {
+            let holder = subdomains.get_opt(a).await?;
+            rules::naming::check_alias_holder(
+                "spec.target",
+                a,
+                &sd.spec.tenant,
+                holder.as_ref().map(|h| h.spec.tenant.as_str()),
+            )
+        }
+        _ => None,
+    };
+    let (why_not, reason) = match &alias_refused {
+        Some(v) => (v.to_string(), reasons::ALIAS_NOT_HELD),
+        None => (why_not, reasons::HOSTING_PENDING),
+    };
+    let desired = match alias_refused {
+        Some(_) => None,
+        None => build_records(&sd, &zone.spec, suspended, hosting.as_deref()),
+    };
+    let Some(desired) = desired else {
         // withdraw what this subdomain published: a name never points at a missing hosting
         for old in existing.items.iter().filter(|r| owned_by(r, &sd)) {
             match records
@@ -225,7 +253,7 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
         st.records.clear();
         status::set(
             &mut st.conditions,
-            status::condition(types::READY, false, reasons::HOSTING_PENDING, why_not, gen_),
+            status::condition(types::READY, false, reason, why_not, gen_),
         );
         return report(&subdomains, &sd, st).await;
     };

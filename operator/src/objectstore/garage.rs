@@ -222,6 +222,28 @@ fn parse_bucket(call: &'static str, v: Value) -> Result<BucketInfo, StoreError> 
     })
 }
 
+/// The bucket found under `name`, if it provably is ours: the id our status recorded, or (when
+/// none is recorded) a grant to the key we made it with. Never adopted by its name alone.
+fn proven(
+    name: &str,
+    b: BucketInfo,
+    owner_key: &str,
+    known_id: Option<&str>,
+) -> Result<BucketInfo, StoreError> {
+    let ours = match known_id {
+        Some(id) => b.id == id,
+        None => b.keys.iter().any(|k| k == owner_key),
+    };
+    if ours {
+        Ok(b)
+    } else {
+        Err(StoreError::NotOurs {
+            name: name.to_string(),
+            id: b.id,
+        })
+    }
+}
+
 /// A fresh secret: 32 random bytes as 64 hex digits, the form Garage itself generates.
 fn fresh_secret() -> String {
     let mut b = [0u8; 32];
@@ -251,31 +273,49 @@ impl ObjectStore for Garage {
     fn ensure_bucket<'a>(
         &'a self,
         name: &'a str,
-        likely_exists: bool,
+        owner_key: &'a str,
+        known_id: Option<&'a str>,
     ) -> StoreFuture<'a, BucketInfo> {
         Box::pin(async move {
-            if likely_exists && let Some(b) = self.bucket_by_alias(name).await? {
-                return Ok(b);
+            if let Some(id) = known_id
+                && let Some(b) = self.bucket_by_alias(name).await?
+            {
+                return proven(name, b, owner_key, Some(id));
             }
+            // One call makes the bucket, its global alias, and a local alias with read+write in
+            // the owner's key: from then on the bucket provably belongs to that key's Bucket.
             let created = self
                 .call(
                     "CreateBucket",
                     Method::POST,
                     &[],
-                    Some(json!({ "globalAlias": name })),
+                    Some(json!({
+                        "globalAlias": name,
+                        "localAlias": {
+                            "accessKeyId": owner_key,
+                            "alias": name,
+                            "allow": {"read": true, "write": true, "owner": false},
+                        },
+                    })),
                     true,
                 )
                 .await?;
             match created {
                 Some(v) => parse_bucket("CreateBucket", v),
-                // 409: made by a concurrent or earlier call — find it
-                None => self
-                    .bucket_by_alias(name)
-                    .await?
-                    .ok_or(StoreError::Protocol {
-                        call: "CreateBucket",
-                        message: format!("{name} exists (409) but GetBucketInfo cannot find it"),
-                    }),
+                // 409: made by an earlier call of ours (killed before its status was written),
+                // or by someone else — only the owner key's grant tells which
+                None => {
+                    let b = self
+                        .bucket_by_alias(name)
+                        .await?
+                        .ok_or(StoreError::Protocol {
+                            call: "CreateBucket",
+                            message: format!(
+                                "{name} exists (409) but GetBucketInfo cannot find it"
+                            ),
+                        })?;
+                    proven(name, b, owner_key, known_id)
+                }
             }
         })
     }

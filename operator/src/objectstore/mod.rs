@@ -73,6 +73,12 @@ pub enum StoreError {
     },
     #[error("object store answered {call} with something unexpected: {message}")]
     Protocol { call: &'static str, message: String },
+    /// A bucket exists under the name but nothing proves it is this Bucket's (another
+    /// tenant's, or made by hand): it is refused, never adopted.
+    #[error(
+        "bucket {name} already exists on the object store (id {id}) and does not belong to this Bucket; Kavling never adopts a bucket by its name"
+    )]
+    NotOurs { name: String, id: String },
 }
 
 /// The admin plane of an S3 object store.
@@ -84,10 +90,15 @@ pub trait ObjectStore: Send + Sync {
     fn endpoint(&self) -> (&str, &str);
     /// Creates the bucket named `name`, or finds it when it exists. `likely_exists` (the
     /// caller has seen it before) picks the cheaper order of calls; either way is correct.
+    /// Makes the bucket `name` with `owner_key` (which must exist) granted read+write in the
+    /// same call, or finds it — only if it provably is this Bucket's: its id is `known_id`
+    /// (recorded in status), or, with none recorded, `owner_key` holds a grant on it.
+    /// Anything else is [`StoreError::NotOurs`].
     fn ensure_bucket<'a>(
         &'a self,
         name: &'a str,
-        likely_exists: bool,
+        owner_key: &'a str,
+        known_id: Option<&'a str>,
     ) -> StoreFuture<'a, BucketInfo>;
     /// The bucket named `name`, if it exists.
     fn find_bucket<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<BucketInfo>>;

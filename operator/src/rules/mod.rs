@@ -4,6 +4,7 @@
 //! `kavling validate` (in pull-request CI), so a rule reads the same everywhere. Nothing here
 //! touches the network or the API server.
 
+pub mod derived;
 pub mod identity;
 pub mod naming;
 pub mod quantity;

@@ -68,6 +68,17 @@ pub struct Claim<'a> {
     pub held: Holdings,
     pub website: bool,
     pub target: &'a Target,
+    /// Who holds the alias target's name (when the target is an alias).
+    pub alias_holder: Holder<'a>,
+}
+
+/// Who holds a name, as far as the caller knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder<'a> {
+    /// Not known (offline checks): the live rule is left to approval time.
+    Unknown,
+    Nobody,
+    Tenant(&'a str),
 }
 
 /// Judges a claim; every broken rule is returned, each naming its field (relative to the
@@ -125,6 +136,20 @@ pub fn check_claim(c: &Claim<'_>) -> Vec<Violation> {
         c.served_zones,
         c.label,
     ));
+    if let Some(alias) = &c.target.alias {
+        let alias = alias.trim_end_matches('.');
+        if c.served_zones.iter().any(|z| in_zone(alias, z))
+            && alias != format!("{}.{}", c.label, c.zone_name)
+        {
+            match c.alias_holder {
+                Holder::Unknown => {}
+                Holder::Nobody => out.extend(check_alias_holder("target", alias, c.tenant, None)),
+                Holder::Tenant(h) => {
+                    out.extend(check_alias_holder("target", alias, c.tenant, Some(h)))
+                }
+            }
+        }
+    }
     if c.held.subdomains >= c.limits.subdomains {
         out.push(Violation::new(
             "label",
@@ -155,6 +180,76 @@ pub fn check_claim(c: &Claim<'_>) -> Vec<Violation> {
     out
 }
 
+/// Why `ip` may not be a published target, if it may not: addresses that mean "this host",
+/// "this link" or "everyone" to whoever resolves the name (pointing a name there turns
+/// visitors against their own machine or network, e.g. cloud metadata at 169.254.169.254).
+/// Private ranges stay allowed: the Pusat Data serves intranet names.
+pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            if v4.is_unspecified() || o[0] == 0 {
+                Some("in 0.0.0.0/8 (this network)")
+            } else if v4.is_loopback() {
+                Some("loopback (127.0.0.0/8)")
+            } else if v4.is_link_local() {
+                Some("link-local (169.254.0.0/16)")
+            } else if v4.is_multicast() {
+                Some("multicast (224.0.0.0/4)")
+            } else if o[0] >= 240 {
+                Some("reserved or broadcast (240.0.0.0/4)")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            if v6.is_unspecified() {
+                Some("unspecified (::)")
+            } else if v6.is_loopback() {
+                Some("loopback (::1)")
+            } else if s[0] & 0xffc0 == 0xfe80 {
+                Some("link-local (fe80::/10)")
+            } else if v6.is_multicast() {
+                Some("multicast (ff00::/8)")
+            } else if let Some(v4) = v6.to_ipv4_mapped() {
+                special_purpose(IpAddr::V4(v4)).map(|_| "an IPv4-mapped special-purpose address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Whether an alias inside the served zones points at a name the same tenant holds (pure).
+/// `holder` is the tenant holding the alias's target name, if anyone does. A name nobody
+/// holds yet would resolve to whoever claims it later, and another tenant's name can change
+/// under the alias at any time: both are refused.
+pub fn check_alias_holder(
+    field: &str,
+    alias: &str,
+    tenant: &str,
+    holder: Option<&str>,
+) -> Option<Violation> {
+    match holder {
+        Some(h) if h == tenant => None,
+        Some(h) => Some(Violation::new(
+            format!("{field}.alias"),
+            "alias-held",
+            format!(
+                "'{alias}' is held by tenant '{h}', not '{tenant}': an alias may point only at the tenant's own names"
+            ),
+        )),
+        None => Some(Violation::new(
+            format!("{field}.alias"),
+            "alias-held",
+            format!(
+                "'{alias}' is not a name tenant '{tenant}' holds: an alias to a name nobody holds would follow whoever claims it later; request the target name first"
+            ),
+        )),
+    }
+}
+
 /// Checks a target: usable addresses, or an alias inside a zone Kavling serves (unless the
 /// zone allows external aliases), never to itself.
 pub fn check_target(
@@ -179,10 +274,10 @@ pub fn check_target(
     for (i, a) in t.addresses.iter().enumerate() {
         match a.parse::<IpAddr>() {
             Err(_) => out.push(Violation::new(format!("{field}.addresses[{i}]"), "address", format!("'{a}' is not an IPv4 or IPv6 address"))),
-            Ok(ip) if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() => out.push(Violation::new(
+            Ok(ip) if special_purpose(ip).is_some() => out.push(Violation::new(
                 format!("{field}.addresses[{i}]"),
                 "address-usable",
-                format!("'{a}' cannot be served: unspecified, loopback and multicast addresses are refused"),
+                format!("'{a}' is {}: such addresses reach the resolver's own host or network, not a service; give the service's address", special_purpose(ip).unwrap_or_default()),
             )),
             Ok(_) => {}
         }
@@ -250,6 +345,7 @@ mod tests {
             held: Holdings::default(),
             website: false,
             target,
+            alias_holder: Holder::Tenant("dinkes"),
         }
     }
 

@@ -6,9 +6,10 @@ use super::{Violation, quantity};
 use crate::api::{BucketSpec, TenantLimits};
 use crate::objectstore::keys;
 
-/// The object store's name of a tenant's bucket: `<tenant>-<name>`.
+/// The object store's name of a tenant's bucket: `<tenant>--<name>`, injective across tenants
+/// ([`super::derived`]).
 pub fn backend_name(tenant: &str, name: &str) -> String {
-    format!("{tenant}-{name}")
+    super::derived::bucket_name(tenant, name)
 }
 
 /// S3's bucket naming rules (the subset every S3 server enforces, Garage included).
@@ -22,7 +23,7 @@ pub fn check_bucket_name(field: &str, name: &str) -> Vec<Violation> {
             &mut out,
             "s3-bucket-length",
             format!(
-                "the object store's bucket name '{name}' has {} characters; S3 allows 3 to 63 (tenant name + '-' + bucket name)",
+                "the object store's bucket name '{name}' has {} characters; S3 allows 3 to 63 (tenant name + '--' + bucket name)",
                 name.len()
             ),
         );
