@@ -407,6 +407,7 @@ cmd_component() {
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
         KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-10.75.0.80}" \
         KAVLING_AUDIT_REPO="$DATA/audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
+        KAVLING_DENIED_TARGET_CIDRS="10.96.0.0/24" \
         "$bin" "${args[@]}"
       T0=$SECONDS
       wait_for "$name" curl -fsS "$health" ;;

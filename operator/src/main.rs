@@ -60,6 +60,14 @@ struct Args {
         value_delimiter = ','
     )]
     ingress_addresses: Vec<std::net::IpAddr>,
+    /// The cluster's own service and pod ranges (e.g. 10.96.0.0/12,10.244.0.0/16): a
+    /// Subdomain's addresses may not point into them. Repeat or separate with commas.
+    #[arg(
+        long = "denied-target-cidr",
+        env = "KAVLING_DENIED_TARGET_CIDRS",
+        value_delimiter = ','
+    )]
+    denied_target_cidrs: Vec<kavling::rules::naming::Cidr>,
     /// The audit repository (a bare git repository on durable storage; made if missing).
     /// Every change of every Kavling object becomes one signed commit there.
     #[arg(long, env = "KAVLING_AUDIT_REPO")]
@@ -116,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|a| a.to_string())
             .collect(),
+        denied_target_ranges: args.denied_target_cidrs.clone(),
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));

@@ -783,6 +783,21 @@ async fn names_point_only_at_services_and_at_the_tenants_own_names() -> anyhow::
         "{:?}",
         ready_message(&r)
     );
+    // the cluster's own service range (the operator's --denied-target-cidr; the local stack
+    // gives it 10.96.0.0/24): refused at approval, naming the range
+    let r = file_and_approve(
+        &stack,
+        "rina",
+        &ns,
+        subdomain_request("svc", &zone, "svc", addresses(&["10.96.0.10"]), false),
+    )
+    .await?;
+    assert_eq!(r.status.as_ref().unwrap().phase, RequestPhase::Failed);
+    assert!(
+        ready_message(&r).1.contains("inside 10.96.0.0/24"),
+        "{:?}",
+        ready_message(&r)
+    );
     // an alias to a name nobody holds (it would follow whoever claims it later)
     let r = file_and_approve(
         &stack,
@@ -858,6 +873,45 @@ async fn names_point_only_at_services_and_at_the_tenants_own_names() -> anyhow::
         RequestPhase::Ready,
         "{:?}",
         ready_message(&ok)
+    );
+    // the target changes hands (withdrawn, then claimed by another tenant): the alias is
+    // withdrawn with it, not left resolving to the new holder
+    let subdomains: Api<Subdomain> = Api::all(stack.client_as("ani").await?);
+    subdomains
+        .delete(&format!("asli.{zone}"), &DeleteParams::default())
+        .await?;
+    wait_for("the target gone", T, || async {
+        Ok(subdomains
+            .get_opt(&format!("asli.{zone}"))
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    let mut taken = subdomain_request("rebut", &zone, "asli", addresses(&["10.63.0.9"]), false);
+    taken.spec.requested_by = "joko".into();
+    let t = file_and_approve(&stack, "joko", &ns_other, taken).await?;
+    assert_eq!(t.status.unwrap().phase, RequestPhase::Ready);
+    let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
+    let mirror = format!("cermin.{zone}");
+    let withdrawn = wait_for("the alias withdrawn", T, || async {
+        let sd = subdomains.get(&mirror).await?;
+        let reason = sd
+            .status
+            .as_ref()
+            .and_then(|s| condition(&s.conditions, "Ready"))
+            .map(|c| (c.reason.clone(), c.message.clone()));
+        let cname = records
+            .get_opt(&record_object_name(&mirror, RecordType::CNAME))
+            .await?;
+        Ok(reason
+            .filter(|(r, _)| r == "AliasNotHeld" && cname.is_none())
+            .map(|(_, m)| m))
+    })
+    .await?;
+    assert!(
+        withdrawn.contains(&format!("held by tenant '{other}'")),
+        "{withdrawn}"
     );
     Ok(())
 }

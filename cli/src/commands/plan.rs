@@ -196,6 +196,9 @@ pub fn plan(file: &str, req: &Request, state: &ClusterState, today: chrono::Naiv
                         Some((holder, _, _)) => naming::Holder::Tenant(holder),
                         None => naming::Holder::Nobody,
                     },
+                    // the operator's --denied-target-cidr is not visible from here; approval
+                    // applies it
+                    denied_ranges: &[],
                 };
                 p.blocked
                     .extend(naming::check_claim(&claim).into_iter().map(|mut v| {

@@ -443,6 +443,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                                 website: s.website,
                                 target: &s.target,
                                 alias_holder: naming::Holder::Unknown,
+                                denied_ranges: &[],
                             };
                             v.extend(naming::check_claim(&claim).into_iter().map(|mut x| {
                                 x.field = format!("spec.subdomain.{}", x.field);

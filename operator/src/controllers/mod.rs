@@ -85,6 +85,8 @@ pub struct Settings {
     /// The ingress controller's public addresses: what a Subdomain pointing at a hosting
     /// publishes.
     pub ingress_addresses: Vec<String>,
+    /// Ranges a published address may not fall in: the cluster's service and pod ranges.
+    pub denied_target_ranges: Vec<crate::rules::naming::Cidr>,
 }
 
 impl Default for Settings {
@@ -96,6 +98,7 @@ impl Default for Settings {
             ingress_namespace: "ingress-nginx".into(),
             ingress_class: "nginx".into(),
             ingress_addresses: vec![],
+            denied_target_ranges: vec![],
         }
     }
 }

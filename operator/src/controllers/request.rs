@@ -476,6 +476,7 @@ async fn provision_subdomain(
                     Some(sd) => naming::Holder::Tenant(&sd.spec.tenant),
                     None => naming::Holder::Nobody,
                 },
+                denied_ranges: &ctx.settings.denied_target_ranges,
             };
             let violations = prefixed("spec.subdomain", naming::check_claim(&claim));
             if !violations.is_empty() {

@@ -184,6 +184,7 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
         &zone.spec,
         &served,
         &sd.spec.label,
+        &ctx.settings.denied_target_ranges,
     );
     if !violations.is_empty() {
         let msg = rules::summarize(&violations);
@@ -438,6 +439,44 @@ fn error_policy(sd: Arc<Subdomain>, err: &Error, ctx: Arc<Context>) -> Action {
 }
 
 /// Runs the Subdomain controller until shutdown.
+/// Which Subdomains alias which name (pure): fed with every Subdomain the watch sees, it
+/// answers "who points at X" in one lookup instead of a scan.
+#[derive(Default, Debug)]
+pub struct AliasIndex {
+    by_target: std::collections::HashMap<String, std::collections::BTreeSet<String>>,
+    target_of: std::collections::HashMap<String, String>,
+}
+
+impl AliasIndex {
+    /// Records that `fqdn` now aliases `alias` (or nothing).
+    pub fn record(&mut self, fqdn: &str, alias: Option<&str>) {
+        if let Some(old) = self.target_of.remove(fqdn)
+            && let Some(set) = self.by_target.get_mut(&old)
+        {
+            set.remove(fqdn);
+            if set.is_empty() {
+                self.by_target.remove(&old);
+            }
+        }
+        if let Some(a) = alias {
+            let a = a.trim_end_matches('.').to_ascii_lowercase();
+            self.by_target
+                .entry(a.clone())
+                .or_default()
+                .insert(fqdn.to_string());
+            self.target_of.insert(fqdn.to_string(), a);
+        }
+    }
+
+    /// The Subdomains whose alias is `target`.
+    pub fn aliases_of(&self, target: &str) -> Vec<String> {
+        self.by_target
+            .get(target)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     Controller::new(
@@ -447,6 +486,24 @@ pub async fn run(ctx: Arc<Context>) {
     .owns(
         Api::<DnsRecord>::all(client.clone()),
         watcher::Config::default().labels(labels::SUBDOMAIN),
+    )
+    .watches(
+        Api::<Subdomain>::all(client.clone()),
+        watcher::Config::default(),
+        {
+            // a name changing (claimed, withdrawn, changing hands) re-reconciles the aliases
+            // that point at it, so an alias never outlives its target's holder
+            let index = Arc::new(std::sync::Mutex::new(AliasIndex::default()));
+            move |sd: Subdomain| {
+                let mut index = index.lock().expect("alias index lock");
+                index.record(&sd.name_any(), sd.spec.target.alias.as_deref());
+                index
+                    .aliases_of(&sd.name_any())
+                    .into_iter()
+                    .map(|a| ObjectRef::<Subdomain>::new(&a))
+                    .collect::<Vec<_>>()
+            }
+        },
     )
     .watches(
         Api::<crate::api::Hosting>::all(client.clone()),
@@ -474,6 +531,18 @@ pub async fn run(ctx: Arc<Context>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alias_index_follows_retargeting() {
+        let mut i = AliasIndex::default();
+        i.record("a.k.go.id", Some("x.k.go.id."));
+        i.record("b.k.go.id", Some("x.k.go.id"));
+        assert_eq!(i.aliases_of("x.k.go.id"), ["a.k.go.id", "b.k.go.id"]);
+        i.record("a.k.go.id", Some("y.k.go.id"));
+        i.record("b.k.go.id", None);
+        assert!(i.aliases_of("x.k.go.id").is_empty());
+        assert_eq!(i.aliases_of("y.k.go.id"), ["a.k.go.id"]);
+    }
     use crate::api::{
         NamingPolicy, Soa, SubdomainSpec, Suspension, SuspensionPolicy, Target, Transfer,
     };

@@ -70,6 +70,8 @@ pub struct Claim<'a> {
     pub target: &'a Target,
     /// Who holds the alias target's name (when the target is an alias).
     pub alias_holder: Holder<'a>,
+    /// Ranges no address may fall in (the cluster's service and pod ranges).
+    pub denied_ranges: &'a [Cidr],
 }
 
 /// Who holds a name, as far as the caller knows.
@@ -135,6 +137,7 @@ pub fn check_claim(c: &Claim<'_>) -> Vec<Violation> {
         zone,
         c.served_zones,
         c.label,
+        c.denied_ranges,
     ));
     if let Some(alias) = &c.target.alias {
         let alias = alias.trim_end_matches('.');
@@ -221,6 +224,58 @@ pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// An address range, `10.96.0.0/12` or `fd00::/8`: the cluster's own service and pod ranges,
+/// which a published name must never point into (the operator's `--denied-target-cidr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (net, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("'{s}' is not a range like 10.96.0.0/12"))?;
+        let net: IpAddr = net
+            .parse()
+            .map_err(|_| format!("'{net}' is not an address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("'{prefix}' is not a prefix length"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("/{prefix} is longer than {max} bits"));
+        }
+        Ok(Cidr { net, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> Option<(u128, u32)> {
+            match ip {
+                IpAddr::V4(v) => Some((u128::from(u32::from(v)), 32)),
+                IpAddr::V6(v) => Some((u128::from(v), 128)),
+            }
+        };
+        match (bits(self.net), bits(ip)) {
+            (Some((n, w)), Some((a, w2))) if w == w2 => {
+                let shift = w - u32::from(self.prefix);
+                shift >= w || (n >> shift) == (a >> shift)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Whether an alias inside the served zones points at a name the same tenant holds (pure).
 /// `holder` is the tenant holding the alias's target name, if anyone does. A name nobody
 /// holds yet would resolve to whoever claims it later, and another tenant's name can change
@@ -259,6 +314,7 @@ pub fn check_target(
     zone: &ZoneSpec,
     served: &[String],
     label: &str,
+    denied: &[Cidr],
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     let given = usize::from(!t.addresses.is_empty())
@@ -279,7 +335,15 @@ pub fn check_target(
                 "address-usable",
                 format!("'{a}' is {}: such addresses reach the resolver's own host or network, not a service; give the service's address", special_purpose(ip).unwrap_or_default()),
             )),
-            Ok(_) => {}
+            Ok(ip) => {
+                if let Some(c) = denied.iter().find(|c| c.contains(ip)) {
+                    out.push(Violation::new(
+                        format!("{field}.addresses[{i}]"),
+                        "address-cluster-range",
+                        format!("'{a}' is inside {c}, the cluster's own service or pod range: a public name must not lead into the cluster's internal network"),
+                    ));
+                }
+            }
         }
     }
     if let Some(alias) = &t.alias {
@@ -346,7 +410,36 @@ mod tests {
             website: false,
             target,
             alias_holder: Holder::Tenant("dinkes"),
+            denied_ranges: &[],
         }
+    }
+
+    #[test]
+    fn addresses_in_the_clusters_own_ranges_are_refused() {
+        let r: Cidr = "10.96.0.0/12".parse().unwrap();
+        assert!(r.contains("10.96.0.10".parse().unwrap()));
+        assert!(r.contains("10.111.255.255".parse().unwrap()));
+        assert!(!r.contains("10.112.0.1".parse().unwrap()));
+        assert!(!r.contains("2001:db8::1".parse().unwrap()));
+        let v6: Cidr = "fd00:10::/32".parse().unwrap();
+        assert!(v6.contains("fd00:10::5".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        let (z, limits, served) = (
+            zone(),
+            TenantLimits::default(),
+            vec!["kota.go.id".to_string()],
+        );
+        let t = Target {
+            addresses: vec!["10.96.0.10".into()],
+            ..Default::default()
+        };
+        let mut c = claim("layanan", &z, &limits, &t, &served);
+        assert!(check_claim(&c).is_empty());
+        let denied = [r];
+        c.denied_ranges = &denied;
+        let v = check_claim(&c);
+        assert_eq!(v[0].rule, "address-cluster-range", "{v:?}");
+        assert_eq!(v[0].field, "target.addresses[0]");
     }
 
     fn addr() -> Target {
