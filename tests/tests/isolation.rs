@@ -447,34 +447,55 @@ async fn a_forged_audit_history_is_refused_by_the_remote_and_by_restore() -> any
     let dir = std::env::temp_dir().join(unique("forged-audit"));
     let d = dir.to_string_lossy().to_string();
     git(&["clone", "-q", &remote, &d])?;
-    std::fs::create_dir_all(dir.join("subdomains"))?;
-    std::fs::write(
-        dir.join("subdomains/curian.bukittinggikota.go.id.yaml"),
-        "apiVersion: kavling.go.id/v1alpha1\nkind: Subdomain\nmetadata:\n  name: curian.bukittinggikota.go.id\n",
-    )?;
-    git(&["-C", &d, "add", "-A"])?;
-    git(&[
-        "-C",
-        &d,
-        "-c",
-        "user.name=Kavling",
-        "-c",
-        "user.email=kavling-audit@kavling.go.id",
-        "commit",
-        "-q",
-        "-m",
-        "Subdomain curian.bukittinggikota.go.id: create",
-    ])?;
+    // A forged commit on top of the remote's head (the operator keeps pushing meanwhile, so a
+    // push that is merely behind is made again on the new head).
+    let forge = || -> anyhow::Result<std::process::Output> {
+        git(&["-C", &d, "fetch", "-q", "origin", "main"])?;
+        git(&["-C", &d, "reset", "-q", "--hard", "origin/main"])?;
+        std::fs::create_dir_all(dir.join("subdomains"))?;
+        std::fs::write(
+            dir.join("subdomains/curian.bukittinggikota.go.id.yaml"),
+            "apiVersion: kavling.go.id/v1alpha1\nkind: Subdomain\nmetadata:\n  name: curian.bukittinggikota.go.id\n",
+        )?;
+        git(&["-C", &d, "add", "-A"])?;
+        git(&[
+            "-C",
+            &d,
+            "-c",
+            "user.name=Kavling",
+            "-c",
+            "user.email=kavling-audit@kavling.go.id",
+            "commit",
+            "-q",
+            "-m",
+            "Subdomain curian.bukittinggikota.go.id: create",
+        ])?;
+        Ok(std::process::Command::new("git")
+            .args(["-C", &d, "push", "origin", "HEAD:main"])
+            .output()?)
+    };
+    let mut push = forge()?;
+    for _ in 0..10 {
+        let why = String::from_utf8_lossy(&push.stderr).to_string();
+        if !(why.contains("fetch first") || why.contains("non-fast-forward")) {
+            break;
+        }
+        push = forge()?;
+    }
     // the remote refuses it …
-    let push = std::process::Command::new("git")
-        .args(["-C", &d, "push", "origin", "HEAD:main"])
-        .output()?;
     assert!(!push.status.success(), "a forged commit was pushed");
     let why = String::from_utf8_lossy(&push.stderr);
     assert!(
         why.contains("not signed by the operator's audit key"),
         "{why}"
     );
+    // … and a rewrite of the operator's history (a forced push of an older head)
+    let rewrite = std::process::Command::new("git")
+        .args(["-C", &d, "push", "--force", "origin", "HEAD~2:main"])
+        .output()?;
+    assert!(!rewrite.status.success(), "history was rewritten");
+    let why = String::from_utf8_lossy(&rewrite.stderr);
+    assert!(why.contains("the audit trail only grows"), "{why}");
     // … and restore refuses to apply it, naming the commit
     let (code, out, err) = kavling_cli(
         &stack,
@@ -876,6 +897,10 @@ async fn names_point_only_at_services_and_at_the_tenants_own_names() -> anyhow::
     );
     // the target changes hands (withdrawn, then claimed by another tenant): the alias is
     // withdrawn with it, not left resolving to the new holder
+    // (the request goes first: an approved request that still exists makes its name again)
+    Api::<Request>::namespaced(stack.client_as("admin").await?, &ns)
+        .delete("asli", &DeleteParams::default())
+        .await?;
     let subdomains: Api<Subdomain> = Api::all(stack.client_as("ani").await?);
     subdomains
         .delete(&format!("asli.{zone}"), &DeleteParams::default())
@@ -891,7 +916,12 @@ async fn names_point_only_at_services_and_at_the_tenants_own_names() -> anyhow::
     let mut taken = subdomain_request("rebut", &zone, "asli", addresses(&["10.63.0.9"]), false);
     taken.spec.requested_by = "joko".into();
     let t = file_and_approve(&stack, "joko", &ns_other, taken).await?;
-    assert_eq!(t.status.unwrap().phase, RequestPhase::Ready);
+    assert_eq!(
+        t.status.as_ref().unwrap().phase,
+        RequestPhase::Ready,
+        "{:?}",
+        ready_message(&t)
+    );
     let records: Api<DnsRecord> = Api::all(stack.client_as("admin").await?);
     let mirror = format!("cermin.{zone}");
     let withdrawn = wait_for("the alias withdrawn", T, || async {
