@@ -79,6 +79,21 @@ pub fn build_role_binding(tenant: &Tenant) -> RoleBinding {
     }
 }
 
+/// The live rule on `spec.parent` (pure): the parent must exist. Offline checks (`kavling
+/// validate`) may not see the parent, so this is separate from [`validate`]. A missing parent
+/// is a broken spec like any other: Failed, not Ready (before, Ready=False here was
+/// overwritten by Ready=True further down the same reconcile).
+pub fn check_parent_exists(tenant: &Tenant, found: bool) -> Option<Violation> {
+    let parent = tenant.spec.parent.as_ref()?;
+    (!found).then(|| {
+        Violation::new(
+            "spec.parent",
+            "parent-exists",
+            format!("no tenant named '{parent}'; create the parent tenant first"),
+        )
+    })
+}
+
 /// Checks a tenant's own fields (pure).
 pub fn validate(tenant: &Tenant, parent_code: Option<&str>) -> Vec<Violation> {
     let s = &tenant.spec;
@@ -132,19 +147,8 @@ async fn reconcile_inner(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Actio
     // validate
     let mut st = tenant.status.clone().unwrap_or_default();
     let gen_ = tenant.metadata.generation;
-    let violations = validate(&tenant, parent_code.as_deref());
-    if tenant.spec.parent.is_some() && parent_code.is_none() {
-        status::set(
-            &mut st.conditions,
-            status::condition(
-                types::READY,
-                false,
-                reasons::INVALID_SPEC,
-                "spec.parent: no such tenant",
-                gen_,
-            ),
-        );
-    }
+    let mut violations = validate(&tenant, parent_code.as_deref());
+    violations.extend(check_parent_exists(&tenant, parent_code.is_some()));
     if !violations.is_empty() {
         let msg = rules::summarize(&violations);
         let was = status::get(&st.conditions, types::FAILED).map(|c| c.message.clone());
@@ -300,4 +304,34 @@ pub async fn run(ctx: Arc<Context>) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{TenantSpec, TenantType};
+
+    fn desa(parent: Option<&str>) -> Tenant {
+        Tenant::new(
+            "sungaipua",
+            TenantSpec {
+                display_name: "Nagari Sungai Pua".into(),
+                type_: TenantType::Desa,
+                code: "13.06.01.2001".into(),
+                parent: parent.map(str::to_string),
+                contacts: vec![],
+                groups: vec![],
+                limits: Default::default(),
+                suspend: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_missing_parent_is_a_broken_rule_not_a_passing_note() {
+        let v = check_parent_exists(&desa(Some("agam")), false).expect("missing parent");
+        assert_eq!((v.field.as_str(), v.rule), ("spec.parent", "parent-exists"));
+        assert!(check_parent_exists(&desa(Some("agam")), true).is_none());
+        assert!(check_parent_exists(&desa(None), false).is_none());
+    }
 }
