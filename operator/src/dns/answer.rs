@@ -359,35 +359,12 @@ fn build(
     let qptr = wire::pointer(12);
 
     // Below a delegation nothing is ours to answer: refer to the delegated servers.
-    if zone.has_cuts {
-        let mut cut = None;
-        let mut off = 0;
-        while off < apex_offset {
-            if zone.node(&qname[off..]).is_some_and(|n| n.cut) {
-                cut = Some(off); // keep going up: the highest cut wins
-            }
-            off += 1 + qname[off] as usize;
-        }
-        if let Some(c) = cut {
-            let node = zone.node(&qname[c..]).expect("cut node exists");
-            let ns = node.get(TYPE_NS).expect("a cut has NS");
-            for tail in ns.tails.iter() {
-                w.rr(&wire::pointer(12 + c), tail);
-                w.ns += 1;
-            }
-            for host in ns.rdatas.iter() {
-                for rrset in glue(zone, host) {
-                    for tail in rrset.tails.iter() {
-                        w.rr(host, tail);
-                        w.ar += 1;
-                    }
-                }
-            }
-            w.out[2] &= !0x04; // a referral is not authoritative
-            let (an, ns, ar) = (w.an, w.ns, w.ar);
-            set_counts(w.out, 1, an, ns, ar);
-            return RCODE_NOERROR;
-        }
+    if let Some(c) = highest_cut(zone, qname, apex_offset) {
+        referral(&mut w, zone, &qname[c..], &wire::pointer(12 + c));
+        w.out[2] &= !0x04; // a referral is not authoritative
+        let (an, ns, ar) = (w.an, w.ns, w.ar);
+        set_counts(w.out, 1, an, ns, ar);
+        return RCODE_NOERROR;
     }
 
     let rcode = match zone.node(qname) {
@@ -395,12 +372,48 @@ fn build(
             negative(&mut w, &apex_ptr, zone);
             RCODE_NXDOMAIN
         }
-        Some(node) => positive(&mut w, zone, node, question.qtype, &qptr, &apex_ptr),
+        Some(node) => positive(&mut w, zone, node, qname, question.qtype, &qptr, &apex_ptr),
     };
     let (an, ns, ar) = (w.an, w.ns, w.ar);
     set_counts(w.out, 1, an, ns, ar);
     w.out[3] = (w.out[3] & 0xF0) | rcode;
     rcode
+}
+
+/// Where the highest delegation cut above or at `name` is (its offset in `name`), if any; the
+/// zone's apex is at `apex_offset` and is never a cut.
+fn highest_cut(zone: &Snapshot, name: &[u8], apex_offset: usize) -> Option<usize> {
+    if !zone.has_cuts {
+        return None;
+    }
+    let mut cut = None;
+    let mut off = 0;
+    while off < apex_offset {
+        if zone.node(&name[off..]).is_some_and(|n| n.cut) {
+            cut = Some(off); // keep going up: the highest cut wins
+        }
+        off += 1 + name[off] as usize;
+    }
+    cut
+}
+
+/// The delegation at `cut` (NS in authority, glue in additional); `owner` is how the cut's
+/// name is written (a pointer into the question, or the name itself).
+fn referral(w: &mut Writer<'_>, zone: &Snapshot, cut: &[u8], owner: &[u8]) {
+    let node = zone.node(cut).expect("cut node exists");
+    let ns = node.get(TYPE_NS).expect("a cut has NS");
+    for tail in ns.tails.iter() {
+        w.rr(owner, tail);
+        w.ns += 1;
+    }
+    for host in ns.rdatas.iter() {
+        for rrset in glue(zone, host) {
+            for tail in rrset.tails.iter() {
+                w.rr(host, tail);
+                w.ar += 1;
+            }
+        }
+    }
 }
 
 fn negative(w: &mut Writer<'_>, apex_ptr: &[u8; 2], zone: &Snapshot) {
@@ -412,6 +425,7 @@ fn positive(
     w: &mut Writer<'_>,
     zone: &Snapshot,
     node: &Node,
+    qname: &[u8],
     qtype: u16,
     qptr: &[u8; 2],
     apex_ptr: &[u8; 2],
@@ -443,12 +457,24 @@ fn positive(
     w.rr(qptr, &cname.tails[0]);
     w.an += 1;
     let mut target: &[u8] = &cname.rdatas[0];
+    // names already answered for: a CNAME loop stops where it closes (a→b, b→a gives two)
+    let mut visited: [&[u8]; MAX_CHASE + 1] = [&[]; MAX_CHASE + 1];
+    visited[0] = qname;
+    let mut n_visited = 1;
     for _ in 0..MAX_CHASE {
         if !target.ends_with(&zone.apex) {
             return RCODE_NOERROR; // outside this zone: the resolver follows it
         }
+        // into a delegated child: the CNAME stays, plus a referral (RFC 1034 §4.3.2)
+        if let Some(c) = highest_cut(zone, target, target.len() - zone.apex.len()) {
+            referral(w, zone, &target[c..], &target[c..]);
+            return RCODE_NOERROR;
+        }
         match zone.node(target) {
-            None => return RCODE_NXDOMAIN,
+            None => {
+                negative(w, apex_ptr, zone); // RFC 2308 §3: the SOA, also at a chain's end
+                return RCODE_NXDOMAIN;
+            }
             Some(n) => {
                 if let Some(rrset) = n.get(qtype) {
                     for tail in rrset.tails.iter() {
@@ -461,9 +487,18 @@ fn positive(
                     Some(next) if qtype != TYPE_CNAME => {
                         w.rr(target, &next.tails[0]);
                         w.an += 1;
+                        visited[n_visited] = target;
+                        n_visited += 1;
                         target = &next.rdatas[0];
+                        if visited[..n_visited].contains(&target) {
+                            return RCODE_NOERROR; // the loop is closed
+                        }
                     }
-                    _ => return RCODE_NOERROR,
+                    Some(_) => return RCODE_NOERROR,
+                    None => {
+                        negative(w, apex_ptr, zone); // NODATA at the chain's end, with the SOA
+                        return RCODE_NOERROR;
+                    }
                 }
             }
         }

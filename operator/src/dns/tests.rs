@@ -378,3 +378,96 @@ fn fuzz_regression_section_counts_overflow() {
         let _ = answer(&c, &q, t, &mut out);
     }
 }
+
+/// The CNAME chains of issue #22's conformance defects 1, 2 and 5, in a zone of their own.
+fn chains() -> Catalog {
+    let records = vec![
+        rec("desa.kota.go.id", RecordType::NS, &["ns.desa.kota.go.id"]),
+        rec("ns.desa.kota.go.id", RecordType::A, &["10.9.9.9"]),
+        rec(
+            "todeleg.kota.go.id",
+            RecordType::CNAME,
+            &["portal.desa.kota.go.id"],
+        ),
+        rec(
+            "putus.kota.go.id",
+            RecordType::CNAME,
+            &["hilang.kota.go.id"],
+        ),
+        rec("kosong.kota.go.id", RecordType::CNAME, &["mail.kota.go.id"]),
+        rec("mail.kota.go.id", RecordType::A, &["10.0.0.25"]),
+        rec("l1.kota.go.id", RecordType::CNAME, &["l2.kota.go.id"]),
+        rec("l2.kota.go.id", RecordType::CNAME, &["l1.kota.go.id"]),
+        rec(
+            "dup.kota.go.id",
+            RecordType::A,
+            &["10.0.0.7", "10.0.0.7", "10.0.0.8"],
+        ),
+    ];
+    let snap = build("kota.go.id", &spec(), 2026120301, &records).unwrap();
+    assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
+    let mut c = Catalog::default();
+    c.zones.insert(snap.apex.clone(), Arc::new(snap));
+    c
+}
+
+#[test]
+fn a_cname_into_a_delegated_child_gives_the_cname_and_a_referral() {
+    let r = ask(
+        &chains(),
+        &query("todeleg.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    let types: Vec<HType> = r.answers.iter().map(|a| a.record_type()).collect();
+    assert_eq!(types, [HType::CNAME], "nothing below the cut is answered");
+    assert_eq!(r.authorities.len(), 1);
+    assert_eq!(r.authorities[0].record_type(), HType::NS);
+    assert_eq!(r.authorities[0].name.to_ascii(), "desa.kota.go.id.");
+    assert_eq!(r.additionals[0].name.to_ascii(), "ns.desa.kota.go.id.");
+    assert!(
+        r.metadata.authoritative,
+        "the CNAME is ours (RFC 1034 §4.3.2)"
+    );
+}
+
+#[test]
+fn negative_answers_at_the_end_of_a_chain_carry_the_soa() {
+    let c = chains();
+    let nx = ask(
+        &c,
+        &query("putus.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(nx.answers.len(), 1);
+    assert_eq!(nx.authorities.len(), 1);
+    assert_eq!(nx.authorities[0].record_type(), HType::SOA);
+    let nodata = ask(
+        &c,
+        &query("kosong.kota.go.id.", HType::AAAA, None),
+        Transport::Udp,
+    );
+    assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(nodata.answers.len(), 1);
+    assert_eq!(nodata.authorities[0].record_type(), HType::SOA);
+}
+
+#[test]
+fn a_cname_loop_stops_where_it_closes_and_rrsets_have_no_duplicates() {
+    let c = chains();
+    let r = ask(&c, &query("l1.kota.go.id.", HType::A, None), Transport::Udp);
+    let names: Vec<String> = r.answers.iter().map(|a| a.name.to_ascii()).collect();
+    assert_eq!(
+        names,
+        ["l1.kota.go.id.", "l2.kota.go.id."],
+        "peers give two"
+    );
+    let d = ask(
+        &c,
+        &query("dup.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    let values: Vec<String> = d.answers.iter().map(|a| a.data.to_string()).collect();
+    assert_eq!(values, ["10.0.0.7", "10.0.0.8"]);
+}

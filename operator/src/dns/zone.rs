@@ -29,7 +29,15 @@ pub struct RRset {
 }
 
 impl RRset {
-    fn new(type_: u16, ttl: u32, rdatas: Vec<Vec<u8>>) -> Self {
+    fn new(type_: u16, ttl: u32, all: Vec<Vec<u8>>) -> Self {
+        // an RRset has no duplicates (RFC 2181 §5): identical records are served once (RRsets
+        // are small — at most 16 values from the API — so a linear check beats hashing)
+        let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(all.len());
+        for rd in all {
+            if !rdatas.contains(&rd) {
+                rdatas.push(rd);
+            }
+        }
         let tails = rdatas
             .iter()
             .map(|rd| {
