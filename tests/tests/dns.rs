@@ -429,3 +429,180 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// What a DNS engineer compares between two servers for one question: status, the AA flag,
+/// and each section's (name, type[, data]) — TTLs aside.
+fn summary(port: &str, name: &str, t: &str) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            port,
+            "+norec",
+            "+time=1",
+            "+tries=1",
+            name,
+            t,
+        ])
+        .output()
+        .expect("dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("none")
+        .to_string();
+    let aa = text
+        .lines()
+        .find(|l| l.contains(";; flags:"))
+        .is_some_and(|l| l.split(';').nth(2).unwrap_or_default().contains(" aa"));
+    let mut sections: Vec<String> = vec![];
+    let mut current = String::new();
+    let mut rows: Vec<String> = vec![];
+    for line in text.lines() {
+        if let Some(s) = line
+            .strip_prefix(";; ")
+            .and_then(|l| l.strip_suffix(" SECTION:"))
+        {
+            if !current.is_empty() {
+                rows.sort();
+                sections.push(format!("{current}: {}", rows.join(" | ")));
+            }
+            current = s.to_string();
+            rows.clear();
+        } else if !current.is_empty() && !line.is_empty() && !line.starts_with(';') {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let keep = if current == "ANSWER" {
+                f.len()
+            } else {
+                4.min(f.len())
+            };
+            let cols: Vec<&str> = f[..keep]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, c)| *c)
+                .collect();
+            rows.push(cols.join(" "));
+        } else if line.is_empty() && !current.is_empty() {
+            rows.sort();
+            sections.push(format!("{current}: {}", rows.join(" | ")));
+            current.clear();
+            rows.clear();
+        }
+    }
+    sections.retain(|s| !s.starts_with("QUESTION") && !s.starts_with("OPT"));
+    format!("{status} aa={aa} {}", sections.join(" ; "))
+}
+
+/// Issue #22, defects 1, 2 and 5: the same questions to Kavling and to Knot serving the same
+/// zone (transferred from Kavling) get the same status, flags and sections.
+#[tokio::test]
+async fn cname_chains_are_answered_as_knot_answers_them() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let knot_port = dns_port(&stack).parse::<u16>()? + 12;
+    let zone = new_zone(
+        &stack,
+        Transfer {
+            allow: vec!["127.0.0.1".into()],
+            notify: vec![format!("127.0.0.1:{knot_port}")],
+        },
+    )
+    .await?;
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
+    let desa = format!("desa.{zone}");
+    for r in [
+        record(
+            &zone,
+            "desa",
+            RecordType::NS,
+            None,
+            &[&format!("ns.{desa}")],
+        ),
+        record(&zone, "ns.desa", RecordType::A, None, &["10.9.9.9"]),
+        record(
+            &zone,
+            "todeleg",
+            RecordType::CNAME,
+            None,
+            &[&format!("portal.{desa}")],
+        ),
+        record(
+            &zone,
+            "putus",
+            RecordType::CNAME,
+            None,
+            &[&format!("hilang.{zone}")],
+        ),
+        record(
+            &zone,
+            "kosong",
+            RecordType::CNAME,
+            None,
+            &[&format!("mail.{zone}")],
+        ),
+        record(&zone, "mail", RecordType::A, None, &["10.0.0.25"]),
+        record(
+            &zone,
+            "l1",
+            RecordType::CNAME,
+            None,
+            &[&format!("l2.{zone}")],
+        ),
+        record(
+            &zone,
+            "l2",
+            RecordType::CNAME,
+            None,
+            &[&format!("l1.{zone}")],
+        ),
+    ] {
+        records.create(&PostParams::default(), &r).await?;
+    }
+    wait_for("the chain served by Kavling", T, || async {
+        Ok((!short(&stack, &format!("l2.{zone}"), "CNAME").is_empty()).then_some(()))
+    })
+    .await?;
+
+    let dir = std::env::temp_dir().join(unique("knot-diff"));
+    std::fs::create_dir_all(&dir)?;
+    let conf = format!(
+        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_kavling\n    address: 127.0.0.1\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: notify_from_kavling\n",
+        d = dir.display(),
+        p = dns_port(&stack)
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    let child = Command::new("knotd")
+        .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("knot.log"))?)
+        .spawn()?;
+    let _knot = Knot(child);
+    let kport = knot_port.to_string();
+    let ours = dns_port(&stack);
+    wait_for("Knot has the same zone (serial)", T, || async {
+        let serial = |p: &str| {
+            let s = summary(p, &zone, "SOA");
+            let f: Vec<&str> = s.split_whitespace().collect();
+            let at = f.iter().position(|x| *x == "SOA")?;
+            f.get(at + 3).map(|x| x.to_string())
+        };
+        Ok((serial(&kport).is_some() && serial(&kport) == serial(&ours)).then_some(()))
+    })
+    .await?;
+    for (name, t) in [
+        ("todeleg", "A"),
+        ("putus", "A"),
+        ("kosong", "AAAA"),
+        ("l1", "A"),
+    ] {
+        let q = format!("{name}.{zone}");
+        let (k, o) = (summary(&kport, &q, t), summary(&ours, &q, t));
+        eprintln!("{q} {t}: {o}");
+        assert!(o.contains("ANSWER: "), "{q} {t}: no answer section: {o}");
+        assert_eq!(o, k, "{q} {t}: Kavling vs Knot");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
