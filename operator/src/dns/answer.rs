@@ -133,6 +133,8 @@ fn skip_rr(q: &[u8], mut i: usize) -> Option<(u16, u16, u32, usize, bool)> {
 struct Edns {
     payload: u16,
     version: u8,
+    /// The DO bit, copied back in the response's OPT (RFC 3225 §3).
+    dnssec_ok: bool,
 }
 
 struct Writer<'a> {
@@ -165,15 +167,18 @@ fn set_counts(out: &mut [u8], qd: u16, an: u16, ns: u16, ar: u16) {
     out[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
-fn opt(out: &mut Vec<u8>, ext_rcode: u8) {
+/// Our OPT record: extended RCODE, version 0, the client's DO bit echoed, no options.
+fn opt(out: &mut Vec<u8>, ext_rcode: u8, dnssec_ok: bool) {
     out.push(0);
     out.extend_from_slice(&TYPE_OPT.to_be_bytes());
     out.extend_from_slice(&(MAX_UDP as u16).to_be_bytes());
-    out.extend_from_slice(&[ext_rcode, 0, 0, 0, 0, 0]);
+    let flags = if dnssec_ok { 0x80 } else { 0 };
+    out.extend_from_slice(&[ext_rcode, 0, flags, 0, 0, 0]);
 }
 
-/// A response with only header (and question, when it parsed) — errors and refusals.
-fn short(out: &mut Vec<u8>, q: &[u8], question_end: Option<usize>, rcode: u8, edns: bool) {
+/// A response with only header (and question, when it parsed) — errors and refusals. `edns`:
+/// whether the query had EDNS, and its DO bit.
+fn short(out: &mut Vec<u8>, q: &[u8], question_end: Option<usize>, rcode: u8, edns: Option<bool>) {
     out.clear();
     header(out, q, false, rcode);
     let mut qd = 0;
@@ -181,10 +186,10 @@ fn short(out: &mut Vec<u8>, q: &[u8], question_end: Option<usize>, rcode: u8, ed
         out.extend_from_slice(&q[12..end + 4]);
         qd = 1;
     }
-    if edns {
-        opt(out, 0);
+    if let Some(dnssec_ok) = edns {
+        opt(out, 0, dnssec_ok);
     }
-    set_counts(out, qd, 0, 0, u16::from(edns));
+    set_counts(out, qd, 0, 0, u16::from(edns.is_some()));
 }
 
 /// Answers `q` into `out` (cleared first).
@@ -200,8 +205,16 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         be16(q, 8).unwrap_or(0),
         be16(q, 10).unwrap_or(0),
     );
+    if opcode != 0 && qdcount == 0 {
+        // an opcode we do not implement, even without a question, is NOTIMP (not FORMERR)
+        short(out, q, None, RCODE_NOTIMP, None);
+        return Outcome::Reply {
+            qtype: 0,
+            rcode: RCODE_NOTIMP,
+        };
+    }
     let Some(question) = (qdcount == 1).then(|| parse_question(q)).flatten() else {
-        short(out, q, None, RCODE_FORMERR, false);
+        short(out, q, None, RCODE_FORMERR, None);
         return Outcome::Reply {
             qtype: 0,
             rcode: RCODE_FORMERR,
@@ -212,7 +225,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
     let mut i = question.end + 4;
     for k in 0..(ancount as usize + nscount as usize + arcount as usize) {
         let Some((t, class, ttl, next, root)) = skip_rr(q, i) else {
-            short(out, q, Some(question.end), RCODE_FORMERR, false);
+            short(out, q, Some(question.end), RCODE_FORMERR, None);
             return Outcome::Reply {
                 qtype: question.qtype,
                 rcode: RCODE_FORMERR,
@@ -220,7 +233,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         };
         if t == TYPE_OPT {
             if edns.is_some() || !root || k < ancount as usize + nscount as usize {
-                short(out, q, Some(question.end), RCODE_FORMERR, false);
+                short(out, q, Some(question.end), RCODE_FORMERR, None);
                 return Outcome::Reply {
                     qtype: question.qtype,
                     rcode: RCODE_FORMERR,
@@ -229,11 +242,14 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
             edns = Some(Edns {
                 payload: class,
                 version: (ttl >> 16) as u8,
+                dnssec_ok: ttl & 0x8000 != 0,
             });
         }
         i = next;
     }
-    let has_edns = edns.is_some();
+    let edns_do: Option<bool> = edns.as_ref().map(|e| e.dnssec_ok);
+    let has_edns = edns_do.is_some();
+    let dnssec_ok = edns_do.unwrap_or(false);
     if let Some(e) = &edns
         && e.version > 0
     {
@@ -241,7 +257,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         out.clear();
         header(out, q, false, 0);
         out.extend_from_slice(&q[12..question.end + 4]);
-        opt(out, 1);
+        opt(out, 1, dnssec_ok);
         set_counts(out, 1, 0, 0, 1);
         return Outcome::Reply {
             qtype: question.qtype,
@@ -249,7 +265,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         };
     }
     if opcode != 0 {
-        short(out, q, Some(question.end), RCODE_NOTIMP, has_edns);
+        short(out, q, Some(question.end), RCODE_NOTIMP, edns_do);
         return Outcome::Reply {
             qtype: question.qtype,
             rcode: RCODE_NOTIMP,
@@ -265,10 +281,10 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
     let qname = &question.lower[..question.len];
 
     if question.qclass == CLASS_CH {
-        return chaos(q, &question, out, has_edns);
+        return chaos(q, &question, out, edns_do);
     }
     if question.qclass != CLASS_IN && question.qclass != TYPE_ANY {
-        short(out, q, Some(question.end), RCODE_REFUSED, has_edns);
+        short(out, q, Some(question.end), RCODE_REFUSED, edns_do);
         return Outcome::Reply {
             qtype: question.qtype,
             rcode: RCODE_REFUSED,
@@ -287,7 +303,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         offset += 1 + l;
     };
     let Some(zone) = zone else {
-        short(out, q, Some(question.end), RCODE_REFUSED, has_edns);
+        short(out, q, Some(question.end), RCODE_REFUSED, edns_do);
         return Outcome::Reply {
             qtype: question.qtype,
             rcode: RCODE_REFUSED,
@@ -296,6 +312,27 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
     if question.qtype == TYPE_AXFR || question.qtype == TYPE_IXFR {
         if transport == Transport::Tcp && offset == 0 {
             return Outcome::Transfer { zone: zone.clone() };
+        }
+        if question.qtype == TYPE_IXFR
+            && offset == 0
+            && let Some(soa) = soa_tail(zone)
+        {
+            // IXFR over UDP (RFC 1995 §2): our current SOA alone — "you are current, or ask
+            // again over TCP"
+            header(out, q, true, 0);
+            out.extend_from_slice(&q[12..question.end + 4]);
+            out.extend_from_slice(&wire::pointer(12));
+            out.extend_from_slice(soa);
+            let mut ar = 0;
+            if let Some(d) = edns_do {
+                opt(out, 0, d);
+                ar = 1;
+            }
+            set_counts(out, 1, 1, 0, ar);
+            return Outcome::Reply {
+                qtype: question.qtype,
+                rcode: RCODE_NOERROR,
+            };
         }
         short(
             out,
@@ -306,7 +343,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
             } else {
                 RCODE_REFUSED
             },
-            has_edns,
+            edns_do,
         );
         return Outcome::Reply {
             qtype: question.qtype,
@@ -316,7 +353,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
 
     let rcode = build(zone, q, &question, offset, out);
     if has_edns {
-        opt(out, 0);
+        opt(out, 0, dnssec_ok);
         let ar = be16(out, 10).unwrap_or(0) + 1;
         out[10..12].copy_from_slice(&ar.to_be_bytes());
     }
@@ -328,7 +365,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         out[2] |= 0x02;
         out.extend_from_slice(&q[12..question.end + 4]);
         if has_edns {
-            opt(out, 0);
+            opt(out, 0, dnssec_ok);
         }
         set_counts(out, 1, 0, 0, u16::from(has_edns));
     }
@@ -430,7 +467,7 @@ fn positive(
     qptr: &[u8; 2],
     apex_ptr: &[u8; 2],
 ) -> u8 {
-    if qtype == TYPE_ANY {
+    if qtype == TYPE_ANY && !node.rrsets.is_empty() {
         // RFC 8482: a small, synthesised answer instead of everything at the name
         let mut tail = Vec::with_capacity(24);
         tail.extend_from_slice(&TYPE_HINFO.to_be_bytes());
@@ -507,7 +544,7 @@ fn positive(
 }
 
 /// `version.bind`, `id.server`, `hostname.bind` in class CH; anything else there is refused.
-fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: bool) -> Outcome {
+fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: Option<bool>) -> Outcome {
     let name = &question.lower[..question.len];
     let known = [
         &b"\x07version\x04bind\x00"[..],
@@ -534,10 +571,10 @@ fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: bool) -> Outcom
         &[&[text.len() as u8][..], text.as_bytes()].concat(),
     );
     out.extend_from_slice(&rr);
-    if edns {
-        opt(out, 0);
+    if let Some(dnssec_ok) = edns {
+        opt(out, 0, dnssec_ok);
     }
-    set_counts(out, 1, 1, 0, u16::from(edns));
+    set_counts(out, 1, 1, 0, u16::from(edns.is_some()));
     Outcome::Reply {
         qtype: question.qtype,
         rcode: RCODE_NOERROR,

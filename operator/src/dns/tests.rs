@@ -471,3 +471,68 @@ fn a_cname_loop_stops_where_it_closes_and_rrsets_have_no_duplicates() {
     let values: Vec<String> = d.answers.iter().map(|a| a.data.to_string()).collect();
     assert_eq!(values, ["10.0.0.7", "10.0.0.8"]);
 }
+
+#[test]
+fn the_do_bit_is_copied_back_and_refusals_of_edns_queries_carry_opt() {
+    let c = catalog();
+    let with_do = |name: &str| {
+        let mut m = Message::new(11, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), HType::A));
+        let mut e = hickory_proto::op::Edns::new();
+        e.set_max_payload(1232);
+        e.set_dnssec_ok(true);
+        m.set_edns(e);
+        m.to_bytes().unwrap()
+    };
+    let r = ask(&c, &with_do("portal.kota.go.id."), Transport::Udp);
+    assert!(
+        r.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        "DO echoed (RFC 3225 §3)"
+    );
+    let plain = ask(
+        &c,
+        &query("portal.kota.go.id.", HType::A, Some(1232)),
+        Transport::Udp,
+    );
+    assert!(plain.edns.as_ref().is_some_and(|e| !e.flags().dnssec_ok));
+    let refused = ask(&c, &with_do("example.org."), Transport::Udp);
+    assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+    assert!(
+        refused.edns.is_some(),
+        "a refusal of an EDNS query has OPT (RFC 6891 §6.1.1)"
+    );
+}
+
+#[test]
+fn an_unknown_opcode_without_a_question_is_notimp_and_ixfr_over_udp_gets_the_soa() {
+    let c = catalog();
+    let mut status = vec![0u8; 12];
+    status[0] = 0x12;
+    status[2] = 2 << 3; // opcode STATUS, no question
+    let mut out = Vec::new();
+    assert!(matches!(
+        answer(&c, &status, Transport::Udp, &mut out),
+        Outcome::Reply { rcode: 4, .. }
+    ));
+    let r = ask(&c, &query("kota.go.id.", HType::IXFR, None), Transport::Udp);
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    let types: Vec<HType> = r.answers.iter().map(|a| a.record_type()).collect();
+    assert_eq!(
+        types,
+        [HType::SOA],
+        "RFC 1995 §2: the current SOA alone over UDP"
+    );
+    assert!(r.metadata.authoritative);
+}
+
+#[test]
+fn any_at_an_empty_non_terminal_is_nodata() {
+    let r = ask(
+        &catalog(),
+        &query("b.c.kota.go.id.", HType::ANY, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty(), "{:?}", r.answers);
+    assert_eq!(r.authorities[0].record_type(), HType::SOA);
+}
