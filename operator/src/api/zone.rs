@@ -90,12 +90,14 @@ fn default_negative_ttl() -> u32 {
 }
 
 /// Which secondaries may transfer the zone and which are notified of changes.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Transfer {
-    /// Addresses allowed to AXFR/IXFR.
+    /// Addresses or ranges (`192.0.2.53`, `10.20.0.0/24`, `2001:db8::/64`) allowed to
+    /// AXFR/IXFR.
     #[serde(default)]
     #[schemars(length(max = 32), inner(length(max = 64)))]
+    #[x_kube(validation = Rule::new("self.all(a, isIP(a) || isCIDR(a))").message("transfer.allow: each entry must be an IP address or a CIDR range such as 10.20.0.0/24"))]
     pub allow: Vec<String>,
     /// `address[:port]` of secondaries sent NOTIFY when the serial changes.
     #[serde(default)]

@@ -103,7 +103,12 @@ fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> S
 async fn main() -> anyhow::Result<()> {
     kavling::logging::init();
     let args = Args::parse();
-    let mut initial = Catalog::default();
+    // with --zone-file the catalog is complete from the start; from the API, once both
+    // initial lists are in (dns::watch)
+    let mut initial = Catalog {
+        complete: args.no_api,
+        ..Default::default()
+    };
     for spec in &args.zone_files {
         let (domain, path) = spec
             .split_once('=')

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::wire::{
-    self, CLASS_CH, CLASS_IN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_HINFO, TYPE_IXFR, TYPE_NS,
-    TYPE_OPT, TYPE_SOA, TYPE_TXT,
+    self, CLASS_CH, CLASS_IN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DS, TYPE_HINFO, TYPE_IXFR,
+    TYPE_NS, TYPE_OPT, TYPE_SOA, TYPE_TXT,
 };
 use super::zone::{Node, Snapshot, glue};
 
@@ -15,6 +15,10 @@ use super::zone::{Node, Snapshot, glue};
 #[derive(Default, Debug)]
 pub struct Catalog {
     pub zones: HashMap<Box<[u8]>, Arc<Snapshot>>,
+    /// Whether every zone is in (after the initial lists). Before that a name outside
+    /// `zones` may be ours still: SERVFAIL ("ask again"), never REFUSED, which secondaries
+    /// take as "not authoritative" and back off from for their whole retry interval.
+    pub complete: bool,
 }
 
 pub const RCODE_NOERROR: u8 = 0;
@@ -303,10 +307,15 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         offset += 1 + l;
     };
     let Some(zone) = zone else {
-        short(out, q, Some(question.end), RCODE_REFUSED, edns_do);
+        let rcode = if catalog.complete {
+            RCODE_REFUSED
+        } else {
+            RCODE_SERVFAIL
+        };
+        short(out, q, Some(question.end), rcode, edns_do);
         return Outcome::Reply {
             qtype: question.qtype,
-            rcode: RCODE_REFUSED,
+            rcode,
         };
     };
     if question.qtype == TYPE_AXFR || question.qtype == TYPE_IXFR {
@@ -396,7 +405,10 @@ fn build(
     let qptr = wire::pointer(12);
 
     // Below a delegation nothing is ours to answer: refer to the delegated servers.
-    if let Some(c) = highest_cut(zone, qname, apex_offset) {
+    // (DS at the cut itself is the parent's data, answered here: RFC 4035 §3.1.4.1)
+    if let Some(c) = highest_cut(zone, qname, apex_offset)
+        && !(c == 0 && question.qtype == TYPE_DS)
+    {
         referral(&mut w, zone, &qname[c..], &wire::pointer(12 + c));
         w.out[2] &= !0x04; // a referral is not authoritative
         let (an, ns, ar) = (w.an, w.ns, w.ar);

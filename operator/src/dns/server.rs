@@ -135,7 +135,7 @@ async fn tcp_client(
             }
             Outcome::Drop => return Ok(()),
             Outcome::Transfer { zone } => {
-                if !zone.transfer_allow.contains(&peer.ip()) {
+                if !may_transfer(&zone, peer.ip()) {
                     tracing::info!(%peer, zone = %zone.domain, "zone transfer refused: peer not in spec.transfer.allow");
                     refuse(&msg, &mut out);
                     stats.count(252, RCODE_REFUSED);
@@ -267,5 +267,5 @@ pub async fn notify(zone: Arc<Snapshot>) {
 
 /// Whether an address may transfer (exposed for tests).
 pub fn may_transfer(zone: &Snapshot, ip: IpAddr) -> bool {
-    zone.transfer_allow.contains(&ip)
+    zone.transfer_allow.iter().any(|r| r.contains(ip))
 }

@@ -65,7 +65,10 @@ fn catalog() -> Catalog {
     ];
     let snap = build("kota.go.id", &spec(), 2026112301, &records).unwrap();
     assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
-    let mut c = Catalog::default();
+    let mut c = Catalog {
+        complete: true,
+        ..Default::default()
+    };
     c.zones.insert(snap.apex.clone(), Arc::new(snap));
     c
 }
@@ -406,7 +409,10 @@ fn chains() -> Catalog {
     ];
     let snap = build("kota.go.id", &spec(), 2026120301, &records).unwrap();
     assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
-    let mut c = Catalog::default();
+    let mut c = Catalog {
+        complete: true,
+        ..Default::default()
+    };
     c.zones.insert(snap.apex.clone(), Arc::new(snap));
     c
 }
@@ -535,4 +541,73 @@ fn any_at_an_empty_non_terminal_is_nodata() {
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert!(r.answers.is_empty(), "{:?}", r.answers);
     assert_eq!(r.authorities[0].record_type(), HType::SOA);
+}
+
+#[test]
+fn transfers_are_allowed_to_addresses_and_ranges() {
+    let mut s = spec();
+    s.transfer.allow = vec![
+        "192.0.2.53".into(),
+        "10.20.0.0/24".into(),
+        "2001:db8::/64".into(),
+    ];
+    let snap = build("kota.go.id", &s, 1, &[]).unwrap();
+    for (ip, ok) in [
+        ("192.0.2.53", true),
+        ("192.0.2.54", false),
+        ("10.20.0.77", true),
+        ("10.20.1.1", false),
+        ("2001:db8::35", true),
+    ] {
+        assert_eq!(
+            super::server::may_transfer(&snap, ip.parse().unwrap()),
+            ok,
+            "{ip}"
+        );
+    }
+}
+
+#[test]
+fn ds_at_a_delegation_is_answered_from_the_parent_side() {
+    let c = catalog();
+    let r = ask(
+        &c,
+        &query("desa.kota.go.id.", HType::DS, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        r.metadata.authoritative,
+        "the parent is authoritative for DS"
+    );
+    assert!(r.answers.is_empty());
+    assert_eq!(
+        r.authorities[0].record_type(),
+        HType::SOA,
+        "NODATA, not a referral"
+    );
+    let below = ask(
+        &c,
+        &query("www.desa.kota.go.id.", HType::DS, None),
+        Transport::Udp,
+    );
+    assert!(!below.metadata.authoritative);
+    assert_eq!(below.authorities[0].record_type(), HType::NS);
+}
+
+#[test]
+fn before_the_first_complete_catalog_our_names_get_servfail_not_refused() {
+    let early = Catalog::default();
+    let r = ask(
+        &early,
+        &query("portal.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    let r = ask(
+        &catalog(),
+        &query("example.org.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
 }

@@ -161,7 +161,9 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
         let old = catalog.load_full();
         let mut next = Catalog {
             zones: old.zones.clone(),
+            complete: true,
         };
+        let mut to_notify = Vec::new();
         for (name, snap) in built {
             let Ok(apex) = super::wire::name(&name) else {
                 continue;
@@ -172,7 +174,7 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
                     let serial_changed = old.zones.get(&apex).is_none_or(|o| o.serial != s.serial);
                     let s = Arc::new(s);
                     if serial_changed && !s.notify.is_empty() {
-                        tokio::spawn(server::notify(s.clone()));
+                        to_notify.push(s.clone());
                     }
                     next.zones.insert(apex, s);
                 }
@@ -182,6 +184,11 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
             }
         }
         catalog.store(Arc::new(next));
+        // NOTIFY only once the new serial is what we serve: a secondary asking at once must
+        // not transfer the old zone
+        for s in to_notify {
+            tokio::spawn(server::notify(s));
+        }
         published
             .last_rebuild_micros
             .store(t.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -14,6 +14,7 @@ pub const TYPE_MX: u16 = 15;
 pub const TYPE_TXT: u16 = 16;
 pub const TYPE_AAAA: u16 = 28;
 pub const TYPE_SRV: u16 = 33;
+pub const TYPE_DS: u16 = 43;
 pub const TYPE_OPT: u16 = 41;
 pub const TYPE_IXFR: u16 = 251;
 pub const TYPE_AXFR: u16 = 252;

@@ -17,6 +17,17 @@ pub struct RecordData {
     pub values: Vec<String>,
 }
 
+/// `10.0.0.1` (one address) or `10.0.0.0/24` (a range) as a range.
+pub fn transfer_range(entry: &str) -> Option<crate::rules::naming::Cidr> {
+    let entry = entry.trim();
+    if entry.contains('/') {
+        return entry.parse().ok();
+    }
+    let ip: IpAddr = entry.parse().ok()?;
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
+    format!("{ip}/{bits}").parse().ok()
+}
+
 /// An RRset with each record's "tail" — type, class, TTL, length and data — ready to follow a
 /// compressed owner name.
 #[derive(Clone, Debug, Default)]
@@ -83,7 +94,8 @@ pub struct Snapshot {
     pub has_cuts: bool,
     /// The apex SOA record's tail with the negative TTL (for NXDOMAIN/NODATA authority).
     pub negative_soa_tail: Box<[u8]>,
-    pub transfer_allow: Vec<IpAddr>,
+    /// Who may transfer: addresses (as /32 or /128) and ranges.
+    pub transfer_allow: Vec<crate::rules::naming::Cidr>,
     pub notify: Vec<SocketAddr>,
     /// Records that could not be rendered (skipped, with the reason).
     pub skipped: Vec<String>,
@@ -205,7 +217,14 @@ pub fn build(
             .transfer
             .allow
             .iter()
-            .filter_map(|a| a.parse().ok())
+            .filter_map(|a| {
+                let r = transfer_range(a);
+                if r.is_none() {
+                    // the CRD refuses these; a static zone file's config may still carry one
+                    tracing::warn!(entry = %a, zone = %domain, "transfer.allow entry is neither an address nor a range; ignored");
+                }
+                r
+            })
             .collect(),
         notify: spec
             .transfer
