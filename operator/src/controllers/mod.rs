@@ -361,11 +361,9 @@ pub const REQUEST_ANNOTATION: &str = "kavling.go.id/request";
 pub use crate::audit::provenance::REQUEST_UID_ANNOTATION;
 
 /// The annotations an output carries: the Request it was made for, by key and by uid.
-pub fn request_annotations(
-    req: &crate::api::Request,
-) -> std::collections::BTreeMap<String, String> {
+pub fn request_annotations(req: &crate::api::Request) -> BTreeMap<String, String> {
     use kube::ResourceExt;
-    std::collections::BTreeMap::from([
+    BTreeMap::from([
         (
             REQUEST_ANNOTATION.to_string(),
             request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
@@ -380,10 +378,7 @@ pub fn request_annotations(
 /// Whether an output with these annotations was made for exactly `req` (pure): its key, and
 /// its uid where the output records one. An output of an earlier request filed under the same
 /// name is not this request's.
-pub fn made_for(
-    annotations: &std::collections::BTreeMap<String, String>,
-    req: &crate::api::Request,
-) -> bool {
+pub fn made_for(annotations: &BTreeMap<String, String>, req: &crate::api::Request) -> bool {
     use kube::ResourceExt;
     let key = request_key(&req.namespace().unwrap_or_default(), &req.name_any());
     annotations.get(REQUEST_ANNOTATION) == Some(&key)
@@ -395,6 +390,30 @@ pub fn made_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_is_a_requests_only_by_key_and_uid() {
+        let mut req: crate::api::Request = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kavling.go.id/v1alpha1", "kind": "Request",
+            "metadata": {"name": "portal", "namespace": "tenant-dinkes", "uid": "u-1"},
+            "spec": {"requestedBy": "rina", "letter": {"number": "1", "date": "2026-11-01",
+                "signer": {"name": "A", "position": "B", "identity": {"nip": "197805122005012003"}}},
+                "storage": {"name": "arsip", "dataDescription": "x", "size": "1Gi",
+                    "classification": "Publik", "personalData": false}}
+        }))
+        .unwrap();
+        let ours = request_annotations(&req);
+        assert!(made_for(&ours, &req));
+        // made before outputs recorded a uid: the key is all there is
+        let legacy = BTreeMap::from([(
+            REQUEST_ANNOTATION.to_string(),
+            "tenant-dinkes/portal".to_string(),
+        )]);
+        assert!(made_for(&legacy, &req));
+        // the same name filed again is another request
+        req.metadata.uid = Some("u-2".into());
+        assert!(!made_for(&ours, &req));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
