@@ -338,6 +338,30 @@ impl Drop for Knot {
     }
 }
 
+/// Knot DNS (Debian) on loopback as a secondary of `zone`, transferring from Kavling and
+/// accepting its NOTIFY; stopped when the handle drops. Its log is `knot.log` in the dir.
+fn knot_secondary(
+    stack: &Stack,
+    zone: &str,
+    knot_port: u16,
+    prefix: &str,
+) -> anyhow::Result<(Knot, std::path::PathBuf)> {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir)?;
+    let conf = format!(
+        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_kavling\n    address: 127.0.0.1\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: notify_from_kavling\n",
+        d = dir.display(),
+        p = dns_port(stack)
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    let child = Command::new("knotd")
+        .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("knot.log"))?)
+        .spawn()?;
+    Ok((Knot(child), dir))
+}
+
 #[tokio::test]
 async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Result<()> {
     let stack = Stack::load()?;
@@ -362,20 +386,7 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
     })
     .await?;
 
-    let dir = std::env::temp_dir().join(unique("knot"));
-    std::fs::create_dir_all(&dir)?;
-    let conf = format!(
-        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_kavling\n    address: 127.0.0.1\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: notify_from_kavling\n",
-        d = dir.display(),
-        p = dns_port(&stack)
-    );
-    std::fs::write(dir.join("knot.conf"), conf)?;
-    let child = Command::new("knotd")
-        .args(["-c", &dir.join("knot.conf").to_string_lossy()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("knot.log"))?)
-        .spawn()?;
-    let _knot = Knot(child);
+    let (_knot, dir) = knot_secondary(&stack, &zone, knot_port, "knot")?;
     let kdig = |name: String| {
         let out = Command::new("kdig")
             .args([
@@ -565,20 +576,7 @@ async fn cname_chains_are_answered_as_knot_answers_them() -> anyhow::Result<()> 
     })
     .await?;
 
-    let dir = std::env::temp_dir().join(unique("knot-diff"));
-    std::fs::create_dir_all(&dir)?;
-    let conf = format!(
-        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{p}\n\nacl:\n  - id: notify_from_kavling\n    address: 127.0.0.1\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: notify_from_kavling\n",
-        d = dir.display(),
-        p = dns_port(&stack)
-    );
-    std::fs::write(dir.join("knot.conf"), conf)?;
-    let child = Command::new("knotd")
-        .args(["-c", &dir.join("knot.conf").to_string_lossy()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("knot.log"))?)
-        .spawn()?;
-    let _knot = Knot(child);
+    let (_knot, dir) = knot_secondary(&stack, &zone, knot_port, "knot-diff")?;
     let kport = knot_port.to_string();
     let ours = dns_port(&stack);
     wait_for("Knot has the same zone (serial)", T, || async {
