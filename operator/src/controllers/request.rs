@@ -55,11 +55,15 @@ pub fn deciding<'a>(
     approvals: &'a [Approval],
 ) -> (Option<&'a Approval>, Vec<String>) {
     let name = req.name_any();
-    let (binding, ignored): (Vec<&Approval>, Vec<&Approval>) = approvals
-        .iter()
-        .filter(|a| a.spec.request == name)
-        .partition(|a| a.mismatch(req).is_none());
-    let why = ignored.iter().filter_map(|a| a.mismatch(req)).collect();
+    // one judgement per approval (it hashes the request's spec)
+    let mut binding = Vec::new();
+    let mut why = Vec::new();
+    for a in approvals.iter().filter(|a| a.spec.request == name) {
+        match a.mismatch(req) {
+            None => binding.push(a),
+            Some(reason) => why.push(reason),
+        }
+    }
     let first = binding.into_iter().min_by_key(|a| {
         (
             a.creation_timestamp()
@@ -753,4 +757,32 @@ pub async fn run(ctx: Arc<Context>) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_approval_of_this_exact_request_decides() {
+        let req: Request = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kavling.go.id/v1alpha1", "kind": "Request",
+            "metadata": {"name": "portal", "namespace": "tenant-dinkes", "uid": "u-2"},
+            "spec": {"requestedBy": "rina", "letter": {"number": "1", "date": "2026-11-01",
+                "signer": {"name": "A", "position": "B", "identity": {"nip": "197805122005012003"}}},
+                "storage": {"name": "arsip", "dataDescription": "x", "size": "1Gi",
+                    "classification": "Publik", "personalData": false}}
+        }))
+        .unwrap();
+        let good = Approval::deciding(&req, Decision::Approve, "ani", "");
+        let mut earlier = good.clone();
+        earlier.spec.request_uid = "u-1".into();
+        let (d, why) = deciding(&req, std::slice::from_ref(&earlier));
+        assert!(d.is_none());
+        assert!(why[0].contains("never carries over"), "{why:?}");
+        let both = [earlier, good];
+        let (d, why) = deciding(&req, &both);
+        assert_eq!(d.map(|a| a.spec.request_uid.as_str()), Some("u-2"));
+        assert_eq!(why.len(), 1);
+    }
 }
