@@ -17,7 +17,7 @@ CPUSET=/sys/fs/cgroup/cpuset/kavling-dns-bench
 trap 'for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; sleep 0.5; rmdir "$CPUSET" 2>/dev/null || true; rm -rf "$W"' EXIT
 
 "$REPO/dev/build-tools.sh" apt >/dev/null
-cargo build --release --quiet -p kavling-operator --bin kavling-dns
+cargo build --release --quiet -p kavling-dns --bin kavling-dns
 KAVLING_DNS="${CARGO_TARGET_DIR:-$REPO/target}/release/kavling-dns"
 
 echo "generating a $N-record zone and query files in $W" >&2

@@ -9,7 +9,7 @@ cd "$REPO"
 export KAVLING_STACK_DIR="${KAVLING_BENCH_STACK_DIR:-${CARGO_TARGET_DIR:-$REPO/target}/bench-stack}"
 export KAVLING_PORT_BASE="${KAVLING_BENCH_PORT_BASE:-19000}"
 dev/build-tools.sh all
-cargo build --release --quiet -p kavling-operator -p kavling-bench
+cargo build --release --quiet -p kavling-operator -p kavling-dns -p kavling-bench
 REL="${CARGO_TARGET_DIR:-$REPO/target}/release"
 export KAVLING_OPERATOR_BIN="$REL/kavling-operator" KAVLING_DNS_BIN="$REL/kavling-dns"
 dev/stack.sh destroy >/dev/null 2>&1 || true

@@ -322,7 +322,7 @@ async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
     use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
     use kube::core::{ApiResource, GroupVersionKind};
     let admin = stack.client_as("admin").await?;
-    let t = Templates::load().map_err(anyhow::Error::msg)?;
+    let t = Templates::load()?;
     let params = t
         .resolve(AppTemplate::Static, &Default::default(), "p")
         .map_err(|v| anyhow::anyhow!("{v:?}"))?;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use kavling::api::Decision;
+use kavling_core::api::Decision;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
@@ -127,12 +127,12 @@ async fn whoami_full(client: &Client) -> anyhow::Result<(String, Vec<String>)> {
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Crds { dir } = &cli.command {
         match dir {
-            None => print!("{}", kavling::crds::all_yaml()),
+            None => print!("{}", kavling_core::crds::all_yaml()),
             Some(d) => {
                 std::fs::create_dir_all(d)?;
-                for crd in kavling::crds::all() {
-                    let path = d.join(kavling::crds::file_name(&crd));
-                    std::fs::write(&path, kavling::crds::to_yaml(&crd))?;
+                for crd in kavling_core::crds::all() {
+                    let path = d.join(kavling_core::crds::file_name(&crd));
+                    std::fs::write(&path, kavling_core::crds::to_yaml(&crd))?;
                     println!("wrote {}", path.display());
                 }
             }

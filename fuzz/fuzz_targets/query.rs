@@ -5,8 +5,8 @@
 use std::sync::{Arc, OnceLock};
 
 use kavling::api::{NamingPolicy, RecordType, Soa, Transfer, ZoneSpec};
-use kavling::dns::answer::{Catalog, MAX_UDP, Outcome, Transport, answer};
-use kavling::dns::zone::{RecordData, build};
+use kavling_core::dns::answer::{Catalog, MAX_UDP, Outcome, Transport, answer};
+use kavling_core::dns::zone::{RecordData, build};
 use libfuzzer_sys::fuzz_target;
 
 fn catalog() -> &'static Catalog {

@@ -1,17 +1,13 @@
-//! Kavling: the operator that turns approved requests of government units into go.id
-//! subdomains, DNS records, certificates, hosting and storage — and records every change.
+//! Kavling's operator: the controllers (one module per kind) and the I/O they need — ACME
+//! accounts and orders ([`acme`]), the object store ([`objectstore`]).
 //!
-//! Layers: [`api`] (the types), [`rules`] (pure regulation checks, shared with the CLI),
-//! [`controllers`] (one module per kind), [`crds`] (generated manifests).
+//! What can be decided without I/O lives in `kavling_core` and is re-exported here under its
+//! old paths ([`api`], [`rules`], [`crds`], [`dns`], [`hosting`]), so `kavling::api::Zone`
+//! still names the type; the audit trail is `kavling_audit`, re-exported as [`audit`].
+
+pub use kavling_audit as audit;
+pub use kavling_core::{api, crds, dns, health, hosting, kinds, logging, outputs, plan, rules};
 
 pub mod acme;
-pub mod api;
-pub mod audit;
 pub mod controllers;
-pub mod crds;
-pub mod dns;
-pub mod health;
-pub mod hosting;
-pub mod logging;
 pub mod objectstore;
-pub mod rules;

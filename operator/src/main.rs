@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let metrics_ctx = ctx.clone();
-    let audit_metrics = Arc::new(kavling::audit::writer::Metrics::default());
+    let audit_metrics = Arc::new(kavling_audit::writer::Metrics::default());
     let audit_render = audit_metrics.clone();
     tokio::spawn(kavling::health::serve(
         listener,
@@ -147,14 +147,17 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(server = %version.git_version, listen = %args.listen, "kavling-operator starting");
     match args.audit_repo.clone() {
         Some(repo) => {
-            let settings = kavling::audit::writer::Settings {
+            let settings = kavling_audit::writer::Settings {
                 repo,
                 remote: args.audit_remote.clone(),
                 namespace: args.namespace.clone(),
             };
+            controllers::ensure_namespace(&client, &args.namespace)
+                .await
+                .context("cannot make the operator's namespace")?;
             let client = client.clone();
             tokio::spawn(async move {
-                if let Err(e) = kavling::audit::writer::run(client, settings, audit_metrics).await {
+                if let Err(e) = kavling_audit::writer::run(client, settings, audit_metrics).await {
                     // Without its audit trail the platform must not carry on silently.
                     tracing::error!(error = %e, "the audit writer cannot run; stopping");
                     std::process::exit(1);
@@ -167,17 +170,7 @@ async fn main() -> anyhow::Result<()> {
     }
     ready.store(true, Ordering::Relaxed);
 
-    tokio::join!(
-        controllers::tenant::run(ctx.clone()),
-        controllers::zone::run(ctx.clone()),
-        controllers::request::run(ctx.clone()),
-        controllers::subdomain::run(ctx.clone()),
-        controllers::dnsrecord::run(ctx.clone()),
-        controllers::bucket::run(ctx.clone()),
-        controllers::issuer::run(ctx.clone()),
-        controllers::certificate::run(ctx.clone()),
-        controllers::hosting::run(ctx.clone()),
-    );
+    controllers::run_all(ctx).await;
     tracing::info!("kavling-operator stopped");
     Ok(())
 }

@@ -115,7 +115,7 @@ async fn apply_files_requests_pending_and_plan_shows_what_approval_would_make() 
         "{md}"
     );
     assert!(
-        row("simpan").contains(&format!("bucket {id}-arsip with quota 5Gi")),
+        row("simpan").contains(&format!("bucket {id}--arsip with quota 5Gi")),
         "{md}"
     );
 

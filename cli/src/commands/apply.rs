@@ -38,7 +38,7 @@ fn api_for(client: &Client, obj: &DynamicObject) -> anyhow::Result<Api<DynamicOb
         .api_version
         .split_once('/')
         .unwrap_or(("", &types.api_version));
-    if group != kavling::api::GROUP {
+    if group != kavling_core::api::GROUP {
         anyhow::bail!(
             "{} {} is not a Kavling object; apply it with kubectl",
             types.kind,
@@ -111,11 +111,11 @@ pub async fn run(client: Client, args: ApplyArgs) -> anyhow::Result<i32> {
     if args.prune
         && let Some(sel) = &args.selector
     {
-        let api: Api<kavling::api::Request> = Api::all(client.clone());
+        let api: Api<kavling_core::api::Request> = Api::all(client.clone());
         for r in api.list(&ListParams::default().labels(sel)).await?.items {
             let key = (r.namespace().unwrap_or_default(), r.name_any());
             if !applied.contains(&key) {
-                Api::<kavling::api::Request>::namespaced(client.clone(), &key.0)
+                Api::<kavling_core::api::Request>::namespaced(client.clone(), &key.0)
                     .delete(&key.1, &DeleteParams::default())
                     .await?;
                 println!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kavling::audit::{history, repo, signing, writer};
+use kavling_audit::{history, repo, signing, writer};
 use kube::{Api, Client};
 use serde::Serialize;
 

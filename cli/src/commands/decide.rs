@@ -2,7 +2,7 @@
 //! deciding user's own name.
 
 use clap::Args;
-use kavling::api::{Approval, Decision, Request};
+use kavling_core::api::{Approval, Decision, Request};
 use kube::api::PostParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -39,7 +39,8 @@ pub async fn run(client: Client, args: DecideArgs, decision: Decision) -> anyhow
         .get(&args.request)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read request {}: {e}", args.request))?;
-    let violations = kavling::rules::request::check(&req.spec, chrono::Utc::now().date_naive());
+    let violations =
+        kavling_core::rules::request::check(&req.spec, chrono::Utc::now().date_naive());
     if decision == Decision::Approve && !violations.is_empty() {
         let lines: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
         anyhow::bail!(

@@ -2,7 +2,9 @@
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Event;
-use kavling::api::{Bucket, Certificate, Condition, Hosting, Request, Subdomain, Tenant, Zone};
+use kavling_core::api::{
+    Bucket, Certificate, Condition, Hosting, Request, Subdomain, Tenant, Zone,
+};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -136,7 +138,7 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
             println!("Records:      {}", st.records.join(", "));
             if let Some(r) = s
                 .annotations()
-                .get(kavling::controllers::REQUEST_ANNOTATION)
+                .get(kavling_core::outputs::REQUEST_ANNOTATION)
             {
                 println!("Request:      {r}");
             }
@@ -200,7 +202,7 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
             if let Some(u) = &st.usage {
                 println!(
                     "Used:         {} in {} objects",
-                    kavling::rules::storage::human_bytes(u.bytes),
+                    kavling_core::rules::storage::human_bytes(u.bytes),
                     u.objects
                 );
             }

@@ -1,10 +1,10 @@
 //! `kavling get KIND [NAME]`: tables of Kavling objects, or YAML/JSON with `-o`.
 
 use clap::{Args, ValueEnum};
-use kavling::api::{
+use kavling_core::api::{
     Approval, Bucket, Certificate, DnsRecord, Hosting, Issuer, Request, Subdomain, Tenant, Zone,
 };
-use kavling::controllers::status::{get as cond, types};
+use kavling_core::status::{get as cond, types};
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -60,13 +60,13 @@ pub struct GetArgs {
     pub output: Format,
 }
 
-fn ready(conds: &[kavling::api::Condition]) -> String {
+fn ready(conds: &[kavling_core::api::Condition]) -> String {
     cond(conds, types::READY)
         .map(|c| c.status.clone())
         .unwrap_or_else(|| "-".into())
 }
 
-fn message(conds: &[kavling::api::Condition]) -> String {
+fn message(conds: &[kavling_core::api::Condition]) -> String {
     cond(conds, types::READY)
         .map(|c| c.message.clone())
         .unwrap_or_default()
@@ -280,7 +280,7 @@ pub async fn run(client: Client, args: GetArgs) -> anyhow::Result<()> {
                     .map(|u| {
                         format!(
                             "{} ({} obj)",
-                            kavling::rules::storage::human_bytes(u.bytes),
+                            kavling_core::rules::storage::human_bytes(u.bytes),
                             u.objects
                         )
                     })

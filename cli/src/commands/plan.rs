@@ -2,16 +2,17 @@
 //! whether a rule that needs live state (name already claimed, one website, limits, the zone)
 //! would stop it — as a table for a terminal or Markdown for a pull-request comment.
 //!
-//! The cluster is read once (three LIST calls, read-only credentials suffice); every request
-//! is then planned in memory, so thousands of files plan in seconds.
+//! The cluster is read once (five LIST calls, read-only credentials suffice); every request
+//! is then planned in memory by `kavling_core::plan::plan` — the function the operator runs
+//! at approval time — so thousands of files plan in seconds and the plan cannot drift from
+//! what approval does.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use kavling::api::{Request, Subdomain, Tenant, TenantType, Zone, tenant_of_namespace};
-use kavling::rules::{self, naming};
+use kavling_core::api::{Bucket, Hosting, Request, Subdomain, Tenant, Zone};
+use kavling_core::hosting::Templates;
+use kavling_core::plan::{ClusterView, Existing};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
@@ -40,47 +41,30 @@ pub struct PlanArgs {
     pub format: Format,
 }
 
-/// What the cluster holds, as far as planning needs it.
-#[derive(Default)]
-pub struct ClusterState {
-    pub zones: HashMap<String, Zone>,
-    pub tenants: HashMap<String, Tenant>,
-    /// FQDN → (tenant, website, request that claimed it)
-    pub subdomains: HashMap<String, (String, bool, String)>,
-    pub live: bool,
-}
-
-impl ClusterState {
-    pub async fn read(client: Client) -> anyhow::Result<Self> {
-        let lp = ListParams::default();
-        let (za, ta, sa) = (
-            Api::<Zone>::all(client.clone()),
-            Api::<Tenant>::all(client.clone()),
-            Api::<Subdomain>::all(client),
-        );
-        let (zones, tenants, sds) = tokio::try_join!(za.list(&lp), ta.list(&lp), sa.list(&lp))?;
-        Ok(Self {
-            zones: zones.items.into_iter().map(|z| (z.name_any(), z)).collect(),
-            tenants: tenants
-                .items
-                .into_iter()
-                .map(|t| (t.name_any(), t))
-                .collect(),
-            subdomains: sds
-                .items
-                .into_iter()
-                .map(|s| {
-                    let req = s
-                        .annotations()
-                        .get(kavling::controllers::REQUEST_ANNOTATION)
-                        .cloned()
-                        .unwrap_or_default();
-                    (s.name_any(), (s.spec.tenant.clone(), s.spec.website, req))
-                })
-                .collect(),
-            live: true,
-        })
-    }
+/// Reads what planning needs from the cluster: five LISTs, read-only credentials suffice.
+pub async fn read_view(client: Client) -> anyhow::Result<ClusterView> {
+    let lp = ListParams::default();
+    let (za, ta, sa, ha, ba) = (
+        Api::<Zone>::all(client.clone()),
+        Api::<Tenant>::all(client.clone()),
+        Api::<Subdomain>::all(client.clone()),
+        Api::<Hosting>::all(client.clone()),
+        Api::<Bucket>::all(client),
+    );
+    let (zones, tenants, sds, hostings, buckets) = tokio::try_join!(
+        za.list(&lp),
+        ta.list(&lp),
+        sa.list(&lp),
+        ha.list(&lp),
+        ba.list(&lp)
+    )?;
+    Ok(ClusterView::from_lists(
+        zones.items,
+        tenants.items,
+        sds.items,
+        hostings.items,
+        buckets.items,
+    ))
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -93,146 +77,48 @@ pub struct Plan {
     pub blocked: Vec<String>,
 }
 
-/// Plans one request against the cluster state (pure).
-pub fn plan(file: &str, req: &Request, state: &ClusterState, today: chrono::NaiveDate) -> Plan {
-    let ns = req.namespace().unwrap_or_default();
-    let tenant = tenant_of_namespace(&ns).unwrap_or("").to_string();
-    let mut p = Plan {
-        file: file.into(),
-        request: format!("{ns}/{}", req.name_any()),
-        type_: req.spec.kind().into(),
-        creates: vec![],
-        blocked: vec![],
+/// Plans one request against the cluster view: the operator's own planner, shown as lines a
+/// person reads.
+pub fn plan(
+    file: &str,
+    req: &Request,
+    view: &ClusterView,
+    templates: &Templates,
+    today: chrono::NaiveDate,
+) -> Plan {
+    let d = kavling_core::plan::plan(req, view, templates, today);
+    let creates = match &d.existing {
+        Existing::Ours { .. } => {
+            let what = d.output.as_ref().map(|o| format!("{} {}", o.kind, o.name));
+            vec![format!(
+                "nothing: {} was already made for this request",
+                what.unwrap_or_default()
+            )]
+        }
+        _ => d.effects.clone(),
     };
-    p.blocked.extend(
-        rules::request::check(&req.spec, today)
-            .iter()
-            .map(ToString::to_string),
-    );
-    if state.live && !state.tenants.contains_key(&tenant) {
-        p.blocked
-            .push(format!("tenant '{tenant}' (namespace {ns}) does not exist"));
+    let mut blocked: Vec<String> = d
+        .refusals()
+        .map(|v| match v.rule {
+            // whose the name is, in the words approval uses
+            "name-taken" => v.message.clone(),
+            _ => v.to_string(),
+        })
+        .collect();
+    blocked.dedup();
+    Plan {
+        file: file.into(),
+        request: format!("{}/{}", req.namespace().unwrap_or_default(), req.name_any()),
+        type_: d.type_.into(),
+        creates,
+        blocked,
     }
-    if let Some(s) = &req.spec.subdomain {
-        let fqdn = format!("{}.{}", s.label, s.zone);
-        p.creates.push(format!(
-            "Subdomain {fqdn}{}",
-            if s.website { " (website)" } else { "" }
-        ));
-        let t = &s.target;
-        let (v4, v6): (Vec<&String>, Vec<&String>) = t
-            .addresses
-            .iter()
-            .partition(|a| matches!(a.parse::<IpAddr>(), Ok(IpAddr::V4(_))));
-        if !v4.is_empty() {
-            p.creates.push(format!(
-                "A {fqdn} → {}",
-                v4.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        if !v6.is_empty() {
-            p.creates.push(format!(
-                "AAAA {fqdn} → {}",
-                v6.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        if let Some(a) = &t.alias {
-            p.creates.push(format!("CNAME {fqdn} → {a}"));
-        }
-        if let Some(h) = &t.hosting {
-            p.creates
-                .push(format!("name → hosting {h} (once it is served)"));
-        }
-        if s.tls {
-            p.creates.push(format!(
-                "TLS certificate for {fqdn} (requested when certificate issuance lands)"
-            ));
-        }
-        if state.live {
-            if let Some((_, _, by)) = state.subdomains.get(&fqdn)
-                && *by == p.request
-            {
-                p.creates = vec![format!("nothing: {fqdn} was already made for this request")];
-            } else if let Some((holder, _, by)) = state.subdomains.get(&fqdn) {
-                p.blocked.push(format!(
-                    "{fqdn} is already held by tenant '{holder}'{}",
-                    if by.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({by})")
-                    }
-                ));
-            } else {
-                let held: Vec<&(String, bool, String)> = state
-                    .subdomains
-                    .values()
-                    .filter(|(t, _, _)| *t == tenant)
-                    .collect();
-                let t = state.tenants.get(&tenant);
-                let limits = t.map(|t| t.spec.limits.clone()).unwrap_or_default();
-                let served: Vec<String> = state.zones.keys().cloned().collect();
-                let claim = naming::Claim {
-                    label: &s.label,
-                    zone_name: &s.zone,
-                    zone: state.zones.get(&s.zone).map(|z| &z.spec),
-                    served_zones: &served,
-                    tenant: &tenant,
-                    tenant_type: t
-                        .map(|t| t.spec.type_)
-                        .unwrap_or(TenantType::PerangkatDaerah),
-                    limits: &limits,
-                    held: naming::Holdings {
-                        subdomains: held.len() as u32,
-                        websites: held.iter().filter(|(_, w, _)| *w).count() as u32,
-                    },
-                    website: s.website,
-                    target: &s.target,
-                    alias_holder: match s
-                        .target
-                        .alias
-                        .as_deref()
-                        .and_then(|a| state.subdomains.get(a.trim_end_matches('.')))
-                    {
-                        Some((holder, _, _)) => naming::Holder::Tenant(holder),
-                        None => naming::Holder::Nobody,
-                    },
-                    // the operator's --denied-target-cidr is not visible from here; approval
-                    // applies it
-                    denied_ranges: &[],
-                };
-                p.blocked
-                    .extend(naming::check_claim(&claim).into_iter().map(|mut v| {
-                        v.field = format!("spec.subdomain.{}", v.field);
-                        v.to_string()
-                    }));
-            }
-        }
-    }
-    if let Some(h) = &req.spec.hosting {
-        p.creates.push(format!(
-            "namespace {tenant}-{} from template {} with quota cpu {}, memory {}, disk {}",
-            h.name, h.template, h.cpu, h.memory, h.disk
-        ));
-    }
-    if let Some(s) = &req.spec.storage {
-        p.creates.push(format!(
-            "bucket {tenant}-{} with quota {} ({:?}{}), credentials Secret in {ns}",
-            s.name,
-            s.size,
-            s.classification,
-            if s.personal_data {
-                ", personal data"
-            } else {
-                ""
-            }
-        ));
-    }
-    p.blocked.dedup();
-    p
 }
 
 /// Plans every Request under `paths`, on every core.
-pub fn plan_all(paths: &[PathBuf], state: &ClusterState, today: chrono::NaiveDate) -> Vec<Plan> {
+pub fn plan_all(paths: &[PathBuf], view: &ClusterView, today: chrono::NaiveDate) -> Vec<Plan> {
+    let templates = Templates::load().expect("the compiled-in templates load (unit-tested)");
+    let templates = &templates;
     let mut docs = Vec::new();
     for f in collect(paths) {
         if let Ok(text) = std::fs::read_to_string(&f) {
@@ -252,7 +138,7 @@ pub fn plan_all(paths: &[PathBuf], state: &ClusterState, today: chrono::NaiveDat
                         .filter_map(|d| {
                             serde_norway::from_str::<Request>(&d.text)
                                 .ok()
-                                .map(|r| plan(&d.file, &r, state, today))
+                                .map(|r| plan(&d.file, &r, view, templates, today))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -301,14 +187,14 @@ pub fn markdown(plans: &[Plan], live: bool) -> String {
 }
 
 pub async fn run(client: Option<Client>, args: PlanArgs) -> anyhow::Result<i32> {
-    let state = match client {
-        Some(c) => ClusterState::read(c).await?,
-        None => ClusterState::default(),
+    let view = match client {
+        Some(c) => read_view(c).await?,
+        None => ClusterView::default(),
     };
-    let plans = plan_all(&args.paths, &state, chrono::Utc::now().date_naive());
+    let plans = plan_all(&args.paths, &view, chrono::Utc::now().date_naive());
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
-        Format::Markdown => print!("{}", markdown(&plans, state.live)),
+        Format::Markdown => print!("{}", markdown(&plans, view.live)),
         Format::Table => {
             for p in &plans {
                 println!("{}  {}  ({})", p.request, p.type_, p.file);
@@ -319,7 +205,7 @@ pub async fn run(client: Option<Client>, args: PlanArgs) -> anyhow::Result<i32> 
                     println!("    ! {b}");
                 }
             }
-            if !state.live {
+            if !view.live {
                 eprintln!(
                     "(planned without --cluster: names already claimed and limits were not checked)"
                 );

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use kavling::api::{Identity, Letter, Request, RequestSpec, Signer, SubdomainRequest, Target};
+use kavling_core::api::{Identity, Letter, Request, RequestSpec, Signer, SubdomainRequest, Target};
 use kube::api::PostParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -139,7 +139,8 @@ pub async fn run(client: Client, cmd: RequestCmd) -> anyhow::Result<()> {
         }
     };
     // The same rules the operator applies, before anything is sent.
-    let violations = kavling::rules::request::check(&req.spec, chrono::Utc::now().date_naive());
+    let violations =
+        kavling_core::rules::request::check(&req.spec, chrono::Utc::now().date_naive());
     if !violations.is_empty() {
         let lines: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
         anyhow::bail!(

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use k8s_openapi::api::core::v1::Namespace;
-use kavling::audit::restore::{self, Action, Step};
-use kavling::audit::{document::AuditedKind, history, repo, signing};
+use kavling_audit::restore::{self, Action, Step};
+use kavling_audit::{document::AuditedKind, history, repo, signing};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 

@@ -2,7 +2,7 @@
 //! for buckets (`-n NAMESPACE`): a suspended bucket's key is disabled, its data untouched.
 
 use clap::{Args, ValueEnum};
-use kavling::api::{Bucket, Hosting, Subdomain};
+use kavling_core::api::{Bucket, Hosting, Subdomain};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -49,7 +49,7 @@ pub async fn run(client: kube::Client, args: SuspendArgs, suspend: bool) -> anyh
                 anyhow::anyhow!("--reason is required: say why the {what} is suspended")
             })?;
         if let Some(u) = &args.until
-            && kavling::controllers::subdomain::parse_until(u).is_none()
+            && kavling_core::api::common::parse_until(u).is_none()
         {
             anyhow::bail!("--until '{u}' is neither a date YYYY-MM-DD nor an RFC 3339 time");
         }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use kavling::api::{
+use kavling_core::api::{
     Approval, Bucket, Certificate, DnsRecord, Hosting, Issuer, Request, Subdomain, Tenant,
     TenantLimits, TenantType, Zone, tenant_of_namespace,
 };
-use kavling::rules::{self, naming};
+use kavling_core::rules::{self, naming};
 use kube::CustomResourceExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -478,7 +478,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                     }
                     push_violations(
                         d,
-                        kavling::controllers::tenant::validate(&t, parent.as_deref()),
+                        kavling_core::rules::tenant::validate(&t, parent.as_deref()),
                         &mut out,
                     );
                 }
@@ -492,7 +492,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
             "Hosting" => {
                 cel::<Hosting>(&mut compiled, d, &value, &mut out);
                 if let Some(h) = typed::<Hosting>(d, &value, &mut out) {
-                    let templates = kavling::hosting::Templates::load()
+                    let templates = kavling_core::hosting::Templates::load()
                         .expect("the compiled-in templates load (unit-tested)");
                     if let Err(v) =
                         templates.resolve(h.spec.template, &h.spec.parameters, "spec.parameters")
@@ -531,12 +531,12 @@ fn escape_gh(s: &str) -> String {
 /// offline checks did not already report.
 fn cluster_findings(
     paths: &[PathBuf],
-    state: &super::plan::ClusterState,
+    view: &kavling_core::plan::ClusterView,
     today: chrono::NaiveDate,
     offline: &[Finding],
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for p in super::plan::plan_all(paths, state, today) {
+    for p in super::plan::plan_all(paths, view, today) {
         let text = std::fs::read_to_string(&p.file).unwrap_or_default();
         let doc = documents(&p.file, &text).into_iter().find(|d| {
             d.text.contains(&format!(
@@ -576,8 +576,8 @@ pub async fn run(client: Option<kube::Client>, args: ValidateArgs) -> anyhow::Re
     let today = chrono::Utc::now().date_naive();
     let mut findings = validate(&args.paths, today);
     if let Some(c) = client {
-        let state = super::plan::ClusterState::read(c).await?;
-        let extra = cluster_findings(&args.paths, &state, today, &findings);
+        let view = super::plan::read_view(c).await?;
+        let extra = cluster_findings(&args.paths, &view, today, &findings);
         findings.extend(extra);
     }
     let errors = findings

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use kavling::api::{Request, RequestPhase};
-use kavling::controllers::status::{get, types};
+use kavling_core::api::{Request, RequestPhase};
+use kavling_core::status::{get, types};
 use kube::{Api, Client};
 
 #[derive(Args, Debug)]

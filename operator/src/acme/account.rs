@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use instant_acme::{Account, AccountBuilder, AccountCredentials, ExternalAccountKey, NewAccount};
 use sha2::{Digest, Sha256};
 
+use super::AcmeError;
 use crate::api::IssuerSpec;
 
 /// The key inside the account Secret.
@@ -19,20 +20,27 @@ pub fn secret_name(issuer: &str) -> String {
 
 /// An HTTP client for the directory: trusting `ca_bundle` when given (instant-acme takes the
 /// root from a file, so it is written to a file named by its digest).
-fn builder(spec: &IssuerSpec) -> Result<AccountBuilder, String> {
+fn builder(spec: &IssuerSpec) -> Result<AccountBuilder, AcmeError> {
     match &spec.ca_bundle {
         Some(pem) => {
             let digest = Sha256::digest(pem.as_bytes());
             let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
             let path = std::env::temp_dir().join(format!("kavling-acme-root-{hex}.pem"));
             if !path.exists() {
-                std::fs::write(&path, pem).map_err(|e| {
-                    format!("cannot write the CA bundle to {}: {e}", path.display())
+                std::fs::write(&path, pem).map_err(|source| AcmeError::Io {
+                    doing: format!("cannot write the CA bundle to {}", path.display()),
+                    source,
                 })?;
             }
-            Account::builder_with_root(&path).map_err(|e| format!("spec.caBundle: {e}"))
+            Account::builder_with_root(&path).map_err(|e| AcmeError::Spec {
+                field: "spec.caBundle",
+                message: e.to_string(),
+            })
         }
-        None => Account::builder().map_err(|e| format!("HTTP client: {e}")),
+        None => Account::builder().map_err(|source| AcmeError::Ca {
+            doing: "HTTP client".into(),
+            source,
+        }),
     }
 }
 
@@ -40,13 +48,16 @@ fn builder(spec: &IssuerSpec) -> Result<AccountBuilder, String> {
 pub async fn register(
     spec: &IssuerSpec,
     eab_hmac: Option<&[u8]>,
-) -> Result<(Account, AccountCredentials), String> {
+) -> Result<(Account, AccountCredentials), AcmeError> {
     let contact: Vec<String> = spec.contact.iter().map(|c| format!("mailto:{c}")).collect();
     let contact_refs: Vec<&str> = contact.iter().map(String::as_str).collect();
     let eab = match (&spec.external_account_binding, eab_hmac) {
         (Some(b), Some(key)) => Some(ExternalAccountKey::new(b.key_id.clone(), key)),
         (Some(_), None) => {
-            return Err("spec.externalAccountBinding: the HMAC key secret is missing".into());
+            return Err(AcmeError::Spec {
+                field: "spec.externalAccountBinding",
+                message: "the HMAC key secret is missing".into(),
+            });
         }
         _ => None,
     };
@@ -61,7 +72,10 @@ pub async fn register(
             eab.as_ref(),
         )
         .await
-        .map_err(|e| format!("registering at {}: {e}", spec.directory))
+        .map_err(|source| AcmeError::Ca {
+            doing: format!("registering at {}", spec.directory),
+            source,
+        })
 }
 
 /// Accounts restored from their credentials, cached per Issuer and credentials, so a
@@ -78,7 +92,7 @@ impl Accounts {
         issuer: &str,
         spec: &IssuerSpec,
         credentials_json: &str,
-    ) -> Result<Account, String> {
+    ) -> Result<Account, AcmeError> {
         let fingerprint = {
             let d = Sha256::digest(format!("{credentials_json}\n{spec:?}").as_bytes());
             d.iter().map(|b| format!("{b:02x}")).collect::<String>()
@@ -88,12 +102,18 @@ impl Accounts {
         {
             return Ok(acct.clone());
         }
-        let creds: AccountCredentials = serde_json::from_str(credentials_json)
-            .map_err(|e| format!("account credentials of issuer {issuer}: {e}"))?;
+        let creds: AccountCredentials =
+            serde_json::from_str(credentials_json).map_err(|source| AcmeError::Credentials {
+                issuer: issuer.to_string(),
+                source,
+            })?;
         let acct = builder(spec)?
             .from_credentials(creds)
             .await
-            .map_err(|e| format!("restoring the account of issuer {issuer}: {e}"))?;
+            .map_err(|source| AcmeError::Ca {
+                doing: format!("restoring the account of issuer {issuer}"),
+                source,
+            })?;
         self.cache
             .lock()
             .expect("accounts lock")

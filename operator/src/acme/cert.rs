@@ -7,18 +7,28 @@ use chrono::{DateTime, Utc};
 use crate::api::KeyAlgorithm;
 
 /// A new private key (PEM) and a CSR (DER) for `names`, with no subject: the names are SANs.
-pub fn key_and_csr(names: &[String], alg: KeyAlgorithm) -> Result<(String, Vec<u8>), String> {
+pub fn key_and_csr(
+    names: &[String],
+    alg: KeyAlgorithm,
+) -> Result<(String, Vec<u8>), super::AcmeError> {
+    use super::AcmeError::Key;
     let algo = match alg {
         KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
     };
-    let key = rcgen::KeyPair::generate_for(algo).map_err(|e| format!("key generation: {e}"))?;
-    let mut params =
-        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("CSR names: {e}"))?;
+    let key = rcgen::KeyPair::generate_for(algo).map_err(|source| Key {
+        doing: "key generation",
+        source,
+    })?;
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|source| Key {
+        doing: "CSR names",
+        source,
+    })?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    let csr = params
-        .serialize_request(&key)
-        .map_err(|e| format!("CSR: {e}"))?;
+    let csr = params.serialize_request(&key).map_err(|source| Key {
+        doing: "CSR",
+        source,
+    })?;
     Ok((key.serialize_pem(), csr.der().to_vec()))
 }
 

@@ -66,12 +66,16 @@ pub async fn served_everywhere(
     servers: &[SocketAddr],
     name: &str,
     values: &[String],
-) -> Result<(), String> {
+) -> Result<(), super::AcmeError> {
     for s in servers {
+        let not_served = |message| super::AcmeError::NotServed {
+            server: *s,
+            message,
+        };
         match txt_values(*s, name).await {
             Ok(got) if values.iter().all(|v| got.contains(v)) => {}
-            Ok(_) => return Err(format!("{s} does not serve {name} TXT yet")),
-            Err(e) => return Err(format!("{s}: {e}")),
+            Ok(_) => return Err(not_served(format!("does not serve {name} TXT yet"))),
+            Err(e) => return Err(not_served(e.to_string())),
         }
     }
     Ok(())

@@ -6,5 +6,7 @@
 pub mod account;
 pub mod cert;
 pub mod dnscheck;
-pub mod names;
-pub mod schedule;
+pub mod error;
+
+pub use error::AcmeError;
+pub use kavling_core::acme::{names, schedule};

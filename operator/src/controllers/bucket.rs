@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams};
@@ -46,10 +45,7 @@ fn disabled_since() -> DateTime<Utc> {
     DateTime::from_timestamp(946_684_800, 0).expect("2000-01-01 is a valid time")
 }
 
-/// The credentials Secret's name for a Bucket.
-pub fn secret_name(bucket: &str) -> String {
-    format!("{bucket}-s3-credentials")
-}
+pub use crate::rules::storage::secret_name;
 
 /// The credentials Secret (pure): for SDKs (`AWS_*`, usable with `envFrom`) and for people.
 pub fn build_secret(
@@ -171,11 +167,6 @@ async fn live_violations(
 }
 
 async fn reconcile(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
-    let name = b.name_any();
-    super::timed("Bucket", name, reconcile_inner(b, ctx)).await
-}
-
-async fn reconcile_inner(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
     let ns = b
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
@@ -187,11 +178,7 @@ async fn reconcile_inner(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
         }
     })
     .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        finalizer::Error::AddFinalizer(k) | finalizer::Error::RemoveFinalizer(k) => Error::Kube(k),
-        _ => Error::MissingField("metadata.name"),
-    });
+    .map_err(super::harness::from_finalizer);
     if let Err(Error::Store(e)) = &out {
         // tell a person why it waits; the error policy backs off
         let mut st = b.status.clone().unwrap_or_default();
@@ -207,9 +194,6 @@ async fn reconcile_inner(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
             ),
         );
         let _ = patch_status(&ctx, &b, &st).await;
-    }
-    if out.is_ok() {
-        ctx.succeeded(b.as_ref());
     }
     out
 }
@@ -622,28 +606,25 @@ async fn cleanup(b: &Bucket, ctx: &Context) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn error_policy(b: Arc<Bucket>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retry_after(b.as_ref(), err)
-}
-
 /// Runs the Bucket controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    Controller::new(
-        Api::<Bucket>::all(client.clone()),
-        watcher::Config::default(),
+    super::harness::run(
+        Controller::new(
+            Api::<Bucket>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .owns(
+            Api::<Secret>::all(client.clone()),
+            watcher::Config::default().labels(&format!(
+                "{}={}",
+                labels::MANAGED_BY,
+                labels::MANAGER
+            )),
+        ),
+        ctx,
+        reconcile,
     )
-    .owns(
-        Api::<Secret>::all(client.clone()),
-        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
-    )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "bucket controller stream");
-        }
-    })
     .await;
 }
 

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
+use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use super::{Context, Result, SAFETY_REQUEUE};
 use crate::api::{DnsRecord, DnsRecordStatus, RecordType, Zone};
+use std::future::Future;
 
 /// Whether `rr` breaks CNAME exclusivity given the other RRsets (pure).
 pub fn cname_conflict<'a>(
@@ -47,12 +46,13 @@ struct RecordCtx {
     zones: Store<Zone>,
 }
 
-async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
-    let name = rr.name_any();
-    super::timed("DnsRecord", name, reconcile_inner(rr, rc)).await
+impl super::harness::Shared for RecordCtx {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
 }
 
-async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
+async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
     if super::synced(&rc.records).await.is_none() || super::synced(&rc.zones).await.is_none() {
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
@@ -89,50 +89,28 @@ async fn reconcile_inner(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Actio
     st.observed_generation = gen_;
     let api: Api<DnsRecord> = Api::all(rc.ctx.client.clone());
     report(&api, &rr, st).await?;
-    rc.ctx.succeeded(rr.as_ref());
     Ok(Action::requeue(SAFETY_REQUEUE))
 }
 
 async fn report(api: &Api<DnsRecord>, rr: &DnsRecord, st: DnsRecordStatus) -> Result<()> {
     if rr.status.as_ref() != Some(&st) {
-        let patch =
-            json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "DnsRecord", "status": st});
-        match api
-            .patch_status(
-                &rr.name_any(),
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-        {
+        match super::apply_status_with(api, rr, &st).await {
             Ok(_) => {}
             // deleted meanwhile (e.g. withdrawn by its subdomain): nothing to report
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
+            Err(super::Error::Kube(kube::Error::Api(s))) if s.code == 404 => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-fn error_policy(rr: Arc<DnsRecord>, err: &Error, rc: Arc<RecordCtx>) -> Action {
-    rc.ctx.retry_after(rr.as_ref(), err)
-}
-
 /// Runs the DnsRecord controller until shutdown.
-pub async fn run(ctx: Arc<Context>) {
+pub fn run(
+    ctx: Arc<Context>,
+    records: &mut SharedWatch<DnsRecord>,
+) -> impl Future<Output = ()> + use<> {
     let client = ctx.client.clone();
-    let (records, rw) = reflector::store::<DnsRecord>();
     let (zones, zw) = reflector::store::<Zone>();
-    // Records sharing a name re-check each other; a zone appearing re-checks its records.
-    let record_stream = reflector::reflector(
-        rw,
-        watcher(
-            Api::<DnsRecord>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
     // Only a zone's spec (generation) matters to its records, not its status: without this
     // filter every serial bump re-checked every record of the zone — O(n²) while a zone fills.
     let zone_stream = reflector::reflector(
@@ -142,15 +120,17 @@ pub async fn run(ctx: Arc<Context>) {
     .default_backoff()
     .touched_objects()
     .predicate_filter(predicates::generation, Default::default());
+    let store = records.store();
     let rc = Arc::new(RecordCtx {
         ctx,
-        records: records.clone(),
+        records: store.clone(),
         zones,
     });
-    let by_name = records.clone();
-    let by_zone = records.clone();
-    Controller::new(Api::<DnsRecord>::all(client), watcher::Config::default())
-        .watches_stream(record_stream, move |r: DnsRecord| {
+    let by_name = store.clone();
+    let by_zone = store.clone();
+    // Records sharing a name re-check each other; a zone appearing re-checks its records.
+    let controller = Controller::for_stream(records.subscribe(), store)
+        .watches_stream(records.subscribe(), move |r: DnsRecord| {
             let name = r.spec.name.clone();
             by_name
                 .state()
@@ -167,15 +147,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .filter(|o| o.spec.zone == zone)
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
-        })
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, rc)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "dnsrecord controller stream");
-            }
-        })
-        .await;
+        });
+    super::harness::run(controller, rc, reconcile)
 }
 
 #[cfg(test)]

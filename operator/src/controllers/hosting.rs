@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -32,7 +31,7 @@ use crate::api::{
     Subdomain, Tenant, labels, tenant_of_namespace,
 };
 use crate::hosting::{HOSTING_LABEL, RenderInput, object_key};
-use crate::rules::{self, Violation, quantity};
+use crate::rules::{self, Violation};
 
 /// Finalizer: records withdrawn before the Hosting goes.
 pub const FINALIZER: &str = "kavling.go.id/hosting";
@@ -122,91 +121,21 @@ pub async fn served_addresses(
     Ok((Some(ctx.settings.ingress_addresses.clone()), String::new()))
 }
 
-/// Tenant limits on hosting (pure): the sum of the tenant's hosting plans.
-pub fn check_tenant_budget(
-    limits: &crate::api::TenantLimits,
-    others: &[&crate::api::HostingResources],
-    this: &crate::api::HostingResources,
-) -> Vec<Violation> {
-    let mut out = vec![];
-    for (field, limit, get) in [
-        (
-            "spec.resources.cpu",
-            &limits.hosting_cpu,
-            (|r: &crate::api::HostingResources| r.cpu.clone())
-                as fn(&crate::api::HostingResources) -> String,
-        ),
-        ("spec.resources.memory", &limits.hosting_memory, |r| {
-            r.memory.clone()
-        }),
-        ("spec.resources.disk", &limits.hosting_disk, |r| {
-            r.disk.clone()
-        }),
-    ] {
-        let total: f64 = others
-            .iter()
-            .map(|r| quantity::parse(&get(r)).unwrap_or(0.0))
-            .sum::<f64>()
-            + quantity::parse(&get(this)).unwrap_or(0.0);
-        match quantity::parse(limit) {
-            Some(l) if total > l + 1e-9 => out.push(Violation::new(
-                field,
-                "tenant-hosting-limit",
-                format!(
-                    "{} with the tenant's other hosting exceeds the tenant's limit of {limit}; ask the Dinas to raise spec.limits or choose a smaller plan",
-                    get(this)
-                ),
-            )),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn check_resources(r: &crate::api::HostingResources) -> Vec<Violation> {
-    let mut out = vec![];
-    for (field, q) in [
-        ("spec.resources.cpu", &r.cpu),
-        ("spec.resources.memory", &r.memory),
-        ("spec.resources.disk", &r.disk),
-    ] {
-        if quantity::parse(q).is_none_or(|v| v <= 0.0) {
-            out.push(Violation::new(
-                field,
-                "quantity",
-                format!("'{q}' is not a positive quantity such as 500m, 512Mi or 5Gi"),
-            ));
-        }
-    }
-    out
-}
+pub use crate::rules::hosting::{check_resources, check_tenant_budget};
 
 async fn reconcile(h: Arc<Hosting>, ctx: Arc<Context>) -> Result<Action> {
-    let name = h.name_any();
-    super::timed("Hosting", name, reconcile_inner(h, ctx)).await
-}
-
-async fn reconcile_inner(h: Arc<Hosting>, ctx: Arc<Context>) -> Result<Action> {
     let ns = h
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<Hosting> = Api::namespaced(ctx.client.clone(), &ns);
-    let out = finalizer::finalizer(&api, FINALIZER, h.clone(), |event| async {
+    finalizer::finalizer(&api, FINALIZER, h.clone(), |event| async {
         match event {
             Finalizer::Apply(h) => apply(&h, &ctx).await,
             Finalizer::Cleanup(h) => cleanup(&h, &ctx).await,
         }
     })
     .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        finalizer::Error::AddFinalizer(k) | finalizer::Error::RemoveFinalizer(k) => Error::Kube(k),
-        _ => Error::MissingField("metadata.name"),
-    });
-    if out.is_ok() {
-        ctx.succeeded(h.as_ref());
-    }
-    out
+    .map_err(super::harness::from_finalizer)
 }
 
 async fn patch_status(ctx: &Context, h: &Hosting, st: &HostingStatus) -> Result<()> {
@@ -686,32 +615,25 @@ async fn cleanup(h: &Hosting, ctx: &Context) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn error_policy(h: Arc<Hosting>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retry_after(h.as_ref(), err)
-}
-
 /// Runs the Hosting controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    Controller::new(
-        Api::<Hosting>::all(client.clone()),
-        watcher::Config::default(),
+    super::harness::run(
+        Controller::new(
+            Api::<Hosting>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .watches(
+            Api::<Subdomain>::all(client.clone()),
+            watcher::Config::default(),
+            |s: Subdomain| {
+                s.spec.target.hosting.as_ref().map(|h| {
+                    ObjectRef::<Hosting>::new(h).within(&crate::api::home_namespace(&s.spec.tenant))
+                })
+            },
+        ),
+        ctx,
+        reconcile,
     )
-    .watches(
-        Api::<Subdomain>::all(client.clone()),
-        watcher::Config::default(),
-        |s: Subdomain| {
-            s.spec.target.hosting.as_ref().map(|h| {
-                ObjectRef::<Hosting>::new(h).within(&crate::api::home_namespace(&s.spec.tenant))
-            })
-        },
-    )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "hosting controller stream");
-        }
-    })
     .await;
 }

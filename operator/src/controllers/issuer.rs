@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
@@ -17,7 +16,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::status::{self, reasons, types};
-use super::{Context, Error, Result, SAFETY_REQUEUE};
+use super::{Context, Result, SAFETY_REQUEUE};
 use crate::acme::account;
 use crate::api::{Issuer, labels};
 
@@ -71,7 +70,9 @@ pub async fn reregister(ctx: &Context, i: &Issuer) -> Result<(), String> {
     let name = i.name_any();
     ctx.acme.forget(&name);
     let eab = eab_key(ctx, i).await?;
-    let (_, creds) = account::register(&i.spec, eab.as_deref()).await?;
+    let (_, creds) = account::register(&i.spec, eab.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     let json = serde_json::to_string(&creds).map_err(|e| e.to_string())?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
     let patch = json!({"data": {account::CREDENTIALS_KEY: ByteString(json.into_bytes())}});
@@ -93,11 +94,6 @@ async fn ensure_namespace(ctx: &Context) -> Result<()> {
 
 async fn reconcile(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
     let name = i.name_any();
-    super::timed("Issuer", name, reconcile_inner(i, ctx)).await
-}
-
-async fn reconcile_inner(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
-    let name = i.name_any();
     let gen_ = i.metadata.generation;
     let old = i.status.clone().unwrap_or_default();
     let mut st = old.clone();
@@ -106,7 +102,9 @@ async fn reconcile_inner(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
             Some(c) => c,
             None => {
                 let eab = eab_key(&ctx, &i).await?;
-                let (_, creds) = account::register(&i.spec, eab.as_deref()).await?;
+                let (_, creds) = account::register(&i.spec, eab.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let json = serde_json::to_string(&creds).map_err(|e| e.to_string())?;
                 ensure_namespace(&ctx).await.map_err(|e| e.to_string())?;
                 let secret = Secret {
@@ -138,7 +136,11 @@ async fn reconcile_inner(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
                 }
             }
         };
-        let acct = ctx.acme.get(&name, &i.spec, &creds).await?;
+        let acct = ctx
+            .acme
+            .get(&name, &i.spec, &creds)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(acct.id().to_string())
     }
     .await;
@@ -187,26 +189,18 @@ async fn reconcile_inner(i: Arc<Issuer>, ctx: Arc<Context>) -> Result<Action> {
     if st != old {
         super::apply_status(&ctx.client, i.as_ref(), &st).await?;
     }
-    ctx.succeeded(i.as_ref());
     Ok(action)
-}
-
-fn error_policy(i: Arc<Issuer>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retry_after(i.as_ref(), err)
 }
 
 /// Runs the Issuer controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
-    Controller::new(
-        Api::<Issuer>::all(ctx.client.clone()),
-        watcher::Config::default(),
+    super::harness::run(
+        Controller::new(
+            Api::<Issuer>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        ),
+        ctx,
+        reconcile,
     )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "issuer controller stream");
-        }
-    })
     .await;
 }

@@ -4,10 +4,11 @@
 pub mod bucket;
 pub mod certificate;
 pub mod dnsrecord;
+pub mod harness;
 pub mod hosting;
 pub mod issuer;
 pub mod request;
-pub mod status;
+pub mod shared;
 pub mod subdomain;
 pub mod tenant;
 pub mod website;
@@ -21,10 +22,12 @@ use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use sha2::{Digest, Sha256};
 
-/// The field manager of everything the operator applies.
-pub const MANAGER: &str = "kavling-operator";
+pub use kavling_core::outputs::{
+    MANAGER, REQUEST_ANNOTATION, REQUEST_UID_ANNOTATION, label_value, made_for,
+    request_annotations, request_key,
+};
+pub use kavling_core::status;
 
 /// How often a healthy object is looked at again, in case something outside the watches moved.
 pub const SAFETY_REQUEUE: Duration = Duration::from_secs(300);
@@ -207,6 +210,30 @@ impl Context {
     }
 }
 
+/// Runs every controller until shutdown, each DnsRecord watch shared by the controllers that
+/// need it (the DnsRecord, Zone and Subdomain controllers read one store).
+pub async fn run_all(ctx: Arc<Context>) {
+    let mut records = shared::SharedWatch::new(
+        kube::Api::<crate::api::DnsRecord>::all(ctx.client.clone()),
+        kube::runtime::watcher::Config::default(),
+    );
+    let dnsrecords = dnsrecord::run(ctx.clone(), &mut records);
+    let zones = zone::run(ctx.clone(), &mut records);
+    let subdomains = subdomain::run(ctx.clone(), &mut records);
+    tokio::join!(
+        records.run(),
+        tenant::run(ctx.clone()),
+        zones,
+        request::run(ctx.clone()),
+        subdomains,
+        dnsrecords,
+        bucket::run(ctx.clone()),
+        issuer::run(ctx.clone()),
+        certificate::run(ctx.clone()),
+        hosting::run(ctx.clone()),
+    );
+}
+
 /// List parameters for reads inside a reconcile: served from the API server's watch cache at
 /// once (`resourceVersion=0`), instead of a consistent read. Measured on the local stack: a
 /// consistent LIST waits for the cache to be proven fresh, 80–100 ms each, which made
@@ -222,7 +249,7 @@ pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs one reconcile with [`RECONCILE_TIMEOUT`] and logs (at debug) which object it was and
 /// how long it took, so a slow step in the request → approval → record chain can be found.
-pub async fn timed<F>(kind: &'static str, name: String, fut: F) -> Result<Action>
+pub async fn timed<F>(kind: &str, name: String, fut: F) -> Result<Action>
 where
     F: std::future::Future<Output = Result<Action>>,
 {
@@ -282,23 +309,6 @@ fn backoff_delay(failures: u32) -> Duration {
     (Backoff::BASE * 2u32.pow(exp)).min(Backoff::CAP)
 }
 
-/// A label value for any string: itself when it is a valid label value (≤ 63 characters),
-/// otherwise `h-` and a hash, so long FQDNs can still be selected by label.
-pub fn label_value(s: &str) -> String {
-    let valid = s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
-    if valid {
-        s.to_string()
-    } else {
-        let digest = Sha256::digest(s.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("h-{}", &hex[..40])
-    }
-}
-
 /// Writes `status` of `obj` with server-side apply under [`MANAGER`] — the one status writer
 /// of the controllers (the kind and API version come from the type, the scope from the object).
 pub async fn apply_status<K, S>(client: &Client, obj: &K, status: &S) -> Result<()>
@@ -312,19 +322,41 @@ where
         Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
         None => kube::Api::all_with(client.clone(), &ar),
     };
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
     let name = obj.meta().name.clone().unwrap_or_default();
     api.patch_status(
         &name,
         &kube::api::PatchParams::apply(MANAGER).force(),
-        &kube::api::Patch::Apply(&patch),
+        &kube::api::Patch::Apply(&status_patch::<K, S>(status)),
     )
     .await?;
     Ok(())
+}
+
+/// [`apply_status`] through the typed `Api` the caller already has.
+pub async fn apply_status_with<K, S>(api: &kube::Api<K>, obj: &K, status: &S) -> Result<()>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch_status(
+        &name,
+        &kube::api::PatchParams::apply(MANAGER).force(),
+        &kube::api::Patch::Apply(&status_patch::<K, S>(status)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The server-side-apply body of a status write: the type's identity and the status.
+fn status_patch<K: kube::Resource<DynamicType = ()>, S: serde::Serialize>(
+    status: &S,
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    })
 }
 
 /// Makes the operator's own namespace (for its state) if it is missing.
@@ -351,69 +383,9 @@ pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `namespace/name` of a namespaced object, as written in annotations.
-pub fn request_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
-}
-
-/// Annotation on outputs naming the Request (`namespace/name`) they were made for.
-pub const REQUEST_ANNOTATION: &str = "kavling.go.id/request";
-pub use crate::audit::provenance::REQUEST_UID_ANNOTATION;
-
-/// The annotations an output carries: the Request it was made for, by key and by uid.
-pub fn request_annotations(req: &crate::api::Request) -> BTreeMap<String, String> {
-    use kube::ResourceExt;
-    BTreeMap::from([
-        (
-            REQUEST_ANNOTATION.to_string(),
-            request_key(&req.namespace().unwrap_or_default(), &req.name_any()),
-        ),
-        (
-            REQUEST_UID_ANNOTATION.to_string(),
-            req.uid().unwrap_or_default(),
-        ),
-    ])
-}
-
-/// Whether an output with these annotations was made for exactly `req` (pure): its key, and
-/// its uid where the output records one. An output of an earlier request filed under the same
-/// name is not this request's.
-pub fn made_for(annotations: &BTreeMap<String, String>, req: &crate::api::Request) -> bool {
-    use kube::ResourceExt;
-    let key = request_key(&req.namespace().unwrap_or_default(), &req.name_any());
-    annotations.get(REQUEST_ANNOTATION) == Some(&key)
-        && annotations
-            .get(REQUEST_UID_ANNOTATION)
-            .is_none_or(|uid| Some(uid) == req.uid().as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_output_is_a_requests_only_by_key_and_uid() {
-        let mut req: crate::api::Request = serde_json::from_value(serde_json::json!({
-            "apiVersion": "kavling.go.id/v1alpha1", "kind": "Request",
-            "metadata": {"name": "portal", "namespace": "tenant-dinkes", "uid": "u-1"},
-            "spec": {"requestedBy": "rina", "letter": {"number": "1", "date": "2026-11-01",
-                "signer": {"name": "A", "position": "B", "identity": {"nip": "197805122005012003"}}},
-                "storage": {"name": "arsip", "dataDescription": "x", "size": "1Gi",
-                    "classification": "Publik", "personalData": false}}
-        }))
-        .unwrap();
-        let ours = request_annotations(&req);
-        assert!(made_for(&ours, &req));
-        // made before outputs recorded a uid: the key is all there is
-        let legacy = BTreeMap::from([(
-            REQUEST_ANNOTATION.to_string(),
-            "tenant-dinkes/portal".to_string(),
-        )]);
-        assert!(made_for(&legacy, &req));
-        // the same name filed again is another request
-        req.metadata.uid = Some("u-2".into());
-        assert!(!made_for(&ours, &req));
-    }
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -421,17 +393,5 @@ mod tests {
         assert_eq!(backoff_delay(2), Duration::from_secs(2));
         assert_eq!(backoff_delay(5), Duration::from_secs(16));
         assert_eq!(backoff_delay(40), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn label_values_fall_back_to_a_hash() {
-        assert_eq!(
-            label_value("portal.bukittinggikota.go.id"),
-            "portal.bukittinggikota.go.id"
-        );
-        let long = format!("{}.bukittinggikota.go.id", "a".repeat(60));
-        let v = label_value(&long);
-        assert!(v.starts_with("h-") && v.len() == 42);
-        assert_eq!(v, label_value(&long));
     }
 }

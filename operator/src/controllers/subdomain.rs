@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -14,15 +13,16 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
+use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE, label_value};
+use super::{Context, MANAGER, Result, SAFETY_REQUEUE, label_value};
 use crate::api::{
     DnsRecord, DnsRecordSpec, RecordType, Subdomain, SubdomainStatus, SuspensionMode, Zone,
     ZoneSpec, labels, record_object_name,
 };
 use crate::rules;
+use std::future::Future;
 
 /// Whether the suspension is in force at `now` (an `until` in the past ends it).
 pub fn suspended_now(sd: &Subdomain, now: chrono::DateTime<chrono::Utc>) -> bool {
@@ -43,16 +43,7 @@ pub fn suspension_in_force(
     }
 }
 
-/// `until` as RFC 3339 or a date (end of that day is not assumed: the date's midnight UTC).
-pub fn parse_until(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-}
+pub use crate::api::common::parse_until;
 
 /// The RRsets a subdomain should have (pure). `hosting` is the ingress addresses when the
 /// target is a hosting that is served; `None` when the target is a hosting that is not (yet,
@@ -141,42 +132,48 @@ fn owned_by(rr: &DnsRecord, sd: &Subdomain) -> bool {
         .any(|o| Some(&o.uid) == sd.uid().as_ref() && o.controller == Some(true))
 }
 
-async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
-    let name = sd.name_any();
-    super::timed("Subdomain", name, reconcile_inner(sd, ctx)).await
+/// What a Subdomain's decision needs, read before anything is decided (the only reads
+/// besides the apply step's own checks).
+pub struct Observed {
+    pub zones: Vec<Zone>,
+    /// The ingress addresses when the target is a hosting that is served; else why not.
+    pub hosting: (Option<Vec<String>>, String),
+    /// Who holds the alias target, when it is a name inside a zone Kavling serves:
+    /// `Some(None)` — nobody.
+    pub alias_holder: Option<Option<String>>,
 }
 
-async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
-    let fqdn = sd.name_any();
-    let gen_ = sd.metadata.generation;
-    let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
-    let records: Api<DnsRecord> = Api::all(ctx.client.clone());
-    let mut st = sd.status.clone().unwrap_or_default();
-    let now = chrono::Utc::now();
+/// What a Subdomain should be (pure), from [`decide`].
+#[derive(Debug)]
+pub enum Desired {
+    /// The zone is gone: the name cannot be served.
+    ZoneMissing(String),
+    /// The target breaks a rule: Failed.
+    Invalid(String),
+    /// Publish nothing (a hosting not served, an alias not held): withdraw what was published.
+    Withdraw { reason: &'static str, why: String },
+    /// Publish these records.
+    Publish {
+        records: Vec<DnsRecord>,
+        suspended: bool,
+        suspension_mode: SuspensionMode,
+    },
+}
 
-    // read
-    let zones: Api<Zone> = Api::all(ctx.client.clone());
-    let zone_list = zones.list(&super::cached()).await?;
-    let served: Vec<String> = zone_list.items.iter().map(|z| z.name_any()).collect();
-    let Some(zone) = zone_list
-        .items
-        .iter()
-        .find(|z| z.name_any() == sd.spec.zone)
-    else {
-        let msg = format!(
+/// validate → build (pure): what `sd` should publish, given what was read and the time.
+pub fn decide(
+    sd: &Subdomain,
+    o: &Observed,
+    denied: &[rules::naming::Cidr],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Desired {
+    let served: Vec<String> = o.zones.iter().map(|z| z.name_any()).collect();
+    let Some(zone) = o.zones.iter().find(|z| z.name_any() == sd.spec.zone) else {
+        return Desired::ZoneMissing(format!(
             "zone {} does not exist; the name cannot be served",
             sd.spec.zone
-        );
-        status::set(
-            &mut st.conditions,
-            status::condition(types::READY, false, reasons::ZONE_MISSING, msg, gen_),
-        );
-        return report(&subdomains, &sd, st).await;
+        ));
     };
-    let selector = format!("{}={}", labels::SUBDOMAIN, label_value(&fqdn));
-    let existing = records.list(&super::cached().labels(&selector)).await?;
-
-    // validate
     let violations = rules::naming::check_target(
         "spec.target",
         &sd.spec.target,
@@ -184,80 +181,141 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
         &zone.spec,
         &served,
         &sd.spec.label,
-        &ctx.settings.denied_target_ranges,
+        denied,
     );
     if !violations.is_empty() {
-        let msg = rules::summarize(&violations);
-        status::set(
-            &mut st.conditions,
-            status::condition(
-                types::READY,
-                false,
-                reasons::INVALID_SPEC,
-                msg.clone(),
-                gen_,
-            ),
-        );
-        status::set(
-            &mut st.conditions,
-            status::condition(types::FAILED, true, reasons::INVALID_SPEC, msg, gen_),
-        );
-        return report(&subdomains, &sd, st).await;
+        return Desired::Invalid(rules::summarize(&violations));
     }
-
-    // build
-    let suspended = suspended_now(&sd, now);
-    let (hosting, why_not) = match &sd.spec.target.hosting {
-        Some(h) => super::hosting::served_addresses(&ctx, &sd.spec.tenant, h).await?,
-        None => (None, String::new()),
-    };
     // An alias inside our zones is published only while its target is the same tenant's: a
     // target that changes hands (or is withdrawn) takes the alias with it.
-    let alias_refused = match sd
+    if let (Some(alias), Some(holder)) = (sd.spec.target.alias.as_deref(), &o.alias_holder)
+        && let Some(v) = rules::naming::check_alias_holder(
+            "spec.target",
+            alias.trim_end_matches('.'),
+            &sd.spec.tenant,
+            holder.as_deref(),
+        )
+    {
+        return Desired::Withdraw {
+            reason: reasons::ALIAS_NOT_HELD,
+            why: v.to_string(),
+        };
+    }
+    let suspended = suspended_now(sd, now);
+    match build_records(sd, &zone.spec, suspended, o.hosting.0.as_deref()) {
+        Some(records) => Desired::Publish {
+            records,
+            suspended,
+            suspension_mode: zone.spec.policy.suspension.mode,
+        },
+        None => Desired::Withdraw {
+            reason: reasons::HOSTING_PENDING,
+            why: o.hosting.1.clone(),
+        },
+    }
+}
+
+/// dereference: the zones, the hosting's addresses, the alias target's holder.
+async fn dereference(sd: &Subdomain, ctx: &Context) -> Result<Observed> {
+    let zones = Api::<Zone>::all(ctx.client.clone())
+        .list(&super::cached())
+        .await?
+        .items;
+    let hosting = match &sd.spec.target.hosting {
+        Some(h) => super::hosting::served_addresses(ctx, &sd.spec.tenant, h).await?,
+        None => (None, String::new()),
+    };
+    let alias_holder = match sd
         .spec
         .target
         .alias
         .as_deref()
         .map(|a| a.trim_end_matches('.'))
     {
-        Some(a) if served.iter().any(|z| rules::naming::in_zone(a, z)) => {
-            let holder = subdomains.get_opt(a).await?;
-            rules::naming::check_alias_holder(
-                "spec.target",
-                a,
-                &sd.spec.tenant,
-                holder.as_ref().map(|h| h.spec.tenant.as_str()),
+        Some(a)
+            if zones
+                .iter()
+                .any(|z| rules::naming::in_zone(a, &z.name_any())) =>
+        {
+            Some(
+                Api::<Subdomain>::all(ctx.client.clone())
+                    .get_opt(a)
+                    .await?
+                    .map(|h| h.spec.tenant),
             )
         }
         _ => None,
     };
-    let (why_not, reason) = match &alias_refused {
-        Some(v) => (v.to_string(), reasons::ALIAS_NOT_HELD),
-        None => (why_not, reasons::HOSTING_PENDING),
-    };
-    let desired = match alias_refused {
-        Some(_) => None,
-        None => build_records(&sd, &zone.spec, suspended, hosting.as_deref()),
-    };
-    let Some(desired) = desired else {
-        // withdraw what this subdomain published: a name never points at a missing hosting
-        for old in existing.items.iter().filter(|r| owned_by(r, &sd)) {
-            match records
-                .delete(&old.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
+    Ok(Observed {
+        zones,
+        hosting,
+        alias_holder,
+    })
+}
+
+/// dereference → [`decide`] → apply the records → report.
+async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
+    let fqdn = sd.name_any();
+    let gen_ = sd.metadata.generation;
+    let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
+    let records: Api<DnsRecord> = Api::all(ctx.client.clone());
+    let mut st = sd.status.clone().unwrap_or_default();
+    let now = chrono::Utc::now();
+
+    let observed = dereference(&sd, &ctx).await?;
+    let selector = format!("{}={}", labels::SUBDOMAIN, label_value(&fqdn));
+    let existing = records.list(&super::cached().labels(&selector)).await?;
+    let (desired, suspended, suspension_mode) =
+        match decide(&sd, &observed, &ctx.settings.denied_target_ranges, now) {
+            Desired::ZoneMissing(msg) => {
+                status::set(
+                    &mut st.conditions,
+                    status::condition(types::READY, false, reasons::ZONE_MISSING, msg, gen_),
+                );
+                return report(&subdomains, &sd, st).await;
             }
-        }
-        st.records.clear();
-        status::set(
-            &mut st.conditions,
-            status::condition(types::READY, false, reason, why_not, gen_),
-        );
-        return report(&subdomains, &sd, st).await;
-    };
+            Desired::Invalid(msg) => {
+                status::set(
+                    &mut st.conditions,
+                    status::condition(
+                        types::READY,
+                        false,
+                        reasons::INVALID_SPEC,
+                        msg.clone(),
+                        gen_,
+                    ),
+                );
+                status::set(
+                    &mut st.conditions,
+                    status::condition(types::FAILED, true, reasons::INVALID_SPEC, msg, gen_),
+                );
+                return report(&subdomains, &sd, st).await;
+            }
+            Desired::Withdraw { reason, why } => {
+                // a name never points at a missing hosting or a target that changed hands
+                for old in existing.items.iter().filter(|r| owned_by(r, &sd)) {
+                    match records
+                        .delete(&old.name_any(), &DeleteParams::default())
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                st.records.clear();
+                status::set(
+                    &mut st.conditions,
+                    status::condition(types::READY, false, reason, why, gen_),
+                );
+                return report(&subdomains, &sd, st).await;
+            }
+            Desired::Publish {
+                records,
+                suspended,
+                suspension_mode,
+            } => (records, suspended, suspension_mode),
+        };
 
     // apply: never overwrite a record Kavling did not make for this subdomain (invariant 3)
     for rr in &desired {
@@ -342,7 +400,7 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
                 .as_ref()
                 .map(|u| format!(" (until {u})"))
                 .unwrap_or_default(),
-            match zone.spec.policy.suspension.mode {
+            match suspension_mode {
                 SuspensionMode::Withdraw => "withdrawn",
                 SuspensionMode::Redirect => "redirected to the notice page",
             }
@@ -402,7 +460,6 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
             .await;
         }
     }
-    ctx.succeeded(sd.as_ref());
     let action = report(&subdomains, &sd, st).await?;
     // A suspension with an end date resumes by itself: look again when it ends.
     if suspended
@@ -422,20 +479,9 @@ async fn reconcile_inner(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action
 async fn report(api: &Api<Subdomain>, sd: &Subdomain, mut st: SubdomainStatus) -> Result<Action> {
     st.observed_generation = sd.metadata.generation;
     if sd.status.as_ref() != Some(&st) {
-        let patch =
-            json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Subdomain", "status": st});
-        api.patch_status(
-            &sd.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        super::apply_status_with(api, sd, &st).await?;
     }
     Ok(Action::requeue(SAFETY_REQUEUE))
-}
-
-fn error_policy(sd: Arc<Subdomain>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retry_after(sd.as_ref(), err)
 }
 
 /// Runs the Subdomain controller until shutdown.
@@ -477,55 +523,51 @@ impl AliasIndex {
     }
 }
 
-pub async fn run(ctx: Arc<Context>) {
+pub fn run(
+    ctx: Arc<Context>,
+    records: &mut SharedWatch<DnsRecord>,
+) -> impl Future<Output = ()> + use<> {
     let client = ctx.client.clone();
-    Controller::new(
-        Api::<Subdomain>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(
-        Api::<DnsRecord>::all(client.clone()),
-        watcher::Config::default().labels(labels::SUBDOMAIN),
-    )
-    .watches(
-        Api::<Subdomain>::all(client.clone()),
-        watcher::Config::default(),
-        {
-            // a name changing (claimed, withdrawn, changing hands) re-reconciles the aliases
-            // that point at it, so an alias never outlives its target's holder
-            let index = Arc::new(std::sync::Mutex::new(AliasIndex::default()));
-            move |sd: Subdomain| {
-                let mut index = index.lock().expect("alias index lock");
-                index.record(&sd.name_any(), sd.spec.target.alias.as_deref());
-                index
-                    .aliases_of(&sd.name_any())
-                    .into_iter()
-                    .map(|a| ObjectRef::<Subdomain>::new(&a))
+    super::harness::run(
+        Controller::new(
+            Api::<Subdomain>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .owns_stream(records.subscribe())
+        .watches(
+            Api::<Subdomain>::all(client.clone()),
+            watcher::Config::default(),
+            {
+                // a name changing (claimed, withdrawn, changing hands) re-reconciles the aliases
+                // that point at it, so an alias never outlives its target's holder
+                let index = Arc::new(std::sync::Mutex::new(AliasIndex::default()));
+                move |sd: Subdomain| {
+                    let mut index = index.lock().expect("alias index lock");
+                    index.record(&sd.name_any(), sd.spec.target.alias.as_deref());
+                    index
+                        .aliases_of(&sd.name_any())
+                        .into_iter()
+                        .map(|a| ObjectRef::<Subdomain>::new(&a))
+                        .collect::<Vec<_>>()
+                }
+            },
+        )
+        .watches(
+            Api::<crate::api::Hosting>::all(client.clone()),
+            watcher::Config::default(),
+            |h: crate::api::Hosting| {
+                // a hosting's domains (spec) are Subdomains named by their FQDN
+                h.spec
+                    .domains
+                    .iter()
+                    .chain(h.status.iter().flat_map(|s| s.domains.iter()))
+                    .map(|d| ObjectRef::<Subdomain>::new(d))
                     .collect::<Vec<_>>()
-            }
-        },
+            },
+        ),
+        ctx,
+        reconcile,
     )
-    .watches(
-        Api::<crate::api::Hosting>::all(client.clone()),
-        watcher::Config::default(),
-        |h: crate::api::Hosting| {
-            // a hosting's domains (spec) are Subdomains named by their FQDN
-            h.spec
-                .domains
-                .iter()
-                .chain(h.status.iter().flat_map(|s| s.domains.iter()))
-                .map(|d| ObjectRef::<Subdomain>::new(d))
-                .collect::<Vec<_>>()
-        },
-    )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "subdomain controller stream");
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]
@@ -643,5 +685,74 @@ mod tests {
             until: None,
         });
         assert!(suspended_now(&s, t));
+    }
+
+    fn observed(hosting: Option<Vec<String>>, alias_holder: Option<Option<String>>) -> Observed {
+        Observed {
+            zones: vec![Zone::new("k.go.id", zone(SuspensionMode::Withdraw))],
+            hosting: (hosting, "hosting 'web' is not Ready".into()),
+            alias_holder,
+        }
+    }
+
+    #[test]
+    fn decide_settles_zone_target_alias_and_hosting_without_the_api() {
+        let now = parse_until("2026-12-01").unwrap();
+        let addr = sd(Target {
+            addresses: vec!["10.0.0.1".into()],
+            ..Default::default()
+        });
+        let no_zone = Observed {
+            zones: vec![],
+            ..observed(None, None)
+        };
+        assert!(matches!(
+            decide(&addr, &no_zone, &[], now),
+            Desired::ZoneMissing(_)
+        ));
+        // the operator's denied ranges make the target invalid
+        let denied = ["10.0.0.0/24".parse().unwrap()];
+        assert!(matches!(
+            decide(&addr, &observed(None, None), &denied, now),
+            Desired::Invalid(m) if m.contains("spec.target")
+        ));
+        assert!(matches!(
+            decide(&addr, &observed(None, None), &[], now),
+            Desired::Publish { records, suspended: false, .. } if records.len() == 1
+        ));
+        // an in-zone alias held by another tenant is withdrawn, by its own tenant published
+        let alias = sd(Target {
+            alias: Some("web.k.go.id".into()),
+            ..Default::default()
+        });
+        assert!(matches!(
+            decide(&alias, &observed(None, Some(Some("lain".into()))), &[], now),
+            Desired::Withdraw {
+                reason: reasons::ALIAS_NOT_HELD,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(
+                &alias,
+                &observed(None, Some(Some("dinkes".into()))),
+                &[],
+                now
+            ),
+            Desired::Publish { .. }
+        ));
+        // a hosting target: nothing until the hosting is served, then its addresses
+        let hosted = sd(Target {
+            hosting: Some("web".into()),
+            ..Default::default()
+        });
+        assert!(matches!(
+            decide(&hosted, &observed(None, None), &[], now),
+            Desired::Withdraw { reason: reasons::HOSTING_PENDING, why } if why.contains("not Ready")
+        ));
+        assert!(matches!(
+            decide(&hosted, &observed(Some(vec!["192.0.2.10".into()]), None), &[], now),
+            Desired::Publish { records, .. } if records[0].spec.values == ["192.0.2.10"]
+        ));
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::api::{ObjectMeta, Patch, PatchParams};
@@ -15,12 +14,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::{reflector::ObjectRef, watcher};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use super::{Context, MANAGER, Result, SAFETY_REQUEUE};
 use crate::api::{Subdomain, Tenant, TenantStatus, TenantUsage, home_namespace, labels};
-use crate::rules::{self, Violation};
+use crate::rules;
 
 /// The ClusterRole bound in each home namespace for the tenant's groups (manifests/rbac).
 pub const TENANT_CLUSTER_ROLE: &str = "kavling-tenant";
@@ -79,54 +77,9 @@ pub fn build_role_binding(tenant: &Tenant) -> RoleBinding {
     }
 }
 
-/// The live rule on `spec.parent` (pure): the parent must exist. Offline checks (`kavling
-/// validate`) may not see the parent, so this is separate from [`validate`]. A missing parent
-/// is a broken spec like any other: Failed, not Ready (before, Ready=False here was
-/// overwritten by Ready=True further down the same reconcile).
-pub fn check_parent_exists(tenant: &Tenant, found: bool) -> Option<Violation> {
-    let parent = tenant.spec.parent.as_ref()?;
-    (!found).then(|| {
-        Violation::new(
-            "spec.parent",
-            "parent-exists",
-            format!("no tenant named '{parent}'; create the parent tenant first"),
-        )
-    })
-}
-
-/// Checks a tenant's own fields (pure).
-pub fn validate(tenant: &Tenant, parent_code: Option<&str>) -> Vec<Violation> {
-    let s = &tenant.spec;
-    let mut out = rules::region::check_tenant_code("spec.code", s.type_, &s.code, parent_code);
-    for (i, c) in s.contacts.iter().enumerate() {
-        out.extend(rules::identity::check_identity(
-            &format!("spec.contacts[{i}].identity"),
-            &c.identity,
-        ));
-    }
-    for (field, q) in [
-        ("spec.limits.hostingCpu", &s.limits.hosting_cpu),
-        ("spec.limits.hostingMemory", &s.limits.hosting_memory),
-        ("spec.limits.hostingDisk", &s.limits.hosting_disk),
-        ("spec.limits.bucketBytes", &s.limits.bucket_bytes),
-    ] {
-        if rules::quantity::parse(q).is_none() {
-            out.push(Violation::new(
-                field,
-                "quantity",
-                format!("'{q}' is not a Kubernetes quantity"),
-            ));
-        }
-    }
-    out
-}
+pub use crate::rules::tenant::{check_parent_exists, validate};
 
 async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
-    let name = tenant.name_any();
-    super::timed("Tenant", name, reconcile_inner(tenant, ctx)).await
-}
-
-async fn reconcile_inner(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let name = tenant.name_any();
     let tenants: Api<Tenant> = Api::all(ctx.client.clone());
 
@@ -253,85 +206,41 @@ async fn reconcile_inner(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    ctx.succeeded(tenant.as_ref());
     report(&tenants, &tenant, st).await
 }
 
 async fn report(api: &Api<Tenant>, tenant: &Tenant, mut st: TenantStatus) -> Result<Action> {
     st.observed_generation = tenant.metadata.generation;
     if tenant.status.as_ref() != Some(&st) {
-        let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Tenant", "status": st});
-        api.patch_status(
-            &tenant.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        super::apply_status_with(api, tenant, &st).await?;
     }
     Ok(Action::requeue(SAFETY_REQUEUE))
-}
-
-fn error_policy(tenant: Arc<Tenant>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.retry_after(tenant.as_ref(), err)
 }
 
 /// Runs the Tenant controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    Controller::new(
-        Api::<Tenant>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .watches(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default().labels(labels::TENANT),
-        |ns: Namespace| {
-            ns.labels()
-                .get(labels::TENANT)
-                .map(|t| ObjectRef::<Tenant>::new(t))
-        },
-    )
-    .watches(
-        Api::<Subdomain>::all(client.clone()),
-        watcher::Config::default(),
-        |sd: Subdomain| Some(ObjectRef::<Tenant>::new(&sd.spec.tenant)),
-    )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "tenant controller stream");
-        }
-    })
-    .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::{TenantSpec, TenantType};
-
-    fn desa(parent: Option<&str>) -> Tenant {
-        Tenant::new(
-            "sungaipua",
-            TenantSpec {
-                display_name: "Nagari Sungai Pua".into(),
-                type_: TenantType::Desa,
-                code: "13.06.01.2001".into(),
-                parent: parent.map(str::to_string),
-                contacts: vec![],
-                groups: vec![],
-                limits: Default::default(),
-                suspend: None,
+    super::harness::run(
+        Controller::new(
+            Api::<Tenant>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().labels(labels::TENANT),
+            |ns: Namespace| {
+                ns.labels()
+                    .get(labels::TENANT)
+                    .map(|t| ObjectRef::<Tenant>::new(t))
             },
         )
-    }
-
-    #[test]
-    fn a_missing_parent_is_a_broken_rule_not_a_passing_note() {
-        let v = check_parent_exists(&desa(Some("agam")), false).expect("missing parent");
-        assert_eq!((v.field.as_str(), v.rule), ("spec.parent", "parent-exists"));
-        assert!(check_parent_exists(&desa(Some("agam")), true).is_none());
-        assert!(check_parent_exists(&desa(None), false).is_none());
-    }
+        .watches(
+            Api::<Subdomain>::all(client.clone()),
+            watcher::Config::default(),
+            |sd: Subdomain| Some(ObjectRef::<Tenant>::new(&sd.spec.tenant)),
+        ),
+        ctx,
+        reconcile,
+    )
+    .await;
 }

@@ -6,18 +6,17 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE};
+use super::{Context, Result, SAFETY_REQUEUE};
 use crate::api::{DnsRecord, Zone, ZoneSpec, ZoneStatus};
+use std::future::Future;
 
 /// A digest of everything that is served for a zone: its SOA/NS spec and every RRset (pure).
 pub fn digest(spec: &ZoneSpec, records: &[&DnsRecord]) -> String {
@@ -58,12 +57,13 @@ struct ZoneCtx {
     records: Store<DnsRecord>,
 }
 
-async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
-    let name = zone.name_any();
-    super::timed("Zone", name, reconcile_inner(zone, zc)).await
+impl super::harness::Shared for ZoneCtx {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
 }
 
-async fn reconcile_inner(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
+async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     let name = zone.name_any();
     // read (from the watch cache, once it has synced: an empty cache would publish a bogus serial)
     if super::synced(&zc.records).await.is_none() {
@@ -101,56 +101,31 @@ async fn reconcile_inner(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     // report
     let api: Api<Zone> = Api::all(zc.ctx.client.clone());
     report(&api, &zone, st).await?;
-    zc.ctx.succeeded(zone.as_ref());
     Ok(Action::requeue(SAFETY_REQUEUE))
 }
 
 async fn report(api: &Api<Zone>, zone: &Zone, st: ZoneStatus) -> Result<()> {
     if zone.status.as_ref() != Some(&st) {
-        let patch = json!({"apiVersion": "kavling.go.id/v1alpha1", "kind": "Zone", "status": st});
-        api.patch_status(
-            &zone.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        super::apply_status_with(api, zone, &st).await?;
     }
     Ok(())
 }
 
-fn error_policy(zone: Arc<Zone>, err: &Error, zc: Arc<ZoneCtx>) -> Action {
-    zc.ctx.retry_after(zone.as_ref(), err)
-}
-
 /// Runs the Zone controller until shutdown.
-pub async fn run(ctx: Arc<Context>) {
+pub fn run(
+    ctx: Arc<Context>,
+    records: &mut SharedWatch<DnsRecord>,
+) -> impl Future<Output = ()> + use<> {
     let client = ctx.client.clone();
-    let (reader, writer) = reflector::store::<DnsRecord>();
-    let records = reflector::reflector(
-        writer,
-        watcher(
-            Api::<DnsRecord>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
     let zc = Arc::new(ZoneCtx {
         ctx,
-        records: reader,
+        records: records.store(),
     });
-    Controller::new(Api::<Zone>::all(client), watcher::Config::default())
-        .watches_stream(records, |r: DnsRecord| {
+    let controller = Controller::new(Api::<Zone>::all(client), watcher::Config::default())
+        .watches_stream(records.subscribe(), |r: DnsRecord| {
             Some(ObjectRef::<Zone>::new(&r.spec.zone))
-        })
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, zc)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "zone controller stream");
-            }
-        })
-        .await;
+        });
+    super::harness::run(controller, zc, reconcile)
 }
 
 #[cfg(test)]

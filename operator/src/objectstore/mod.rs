@@ -4,7 +4,7 @@
 //! each operation needs from a backend.
 
 pub mod garage;
-pub mod keys;
+pub use kavling_core::keys;
 pub mod purge;
 
 use std::future::Future;

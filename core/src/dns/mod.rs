@@ -1,0 +1,14 @@
+//! The pure half of Kavling's authoritative DNS server: zone snapshots built from `Zone` and
+//! `DnsRecord` specs, and the query path that answers from them. The sockets and the API
+//! watches live in the `kavling-dns` crate.
+//!
+//! Layers: [`wire`] (encoding), [`zone`] (snapshot building), [`zonefile`] (master files),
+//! [`answer`] (the query path).
+
+pub mod answer;
+pub mod wire;
+pub mod zone;
+pub mod zonefile;
+
+#[cfg(test)]
+mod tests;

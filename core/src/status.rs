@@ -1,0 +1,150 @@
+//! Typed conditions: the condition types and reasons every controller uses, in one place, and
+//! a setter that moves `lastTransitionTime` only on a real change.
+
+use chrono::{SecondsFormat, Utc};
+
+use crate::api::Condition;
+
+/// Condition types (the standard four of DESIGN.md).
+pub mod types {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const FAILED: &str = "Failed";
+}
+
+/// Condition reasons: one CamelCase word a program can switch on.
+pub mod reasons {
+    pub const PROVISIONED: &str = "Provisioned";
+    pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    /// An Approval names the request but was made for another one of the same name.
+    pub const APPROVAL_IGNORED: &str = "ApprovalIgnored";
+    pub const APPROVED: &str = "Approved";
+    pub const REJECTED: &str = "Rejected";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const NAME_TAKEN: &str = "NameTaken";
+    pub const RULE_BROKEN: &str = "RuleBroken";
+    pub const WAITING_FOR_OUTPUTS: &str = "WaitingForOutputs";
+    pub const ZONE_MISSING: &str = "ZoneMissing";
+    pub const RECORD_CONFLICT: &str = "RecordConflict";
+    pub const SUSPENDED: &str = "SuspendedByDinas";
+    pub const ACTIVE: &str = "Active";
+    pub const ACCEPTED: &str = "Accepted";
+    pub const SERIAL_PUBLISHED: &str = "SerialPublished";
+    pub const TRANSIENT_ERROR: &str = "TransientError";
+    pub const HOSTING_PENDING: &str = "HostingPending";
+    /// An alias whose target is not a name of the same tenant: withdrawn.
+    pub const ALIAS_NOT_HELD: &str = "AliasNotHeld";
+    pub const OBJECT_STORE_UNAVAILABLE: &str = "ObjectStoreUnavailable";
+    pub const NO_OBJECT_STORE: &str = "NoObjectStore";
+    pub const KEY_ROTATED: &str = "KeyRotated";
+    pub const KEY_RETIRED: &str = "KeyRetired";
+    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+    pub const PURGED: &str = "Purged";
+    pub const DELETED: &str = "Deleted";
+    pub const RETAINED: &str = "Retained";
+    pub const ISSUER_NOT_READY: &str = "IssuerNotReady";
+    pub const ACCOUNT_READY: &str = "AccountReady";
+    pub const ACCOUNT_FAILED: &str = "AccountFailed";
+    pub const ISSUED: &str = "Issued";
+    pub const RENEWED: &str = "Renewed";
+    pub const CA_UNREACHABLE: &str = "CAUnreachable";
+    pub const WAITING_FOR_BUDGET: &str = "WaitingForBudget";
+    pub const ORDER_FAILED: &str = "OrderFailed";
+    pub const CHALLENGE_BUSY: &str = "ChallengeBusy";
+    pub const PUBLISHING: &str = "PublishingChallenge";
+    pub const VALIDATING: &str = "Validating";
+    pub const ISSUING: &str = "Issuing";
+    pub const ORDER_GONE: &str = "OrderGone";
+    pub const OBJECT_CONFLICT: &str = "ObjectConflict";
+    pub const DECOMMISSIONED: &str = "Decommissioned";
+}
+
+/// Now, as Kubernetes writes times.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A condition for `generation`, stamped now (the stamp is kept by [`set`] if nothing changed).
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: now(),
+        observed_generation: generation,
+    }
+}
+
+/// Puts `new` into `conditions`, replacing the one of the same type. `lastTransitionTime` stays
+/// as it was unless `status` changed.
+pub fn set(conditions: &mut Vec<Condition>, mut new: Condition) {
+    if let Some(old) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        if old.status == new.status {
+            new.last_transition_time = old.last_transition_time.clone();
+        }
+        *old = new;
+    } else {
+        conditions.push(new);
+    }
+}
+
+/// Removes the condition of this type.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+/// The condition of this type, if present.
+pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of this type is `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    get(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let mut conds = vec![];
+        let mut first = condition(
+            types::READY,
+            false,
+            reasons::AWAITING_APPROVAL,
+            "waiting",
+            Some(1),
+        );
+        first.last_transition_time = "2026-01-01T00:00:00Z".into();
+        set(&mut conds, first);
+        set(
+            &mut conds,
+            condition(
+                types::READY,
+                false,
+                reasons::APPROVED,
+                "still not ready",
+                Some(2),
+            ),
+        );
+        assert_eq!(conds[0].last_transition_time, "2026-01-01T00:00:00Z");
+        assert_eq!(conds[0].reason, reasons::APPROVED);
+        set(
+            &mut conds,
+            condition(types::READY, true, reasons::PROVISIONED, "ready", Some(2)),
+        );
+        assert_ne!(conds[0].last_transition_time, "2026-01-01T00:00:00Z");
+        assert_eq!(conds.len(), 1);
+        assert!(is_true(&conds, types::READY));
+    }
+}

@@ -1,0 +1,176 @@
+//! `kavling-dns`: Kavling's authoritative DNS server. Watches Zones and DnsRecords through the
+//! API server and answers from in-memory snapshots; run as many replicas as you like, each
+//! reports the serial it serves in `/metrics`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use clap::Parser;
+use kavling_core::dns::answer::Catalog;
+use kavling_dns::server::{self, QTYPE_BUCKETS, Stats};
+use kavling_dns::watch::{self, Published};
+
+/// Kavling's authoritative DNS server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address for DNS over UDP and TCP.
+    #[arg(long, env = "KAVLING_DNS_LISTEN", default_value = "127.0.0.1:5353")]
+    listen: SocketAddr,
+    /// Address of /healthz, /readyz (ready once every zone is loaded) and /metrics.
+    #[arg(long, env = "KAVLING_DNS_HTTP", default_value = "127.0.0.1:8053")]
+    http: SocketAddr,
+    /// UDP worker threads (default: one per CPU).
+    #[arg(long, env = "KAVLING_DNS_UDP_WORKERS")]
+    udp_workers: Option<usize>,
+    /// Also serve a static zone from a master file: DOMAIN=PATH (repeatable; used by the
+    /// benchmark to serve the same file as NSD and Knot).
+    #[arg(long = "zone-file", value_name = "DOMAIN=PATH")]
+    zone_files: Vec<String>,
+    /// Serve only the --zone-file zones; do not watch an API server.
+    #[arg(long)]
+    no_api: bool,
+}
+
+fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE kavling_dns_queries_total counter");
+    for (i, (_, name)) in QTYPE_BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "kavling_dns_queries_total{{qtype=\"{name}\"}} {}",
+            stats.qtype[i].load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "kavling_dns_queries_total{{qtype=\"other\"}} {}",
+        stats.qtype[QTYPE_BUCKETS.len()].load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# TYPE kavling_dns_responses_total counter");
+    for (rcode, n) in stats.rcode.iter().enumerate() {
+        let n = n.load(Ordering::Relaxed);
+        if n > 0 {
+            let _ = writeln!(out, "kavling_dns_responses_total{{rcode=\"{rcode}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "kavling_dns_dropped_total {}",
+        stats.dropped.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_transfers_total {}",
+        stats.transfers.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_snapshot_rebuild_seconds {}",
+        published.last_rebuild_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_snapshot_rebuilds_total {}",
+        published.rebuilds.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# TYPE kavling_dns_zone_serial gauge");
+    let cat = catalog.load();
+    let mut zones: Vec<_> = cat.zones.values().collect();
+    zones.sort_by(|a, b| a.domain.cmp(&b.domain));
+    for z in &zones {
+        let _ = writeln!(
+            out,
+            "kavling_dns_zone_serial{{zone=\"{}\"}} {}",
+            z.domain, z.serial
+        );
+    }
+    for z in &zones {
+        let _ = writeln!(
+            out,
+            "kavling_dns_zone_rrsets{{zone=\"{}\"}} {}",
+            z.domain, z.rrsets
+        );
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    kavling_core::logging::init();
+    let args = Args::parse();
+    // with --zone-file the catalog is complete from the start; from the API, once both
+    // initial lists are in (dns::watch)
+    let mut initial = Catalog {
+        complete: args.no_api,
+        ..Default::default()
+    };
+    for spec in &args.zone_files {
+        let (domain, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--zone-file {spec}: expected DOMAIN=PATH"))?;
+        let t = std::time::Instant::now();
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        let snap = kavling_core::dns::zonefile::load(domain, &text)
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        tracing::info!(
+            zone = domain,
+            rrsets = snap.rrsets,
+            load_ms = t.elapsed().as_millis() as u64,
+            "static zone loaded"
+        );
+        initial.zones.insert(snap.apex.clone(), Arc::new(snap));
+    }
+    let catalog = Arc::new(ArcSwap::from_pointee(initial));
+    let stats = Arc::new(Stats::default());
+    let published = Arc::new(Published::default());
+
+    let udp = std::net::UdpSocket::bind(args.listen)
+        .with_context(|| format!("cannot listen on udp {}", args.listen))?;
+    let tcp = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
+    let http = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    let workers = args.udp_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    server::spawn_udp(udp, workers, catalog.clone(), stats.clone())?;
+    tokio::spawn(server::serve_tcp(tcp, catalog.clone(), stats.clone()));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, s, p) = (catalog.clone(), stats.clone(), published.clone());
+    tokio::spawn(kavling_core::health::serve(
+        http,
+        Arc::new(move || render(&c, &s, &p)),
+        ready.clone(),
+    ));
+    let p = published.clone();
+    tokio::spawn(async move {
+        // ready once the first complete catalog is published
+        while !p.ready.load(Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        ready.store(true, Ordering::Relaxed);
+    });
+    tracing::info!(listen = %args.listen, http = %args.http, workers, "kavling-dns serving");
+    if args.no_api {
+        published.ready.store(true, Ordering::Relaxed);
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("no usable kubeconfig or in-cluster configuration")?;
+    tokio::select! {
+        _ = watch::run(client, catalog, published) => tracing::warn!("watches ended"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    Ok(())
+}

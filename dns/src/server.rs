@@ -1,0 +1,266 @@
+//! Sockets. UDP is served by plain OS threads (recv → answer → send: two system calls per
+//! query, no async machinery on the hot path); TCP by tokio tasks, bounded in number and
+//! time, including zone transfers to the peers a Zone allows.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use kavling_core::dns::answer::{Catalog, Outcome, RCODE_REFUSED, Transport, answer, soa_tail};
+use kavling_core::dns::wire;
+use kavling_core::dns::zone::Snapshot;
+
+/// Query counters for `/metrics`: by rcode and by query type.
+#[derive(Default)]
+pub struct Stats {
+    pub rcode: [AtomicU64; 17],
+    pub qtype: [AtomicU64; QTYPE_BUCKETS.len() + 1],
+    pub dropped: AtomicU64,
+    pub transfers: AtomicU64,
+}
+
+/// Query types counted separately; the rest count as "other".
+pub const QTYPE_BUCKETS: [(u16, &str); 11] = [
+    (1, "A"),
+    (28, "AAAA"),
+    (5, "CNAME"),
+    (15, "MX"),
+    (16, "TXT"),
+    (2, "NS"),
+    (6, "SOA"),
+    (33, "SRV"),
+    (257, "CAA"),
+    (255, "ANY"),
+    (252, "AXFR"),
+];
+
+impl Stats {
+    fn count(&self, qtype: u16, rcode: u8) {
+        let i = QTYPE_BUCKETS
+            .iter()
+            .position(|(t, _)| *t == qtype)
+            .unwrap_or(QTYPE_BUCKETS.len());
+        self.qtype[i].fetch_add(1, Ordering::Relaxed);
+        self.rcode[(rcode as usize).min(16)].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves UDP on `socket` with `workers` threads until the process ends.
+pub fn spawn_udp(
+    socket: UdpSocket,
+    workers: usize,
+    catalog: Arc<ArcSwap<Catalog>>,
+    stats: Arc<Stats>,
+) -> std::io::Result<()> {
+    for n in 0..workers.max(1) {
+        let sock = socket.try_clone()?;
+        let (catalog, stats) = (catalog.clone(), stats.clone());
+        std::thread::Builder::new()
+            .name(format!("dns-udp-{n}"))
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut out = Vec::with_capacity(4096);
+                loop {
+                    let Ok((len, peer)) = sock.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    let cat = catalog.load();
+                    match answer(&cat, &buf[..len], Transport::Udp, &mut out) {
+                        Outcome::Reply { qtype, rcode } => {
+                            stats.count(qtype, rcode);
+                            let _ = sock.send_to(&out, peer);
+                        }
+                        Outcome::Drop | Outcome::Transfer { .. } => {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })?;
+    }
+    Ok(())
+}
+
+/// At most this many TCP clients at once; more wait for a slot (bounded memory).
+const TCP_CLIENTS: usize = 256;
+/// A TCP client idle this long is disconnected.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Serves TCP until the process ends.
+pub async fn serve_tcp(listener: TcpListener, catalog: Arc<ArcSwap<Catalog>>, stats: Arc<Stats>) {
+    let slots = Arc::new(Semaphore::new(TCP_CLIENTS));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (catalog, stats) = (catalog.clone(), stats.clone());
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let _ = tcp_client(stream, peer, catalog, stats).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_client(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    catalog: Arc<ArcSwap<Catalog>>,
+    stats: Arc<Stats>,
+) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return Ok(()),
+        }
+        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut msg))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??;
+        let cat = catalog.load_full();
+        match answer(&cat, &msg, Transport::Tcp, &mut out) {
+            Outcome::Reply { qtype, rcode } => {
+                stats.count(qtype, rcode);
+                write_frame(&mut stream, &out).await?;
+            }
+            Outcome::Drop => return Ok(()),
+            Outcome::Transfer { zone } => {
+                if !zone.may_transfer(peer.ip()) {
+                    tracing::info!(%peer, zone = %zone.domain, "zone transfer refused: peer not in spec.transfer.allow");
+                    refuse(&msg, &mut out);
+                    stats.count(252, RCODE_REFUSED);
+                    write_frame(&mut stream, &out).await?;
+                    continue;
+                }
+                stats.count(252, 0);
+                stats.transfers.fetch_add(1, Ordering::Relaxed);
+                for m in axfr_messages(&msg, &zone) {
+                    write_frame(&mut stream, &m).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn write_frame(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let mut frame = Vec::with_capacity(msg.len() + 2);
+    frame.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    frame.extend_from_slice(msg);
+    stream.write_all(&frame).await
+}
+
+fn question_end(q: &[u8]) -> usize {
+    let mut i = 12;
+    while i < q.len() && q[i] != 0 {
+        i += 1 + q[i] as usize;
+    }
+    (i + 5).min(q.len())
+}
+
+fn refuse(q: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&q[0..2]);
+    out.extend_from_slice(&[0x80, RCODE_REFUSED, 0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&q[12..question_end(q)]);
+}
+
+/// The AXFR answer as a sequence of messages: SOA, every RRset, SOA (RFC 5936), packed into
+/// messages of at most ~16 KiB.
+pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
+    const LIMIT: usize = 16 * 1024;
+    let qend = question_end(q);
+    let start = |an: u16| {
+        let mut m = Vec::with_capacity(LIMIT + 512);
+        m.extend_from_slice(&q[0..2]);
+        m.extend_from_slice(&[0x84, 0, 0, 1]);
+        m.extend_from_slice(&an.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        m.extend_from_slice(&q[12..qend]);
+        m
+    };
+    let soa = soa_tail(zone).map(<[u8]>::to_vec).unwrap_or_default();
+    let mut rrs: Vec<Vec<u8>> = vec![[&zone.apex[..], &soa].concat()];
+    let mut names: Vec<&Box<[u8]>> = zone.nodes.keys().collect();
+    names.sort();
+    for name in names {
+        for rrset in &zone.nodes[name].rrsets {
+            if rrset.type_ == wire::TYPE_SOA {
+                continue;
+            }
+            for tail in rrset.tails.iter() {
+                rrs.push([&name[..], tail].concat());
+            }
+        }
+    }
+    rrs.push([&zone.apex[..], &soa].concat());
+    let mut msgs = Vec::new();
+    let mut cur = start(0);
+    let mut count: u16 = 0;
+    for rr in rrs {
+        if count > 0 && cur.len() + rr.len() > LIMIT {
+            cur[6..8].copy_from_slice(&count.to_be_bytes());
+            msgs.push(std::mem::replace(&mut cur, start(0)));
+            count = 0;
+        }
+        cur.extend_from_slice(&rr);
+        count += 1;
+    }
+    cur[6..8].copy_from_slice(&count.to_be_bytes());
+    msgs.push(cur);
+    msgs
+}
+
+/// Sends NOTIFY for `zone` to each of its secondaries (fire and forget, three tries each).
+pub async fn notify(zone: Arc<Snapshot>) {
+    for target in zone.notify.clone() {
+        let mut msg = vec![
+            (zone.serial >> 8) as u8,
+            zone.serial as u8,
+            0x24,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        msg.extend_from_slice(&zone.apex);
+        msg.extend_from_slice(&[0, 6, 0, 1]);
+        let bind: SocketAddr = if target.is_ipv4() {
+            "0.0.0.0:0".parse().unwrap()
+        } else {
+            "[::]:0".parse().unwrap()
+        };
+        let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
+            continue;
+        };
+        for _ in 0..3 {
+            if sock.send_to(&msg, target).await.is_err() {
+                break;
+            }
+            let mut buf = [0u8; 512];
+            if let Ok(Ok((n, from))) =
+                tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await
+                && n >= 4
+                && from.ip() == target.ip()
+                && buf[0..2] == msg[0..2]
+            {
+                tracing::info!(zone = %zone.domain, serial = zone.serial, %target, "secondary acknowledged NOTIFY");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Request + Approval → outputs, as named steps:
+//! [`decide`] (pure: which Approval decides, and what follows before anything is made) →
+//! [`dereference`] (the only reads: what the plan needs) → [`provision`] (the shared planner
+//! [`crate::plan::plan`], then the claim) → [`report`] (status and Events).
+//!
+//! The claim on a name is a `create` of the output named by it, never an apply: if two
+//! approvals race for one name, the API server lets exactly one create win.
+
+pub mod decide;
+pub mod dereference;
+pub mod provision;
+pub mod report;
+
+use std::sync::Arc;
+
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::{reflector::ObjectRef, watcher};
+use kube::{Api, ResourceExt};
+
+use super::{Context, Error, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE};
+use crate::api::{Approval, Bucket, Hosting, Request, RequestPhase, Subdomain};
+use crate::controllers::status::reasons;
+use crate::plan::Body;
+pub use decide::{Outcome, deciding};
+pub use report::apply_outcome;
+
+async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = req
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = req.name_any();
+    let today = chrono::Utc::now().date_naive();
+
+    let approvals = Api::<Approval>::namespaced(ctx.client.clone(), &ns)
+        .list(&super::cached())
+        .await?;
+    let (decision, ignored) = deciding(&req, &approvals.items);
+    let record = decision.map(decide::record);
+
+    let outcome =
+        match decide::before_provisioning(&ns, &name, &req.spec, decision, &ignored, today) {
+            Some(o) => o,
+            None => {
+                let tenant = crate::api::tenant_of_namespace(&ns).unwrap_or_default();
+                match Body::of(&req.spec) {
+                    Some(body) => provision::provision(&ctx, &req, body, tenant, today).await?,
+                    None => Outcome::new(
+                        RequestPhase::Failed,
+                        reasons::INVALID_SPEC,
+                        "the request carries no subdomain, hosting or storage",
+                    ),
+                }
+            }
+        };
+
+    report::report(&ctx, &req, &outcome, record).await?;
+    Ok(Action::requeue(SAFETY_REQUEUE))
+}
+
+/// The Request an output was made for, from its annotation: how a change of any output
+/// (Subdomain, Hosting, Bucket — or a kind added later) wakes its Request.
+pub fn request_of<K: kube::Resource>(obj: K) -> Option<ObjectRef<Request>> {
+    let key = obj.meta().annotations.as_ref()?.get(REQUEST_ANNOTATION)?;
+    let (ns, name) = key.split_once('/')?;
+    Some(ObjectRef::<Request>::new(name).within(ns))
+}
+
+/// Runs the Request controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let all = watcher::Config::default;
+    let controller = Controller::new(Api::<Request>::all(client.clone()), all())
+        .watches(
+            Api::<Approval>::all(client.clone()),
+            all(),
+            |a: Approval| {
+                a.namespace()
+                    .map(|ns| ObjectRef::<Request>::new(&a.spec.request).within(&ns))
+            },
+        )
+        .watches(Api::<Subdomain>::all(client.clone()), all(), request_of)
+        .watches(Api::<Hosting>::all(client.clone()), all(), request_of)
+        .watches(Api::<Bucket>::all(client.clone()), all(), request_of);
+    super::harness::run(controller, ctx, reconcile).await;
+}
+
+#[cfg(test)]
+mod scenario;

@@ -1,0 +1,80 @@
+//! One watch per kind per process, shared by every controller that needs it: a reflector
+//! (one store, one LIST+WATCH against the API server) whose touched objects — applied *and*
+//! deleted, unlike kube's shared streams, which drop deletions — are fanned out to each
+//! subscriber. Before, one operator process held four DnsRecord watches and four copies of
+//! every record.
+
+use std::fmt::Debug;
+
+use futures::channel::mpsc;
+use futures::stream::BoxStream;
+use futures::{SinkExt, Stream, StreamExt};
+use kube::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+
+/// How many touched objects a subscriber may fall behind before the watch waits for it.
+const BUFFER: usize = 1024;
+
+/// A watch of one kind, and its subscribers.
+pub struct SharedWatch<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store: Store<K>,
+    source: BoxStream<'static, Result<K, watcher::Error>>,
+    subscribers: Vec<mpsc::Sender<K>>,
+}
+
+impl<K> SharedWatch<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    pub fn new(api: Api<K>, config: watcher::Config) -> Self {
+        let (store, writer) = reflector::store();
+        let source = reflector::reflector(writer, watcher(api, config))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
+        Self {
+            store,
+            source,
+            subscribers: vec![],
+        }
+    }
+
+    /// The one store of the kind (for lookups and for `Controller::for_stream`).
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Every object the watch touches from now on, applied or deleted.
+    pub fn subscribe(&mut self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let (tx, rx) = mpsc::channel(BUFFER);
+        self.subscribers.push(tx);
+        rx.map(Ok)
+    }
+
+    /// Drives the watch until it ends. A slow subscriber holds the others (backpressure)
+    /// rather than missing a trigger.
+    pub async fn run(self) {
+        let Self {
+            mut source,
+            mut subscribers,
+            ..
+        } = self;
+        let kind = K::kind(&()).into_owned();
+        while let Some(item) = source.next().await {
+            match item {
+                Ok(obj) => {
+                    for s in &mut subscribers {
+                        // a subscriber that stopped (its controller shut down) is skipped
+                        let _ = s.send(obj.clone()).await;
+                    }
+                }
+                Err(e) => tracing::warn!(kind, error = %e, "shared watch"),
+            }
+        }
+    }
+}
