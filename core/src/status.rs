@@ -148,3 +148,75 @@ mod tests {
         assert!(is_true(&conds, types::READY));
     }
 }
+
+/// A kind's status as far as conditions go: what lets one function report a refusal (or any
+/// condition change) for every kind.
+pub trait Conditioned: Clone + Default + PartialEq + serde::Serialize {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+}
+
+/// Implements [`Conditioned`] for status types with `conditions` and `observed_generation`.
+macro_rules! conditioned {
+    ($($t:ty),*) => {$(
+        impl Conditioned for $t {
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+        }
+    )*};
+}
+
+conditioned!(
+    crate::api::BucketStatus,
+    crate::api::HostingStatus,
+    crate::api::CertificateStatus,
+    crate::api::SubdomainStatus,
+    crate::api::TenantStatus,
+    crate::api::RequestStatus
+);
+
+/// A refusal (pure): `Ready=False` and `Failed=True` with the reason and message, and whether
+/// it is news (the previous Failed said something else) — then it deserves an Event.
+pub fn refused<S: Conditioned>(
+    old: Option<&S>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+) -> (S, bool) {
+    let mut st = old.cloned().unwrap_or_default();
+    let news = get(st.conditions_mut(), types::FAILED).map(|c| c.message.as_str()) != Some(message);
+    set(
+        st.conditions_mut(),
+        condition(types::READY, false, reason, message.to_string(), generation),
+    );
+    set(
+        st.conditions_mut(),
+        condition(types::FAILED, true, reason, message.to_string(), generation),
+    );
+    st.set_observed_generation(generation);
+    (st, news)
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::*;
+    use crate::api::BucketStatus;
+
+    #[test]
+    fn a_refusal_is_failed_not_ready_and_news_only_when_the_message_changes() {
+        let (st, news) = refused::<BucketStatus>(None, Some(3), "InvalidSpec", "spec.size: bad");
+        assert!(news);
+        assert!(!is_true(&st.conditions, types::READY));
+        assert!(is_true(&st.conditions, types::FAILED));
+        assert_eq!(st.observed_generation, Some(3));
+        let (again, news) = refused(Some(&st), Some(3), "InvalidSpec", "spec.size: bad");
+        assert!(!news);
+        assert_eq!(again, st);
+        let (_, news) = refused(Some(&st), Some(4), "InvalidSpec", "spec.size: worse");
+        assert!(news);
+    }
+}

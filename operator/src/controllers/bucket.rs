@@ -205,31 +205,14 @@ async fn patch_status(ctx: &Context, b: &Bucket, st: &BucketStatus) -> Result<()
     super::apply_status(&ctx.client, b, st).await
 }
 
-/// Reports a spec or rule problem: nothing is created or changed on the object store.
+/// Reports a spec or rule problem: nothing is created or changed.
 async fn refuse(
     ctx: &Context,
     b: &Bucket,
     reason: &'static str,
     message: String,
 ) -> Result<Action> {
-    let gen_ = b.metadata.generation;
-    let mut st = b.status.clone().unwrap_or_default();
-    let was = status::get(&st.conditions, types::FAILED).map(|c| c.message.clone());
-    status::set(
-        &mut st.conditions,
-        status::condition(types::READY, false, reason, message.clone(), gen_),
-    );
-    status::set(
-        &mut st.conditions,
-        status::condition(types::FAILED, true, reason, message.clone(), gen_),
-    );
-    st.observed_generation = gen_;
-    if was.as_ref() != Some(&message) {
-        ctx.event(b, EventType::Warning, reason, "Validate", message)
-            .await;
-    }
-    patch_status(ctx, b, &st).await?;
-    Ok(Action::requeue(super::SAFETY_REQUEUE))
+    super::harness::refuse(ctx, b, b.status.as_ref(), reason, message).await
 }
 
 async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {

@@ -79,3 +79,34 @@ pub fn from_finalizer(e: finalizer::Error<Error>) -> Error {
         _ => Error::MissingField("metadata.name"),
     }
 }
+
+/// Reports a spec or rule problem on any kind: `Ready=False`, `Failed=True` with the reason,
+/// a Warning Event when the message is new; nothing else is touched. Looked at again after
+/// [`super::SAFETY_REQUEUE`] (or sooner, when the object changes).
+pub async fn refuse<K, S>(
+    ctx: &Context,
+    obj: &K,
+    old: Option<&S>,
+    reason: &'static str,
+    message: String,
+) -> Result<Action>
+where
+    K: Resource<DynamicType = ()>,
+    S: super::status::Conditioned,
+{
+    let (st, news) = super::status::refused(old, obj.meta().generation, reason, &message);
+    if news {
+        ctx.event(
+            obj,
+            kube::runtime::events::EventType::Warning,
+            reason,
+            "Validate",
+            message,
+        )
+        .await;
+    }
+    if old != Some(&st) {
+        super::apply_status(&ctx.client, obj, &st).await?;
+    }
+    Ok(Action::requeue(super::SAFETY_REQUEUE))
+}

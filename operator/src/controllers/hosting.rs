@@ -25,7 +25,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::status::{self, reasons, types};
-use super::{Context, Error, MANAGER, Result, SAFETY_REQUEUE, label_value};
+use super::{Context, Error, MANAGER, Result, label_value};
 use crate::api::{
     AppTemplate, Certificate, CertificateSpec, DnsRecord, Hosting, HostingStatus, HostingUsage,
     Subdomain, Tenant, labels, tenant_of_namespace,
@@ -145,31 +145,14 @@ async fn patch_status(ctx: &Context, h: &Hosting, st: &HostingStatus) -> Result<
     super::apply_status(&ctx.client, h, st).await
 }
 
-/// Reports a problem; nothing is created or changed.
+/// Reports a spec or rule problem: nothing is created or changed.
 async fn refuse(
     ctx: &Context,
     h: &Hosting,
     reason: &'static str,
     message: String,
 ) -> Result<Action> {
-    let gen_ = h.metadata.generation;
-    let mut st = h.status.clone().unwrap_or_default();
-    let was = status::get(&st.conditions, types::FAILED).map(|c| c.message.clone());
-    status::set(
-        &mut st.conditions,
-        status::condition(types::READY, false, reason, message.clone(), gen_),
-    );
-    status::set(
-        &mut st.conditions,
-        status::condition(types::FAILED, true, reason, message.clone(), gen_),
-    );
-    st.observed_generation = gen_;
-    if was.as_ref() != Some(&message) {
-        ctx.event(h, EventType::Warning, reason, "Validate", message)
-            .await;
-    }
-    patch_status(ctx, h, &st).await?;
-    Ok(Action::requeue(SAFETY_REQUEUE))
+    super::harness::refuse(ctx, h, h.status.as_ref(), reason, message).await
 }
 
 /// A random password for a generated Secret.

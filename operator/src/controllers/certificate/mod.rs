@@ -153,6 +153,12 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
         .is_some_and(|l| l.names.iter().collect::<BTreeSet<_>>() == wanted && now < l.not_after);
     let wait =
         |reason, message: String, requeue| Step::wait(OrderStep::Idle, reason, message, requeue);
+    let at = Attempt {
+        ctx,
+        c,
+        now,
+        valid_now,
+    };
     let renewal = match decision {
         Decision::Invalid(why) => {
             remove_challenges(ctx, c).await?;
@@ -162,11 +168,11 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
                 failure: Some((reasons::INVALID_SPEC, why.clone())),
                 ..wait(reasons::INVALID_SPEC, why, super::SAFETY_REQUEUE)
             };
-            return report(ctx, c, st, step, now, false).await;
+            return at.report_as(st, step, false).await;
         }
         Decision::NoIssuer(why) => {
             let step = wait(reasons::ISSUER_NOT_READY, why, Duration::from_secs(60));
-            return report(ctx, c, old, step, now, false).await;
+            return at.report_as(old, step, false).await;
         }
         Decision::Valid { renew_at, message } => {
             remove_challenges(ctx, c).await?;
@@ -186,14 +192,14 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
                 ready: true,
                 ..wait(reasons::ISSUED, message, requeue)
             };
-            return report(ctx, c, st, step, now, true).await;
+            return at.report_as(st, step, true).await;
         }
         Decision::BackingOff { until } => {
             return Ok(Action::requeue((until - now).to_std().unwrap_or_default()));
         }
         Decision::IssuerNotReady(why) => {
             let step = wait(reasons::ISSUER_NOT_READY, why, Duration::from_secs(15));
-            return report(ctx, c, old, step, now, valid_now).await;
+            return at.report(old, step).await;
         }
         Decision::Order { renewal } => renewal,
     };
@@ -204,7 +210,7 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
             "no Issuer".into(),
             Duration::from_secs(60),
         );
-        return report(ctx, c, old, step, now, false).await;
+        return at.report_as(old, step, false).await;
     };
 
     // order: the account, the budget, then one step of the order
@@ -214,22 +220,12 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
             "the Issuer's account is not stored yet".into(),
             Duration::from_secs(15),
         );
-        return report(ctx, c, old, step, now, valid_now).await;
+        return at.report(old, step).await;
     };
     let account = match ctx.acme.get(&c.spec.issuer, &issuer.spec, &creds).await {
         Ok(a) => a,
         Err(msg) => {
-            return fail(
-                ctx,
-                c,
-                old,
-                reasons::CA_UNREACHABLE,
-                msg,
-                now,
-                valid_now,
-                false,
-            )
-            .await;
+            return at.fail(old, reasons::CA_UNREACHABLE, msg, false).await;
         }
     };
     let mut st = old.clone();
@@ -251,10 +247,10 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
                     .unwrap_or_default()
                     .max(Duration::from_secs(1)),
             );
-            return report(ctx, c, st, step, now, valid_now).await;
+            return at.report(st, step).await;
         }
     }
-    order_step(ctx, c, issuer, &account, st, now, valid_now).await
+    order_step(&at, issuer, &account, st).await
 }
 
 /// Runs the Certificate controller until shutdown.

@@ -54,22 +54,52 @@ pub(super) fn account_unknown(e: &instant_acme::Error) -> bool {
     matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":accountDoesNotExist")))
 }
 
+/// One step of the order, by where the CA says it stands: resume or place it ([`open`]);
+/// pending → gather the challenges, publish them, and tell the CA once every DNS server
+/// answers them ([`pending`]); ready → finalize; valid → collect the chain.
 pub(super) async fn order_step(
-    ctx: &Context,
-    c: &Certificate,
+    at: &Attempt<'_>,
+    issuer: &Issuer,
+    account: &Account,
+    st: CertificateStatus,
+) -> Result<Action> {
+    let (mut order, st) = match open(at, issuer, account, st).await? {
+        Opened::Order(opened) => *opened,
+        Opened::Done(action) => return Ok(action),
+    };
+    match order.state().status {
+        OrderStatus::Pending => pending(at, issuer, order, st).await,
+        OrderStatus::Ready => finalize(at, issuer, order, st).await,
+        OrderStatus::Processing | OrderStatus::Valid => collect(at, issuer, order, st).await,
+        OrderStatus::Invalid => {
+            let msg = invalid_reason(&mut order).await;
+            at.fail(st, reasons::ORDER_FAILED, msg, true).await
+        }
+    }
+}
+
+/// The order to work on, or what this reconcile ended with instead.
+pub(super) enum Opened {
+    Order(Box<(instant_acme::Order, CertificateStatus)>),
+    Done(Action),
+}
+
+/// Resumes the recorded order, or places a new one and records it at once (a restart then
+/// resumes it instead of placing another).
+async fn open(
+    at: &Attempt<'_>,
     issuer: &Issuer,
     account: &Account,
     mut st: CertificateStatus,
-    now: DateTime<Utc>,
-    valid_now: bool,
-) -> Result<Action> {
+) -> Result<Opened> {
+    let (ctx, c, now) = (at.ctx, at.c, at.now);
     let idents: Vec<Identifier> = c
         .spec
         .dns_names
         .iter()
         .map(|n| Identifier::Dns(n.clone()))
         .collect();
-    let mut order = match st.order.clone() {
+    let order = match st.order.clone() {
         Some(url) => match account.order(url.clone()).await {
             Ok(o) => o,
             Err(e) if ca_answered(&e) => {
@@ -88,20 +118,18 @@ pub(super) async fn order_step(
                     format!("the CA no longer has order {url} ({e}); placing a new one"),
                 )
                 .await;
-                return Ok(Action::requeue(Duration::from_millis(200)));
+                return Ok(Opened::Done(Action::requeue(Duration::from_millis(200))));
             }
             Err(e) => {
-                return fail(
-                    ctx,
-                    c,
-                    st,
-                    reasons::CA_UNREACHABLE,
-                    format!("resuming order {url}: {e}"),
-                    now,
-                    valid_now,
-                    false,
-                )
-                .await;
+                return at
+                    .fail(
+                        st,
+                        reasons::CA_UNREACHABLE,
+                        format!("resuming order {url}: {e}"),
+                        false,
+                    )
+                    .await
+                    .map(Opened::Done);
             }
         },
         None => {
@@ -116,249 +144,266 @@ pub(super) async fn order_step(
                 }
                 Err(e) if account_unknown(&e) => {
                     // the CA forgot our account: register again and retry at once
-                    return match crate::controllers::issuer::reregister(ctx, issuer).await {
-                    Ok(()) => Ok(Action::requeue(Duration::from_millis(200))),
-                    Err(why) => {
-                        fail(ctx, c, st, reasons::CA_UNREACHABLE, format!("the CA no longer knows the account and registering again failed: {why}"), now, valid_now, false).await
-                    }
-                };
+                    let why = match crate::controllers::issuer::reregister(ctx, issuer).await {
+                        Ok(()) => {
+                            return Ok(Opened::Done(Action::requeue(Duration::from_millis(200))));
+                        }
+                        Err(why) => why,
+                    };
+                    let msg = format!(
+                        "the CA no longer knows the account and registering again failed: {why}"
+                    );
+                    return at
+                        .fail(st, reasons::CA_UNREACHABLE, msg, false)
+                        .await
+                        .map(Opened::Done);
                 }
                 Err(e) => {
-                    return fail(
-                        ctx,
-                        c,
-                        st,
-                        reasons::CA_UNREACHABLE,
-                        format!("new order at {}: {e}", issuer.spec.directory),
-                        now,
-                        valid_now,
-                        false,
-                    )
-                    .await;
+                    return at
+                        .fail(
+                            st,
+                            reasons::CA_UNREACHABLE,
+                            format!("new order at {}: {e}", issuer.spec.directory),
+                            false,
+                        )
+                        .await
+                        .map(Opened::Done);
                 }
             }
         }
     };
+    Ok(Opened::Order(Box::new((order, st))))
+}
 
-    let status_now = order.state().status;
-    match status_now {
-        OrderStatus::Pending => {
-            // gather the challenges: TXT values per challenge name
-            let mut txt: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut authzs = order.authorizations();
-            while let Some(a) = authzs.next().await {
-                let mut a = match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        return fail(
-                            ctx,
-                            c,
-                            st,
-                            reasons::CA_UNREACHABLE,
-                            format!("reading authorizations: {e}"),
-                            now,
-                            valid_now,
-                            false,
-                        )
-                        .await;
-                    }
-                };
-                if a.status != instant_acme::AuthorizationStatus::Pending {
-                    continue;
-                }
-                // the raw identifier: for a wildcard it is the base name (display form has `*.`)
-                let Identifier::Dns(raw) = a.identifier().identifier.clone() else {
-                    continue;
-                };
-                let Some(ch) = a.challenge(ChallengeType::Dns01) else {
-                    return fail(
-                        ctx,
-                        c,
-                        st,
-                        reasons::ORDER_FAILED,
-                        format!("the CA offers no dns-01 challenge for {raw}"),
-                        now,
-                        valid_now,
-                        true,
+/// A pending order: its challenges gathered and published in our zones, the CA told once
+/// every DNS server answers them, then polled briefly.
+async fn pending(
+    at: &Attempt<'_>,
+    issuer: &Issuer,
+    mut order: instant_acme::Order,
+    mut st: CertificateStatus,
+) -> Result<Action> {
+    let txt = match challenges(at, &mut order, &mut st).await? {
+        Ok(txt) => txt,
+        Err(done) => return Ok(done),
+    };
+    if let Some(done) = publish(at, &txt, &mut st).await? {
+        return Ok(done);
+    }
+    validate(at, issuer, order, st).await
+}
+
+/// The TXT values the order's pending dns-01 challenges want, by challenge name (a name and
+/// its wildcard share one), or how this reconcile ended instead.
+async fn challenges(
+    at: &Attempt<'_>,
+    order: &mut instant_acme::Order,
+    st: &mut CertificateStatus,
+) -> Result<Result<BTreeMap<String, Vec<String>>, Action>> {
+    // gather the challenges: TXT values per challenge name
+    let mut txt: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut authzs = order.authorizations();
+    while let Some(a) = authzs.next().await {
+        let mut a = match a {
+            Ok(a) => a,
+            Err(e) => {
+                return at
+                    .fail(
+                        std::mem::take(st),
+                        reasons::CA_UNREACHABLE,
+                        format!("reading authorizations: {e}"),
+                        false,
                     )
-                    .await;
-                };
-                txt.entry(names::challenge_name(&raw))
-                    .or_default()
-                    .push(ch.key_authorization().dns_value());
+                    .await
+                    .map(Err);
             }
-            // publish them in our zones
-            let zones: Vec<String> = Api::<Zone>::all(ctx.client.clone())
-                .list(&crate::controllers::cached())
-                .await?
-                .items
-                .iter()
-                .map(|z| z.name_any())
-                .collect();
-            let records: Api<DnsRecord> = Api::all(ctx.client.clone());
-            for (fqdn, values) in &txt {
-                let zone = names::zone_of(fqdn, &zones).unwrap_or_default().to_string();
-                let rec = build_challenge_record(c, &zone, fqdn, values);
-                let obj = rec.name_any();
-                if let Some(existing) = records.get_opt(&obj).await?
-                    && existing.labels().get(CERT_LABEL) != Some(&cert_key(c))
-                {
-                    st.step = OrderStep::Publishing;
-                    return report(
-                        ctx,
-                        c,
-                        st,
-                        Step::wait(
-                            OrderStep::Publishing,
-                            reasons::CHALLENGE_BUSY,
-                            format!(
-                                "{fqdn} TXT is held by another record ({obj}); waiting for it to go"
-                            ),
-                            Duration::from_secs(10),
+        };
+        if a.status != instant_acme::AuthorizationStatus::Pending {
+            continue;
+        }
+        // the raw identifier: for a wildcard it is the base name (display form has `*.`)
+        let Identifier::Dns(raw) = a.identifier().identifier.clone() else {
+            continue;
+        };
+        let Some(ch) = a.challenge(ChallengeType::Dns01) else {
+            return at
+                .fail(
+                    std::mem::take(st),
+                    reasons::ORDER_FAILED,
+                    format!("the CA offers no dns-01 challenge for {raw}"),
+                    true,
+                )
+                .await
+                .map(Err);
+        };
+        txt.entry(names::challenge_name(&raw))
+            .or_default()
+            .push(ch.key_authorization().dns_value());
+    }
+    Ok(Ok(txt))
+}
+
+/// Publishes the challenge records in our zones and waits until every Kavling DNS server
+/// answers them; `Some` when this reconcile ends here (a name held by another record, or a
+/// server not serving it yet).
+async fn publish(
+    at: &Attempt<'_>,
+    txt: &BTreeMap<String, Vec<String>>,
+    st: &mut CertificateStatus,
+) -> Result<Option<Action>> {
+    let (ctx, c) = (at.ctx, at.c);
+    // publish them in our zones
+    let zones: Vec<String> = Api::<Zone>::all(ctx.client.clone())
+        .list(&crate::controllers::cached())
+        .await?
+        .items
+        .iter()
+        .map(|z| z.name_any())
+        .collect();
+    let records: Api<DnsRecord> = Api::all(ctx.client.clone());
+    for (fqdn, values) in txt {
+        let zone = names::zone_of(fqdn, &zones).unwrap_or_default().to_string();
+        let rec = build_challenge_record(c, &zone, fqdn, values);
+        let obj = rec.name_any();
+        if let Some(existing) = records.get_opt(&obj).await?
+            && existing.labels().get(CERT_LABEL) != Some(&cert_key(c))
+        {
+            st.step = OrderStep::Publishing;
+            return at
+                .report(
+                    std::mem::take(st),
+                    Step::wait(
+                        OrderStep::Publishing,
+                        reasons::CHALLENGE_BUSY,
+                        format!(
+                            "{fqdn} TXT is held by another record ({obj}); waiting for it to go"
                         ),
-                        now,
-                        valid_now,
-                    )
-                    .await;
-                }
-                records
-                    .patch(
-                        &obj,
-                        &PatchParams::apply(MANAGER).force(),
-                        &Patch::Apply(&rec),
-                    )
-                    .await?;
-            }
-            // every DNS server must answer every value before the CA is told
-            for (fqdn, values) in &txt {
-                if let Err(why) =
-                    dnscheck::served_everywhere(&ctx.settings.dns_servers, fqdn, values).await
-                {
-                    st.step = OrderStep::Publishing;
-                    return report(
-                        ctx,
-                        c,
-                        st,
-                        Step::wait(
-                            OrderStep::Publishing,
-                            reasons::PUBLISHING,
-                            format!("challenge published; waiting for every DNS server: {why}"),
-                            Duration::from_millis(200),
-                        ),
-                        now,
-                        valid_now,
-                    )
-                    .await;
-                }
-            }
-            let mut authzs = order.authorizations();
-            while let Some(a) = authzs.next().await {
-                let mut a = match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        return fail(
-                            ctx,
-                            c,
-                            st,
-                            reasons::CA_UNREACHABLE,
-                            format!("reading authorizations: {e}"),
-                            now,
-                            valid_now,
-                            false,
-                        )
-                        .await;
-                    }
-                };
-                if a.status != instant_acme::AuthorizationStatus::Pending {
-                    continue;
-                }
-                if let Some(mut ch) = a.challenge(ChallengeType::Dns01)
-                    && ch.status == ChallengeStatus::Pending
-                    && let Err(e) = ch.set_ready().await
-                {
-                    let dead = order_is_dead(&e);
-                    return fail(
-                        ctx,
-                        c,
+                        Duration::from_secs(10),
+                    ),
+                )
+                .await
+                .map(Some);
+        }
+        records
+            .patch(
+                &obj,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&rec),
+            )
+            .await?;
+    }
+    // every DNS server must answer every value before the CA is told
+    for (fqdn, values) in txt {
+        if let Err(why) = dnscheck::served_everywhere(&ctx.settings.dns_servers, fqdn, values).await
+        {
+            st.step = OrderStep::Publishing;
+            return at
+                .report(
+                    std::mem::take(st),
+                    Step::wait(
+                        OrderStep::Publishing,
+                        reasons::PUBLISHING,
+                        format!("challenge published; waiting for every DNS server: {why}"),
+                        Duration::from_millis(200),
+                    ),
+                )
+                .await
+                .map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Tells the CA the challenges are ready and polls the order briefly: ready → finalize;
+/// still validating → look again in 2 s; invalid → fail (and drop the order).
+async fn validate(
+    at: &Attempt<'_>,
+    issuer: &Issuer,
+    mut order: instant_acme::Order,
+    mut st: CertificateStatus,
+) -> Result<Action> {
+    let ctx = at.ctx;
+    let c = at.c;
+    let mut authzs = order.authorizations();
+    while let Some(a) = authzs.next().await {
+        let mut a = match a {
+            Ok(a) => a,
+            Err(e) => {
+                return at
+                    .fail(
                         st,
                         reasons::CA_UNREACHABLE,
-                        format!("telling the CA the challenge is ready: {e}"),
-                        now,
-                        valid_now,
-                        dead,
+                        format!("reading authorizations: {e}"),
+                        false,
                     )
                     .await;
-                }
             }
-            st.step = OrderStep::Validating;
-            patch_status(ctx, c, &st).await?;
-            let policy = RetryPolicy::new()
-                .initial_delay(Duration::from_millis(250))
-                .backoff(1.5)
-                .timeout(Duration::from_secs(20));
-            match order.poll_ready(&policy).await {
-                Ok(OrderStatus::Ready) => finalize(ctx, c, issuer, order, st, now, valid_now).await,
-                Ok(_) => {
-                    fail(
-                        ctx,
-                        c,
-                        st,
-                        reasons::ORDER_FAILED,
-                        invalid_reason(&mut order).await,
-                        now,
-                        valid_now,
-                        true,
-                    )
-                    .await
-                }
-                Err(instant_acme::Error::Timeout(_)) => {
-                    report(
-                        ctx,
-                        c,
-                        st,
-                        Step::wait(
-                            OrderStep::Validating,
-                            reasons::VALIDATING,
-                            "the CA is validating the challenges",
-                            Duration::from_secs(2),
-                        ),
-                        now,
-                        valid_now,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    let dead = order_is_dead(&e);
-                    let msg = if dead {
-                        invalid_reason(&mut order).await
-                    } else {
-                        format!("waiting for validation: {e}")
-                    };
-                    fail(
-                        ctx,
-                        c,
-                        st,
-                        if dead {
-                            reasons::ORDER_FAILED
-                        } else {
-                            reasons::CA_UNREACHABLE
-                        },
-                        msg,
-                        now,
-                        valid_now,
-                        dead,
-                    )
-                    .await
-                }
-            }
+        };
+        if a.status != instant_acme::AuthorizationStatus::Pending {
+            continue;
         }
-        OrderStatus::Ready => finalize(ctx, c, issuer, order, st, now, valid_now).await,
-        OrderStatus::Processing | OrderStatus::Valid => {
-            collect(ctx, c, issuer, order, st, now, valid_now).await
+        if let Some(mut ch) = a.challenge(ChallengeType::Dns01)
+            && ch.status == ChallengeStatus::Pending
+            && let Err(e) = ch.set_ready().await
+        {
+            let dead = order_is_dead(&e);
+            return at
+                .fail(
+                    st,
+                    reasons::CA_UNREACHABLE,
+                    format!("telling the CA the challenge is ready: {e}"),
+                    dead,
+                )
+                .await;
         }
-        OrderStatus::Invalid => {
-            let msg = invalid_reason(&mut order).await;
-            fail(ctx, c, st, reasons::ORDER_FAILED, msg, now, valid_now, true).await
+    }
+    st.step = OrderStep::Validating;
+    patch_status(ctx, c, &st).await?;
+    let policy = RetryPolicy::new()
+        .initial_delay(Duration::from_millis(250))
+        .backoff(1.5)
+        .timeout(Duration::from_secs(20));
+    match order.poll_ready(&policy).await {
+        Ok(OrderStatus::Ready) => finalize(at, issuer, order, st).await,
+        Ok(_) => {
+            at.fail(
+                st,
+                reasons::ORDER_FAILED,
+                invalid_reason(&mut order).await,
+                true,
+            )
+            .await
+        }
+        Err(instant_acme::Error::Timeout(_)) => {
+            at.report(
+                st,
+                Step::wait(
+                    OrderStep::Validating,
+                    reasons::VALIDATING,
+                    "the CA is validating the challenges",
+                    Duration::from_secs(2),
+                ),
+            )
+            .await
+        }
+        Err(e) => {
+            let dead = order_is_dead(&e);
+            let msg = if dead {
+                invalid_reason(&mut order).await
+            } else {
+                format!("waiting for validation: {e}")
+            };
+            at.fail(
+                st,
+                if dead {
+                    reasons::ORDER_FAILED
+                } else {
+                    reasons::CA_UNREACHABLE
+                },
+                msg,
+                dead,
+            )
+            .await
         }
     }
 }
@@ -386,17 +431,15 @@ pub(super) async fn invalid_reason(order: &mut instant_acme::Order) -> String {
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn finalize(
-    ctx: &Context,
-    c: &Certificate,
+    at: &Attempt<'_>,
     issuer: &Issuer,
     mut order: instant_acme::Order,
     mut st: CertificateStatus,
-    now: DateTime<Utc>,
-    valid_now: bool,
 ) -> Result<Action> {
+    let (ctx, c) = (at.ctx, at.c);
     let (key_pem, csr) = match cert::key_and_csr(&c.spec.dns_names, c.spec.key_algorithm) {
         Ok(x) => x,
-        Err(e) => return fail(ctx, c, st, reasons::ORDER_FAILED, e, now, valid_now, true).await,
+        Err(e) => return at.fail(st, reasons::ORDER_FAILED, e, true).await,
     };
     // the key is kept before the CA sees the CSR, so a restart can still collect the cert
     let staging = Secret {
@@ -428,36 +471,31 @@ pub(super) async fn finalize(
         .await?;
     if let Err(e) = order.finalize_csr(&csr).await {
         let dead = order_is_dead(&e);
-        return fail(
-            ctx,
-            c,
-            st,
-            if dead {
-                reasons::ORDER_FAILED
-            } else {
-                reasons::CA_UNREACHABLE
-            },
-            format!("finalizing: {e}"),
-            now,
-            valid_now,
-            dead,
-        )
-        .await;
+        return at
+            .fail(
+                st,
+                if dead {
+                    reasons::ORDER_FAILED
+                } else {
+                    reasons::CA_UNREACHABLE
+                },
+                format!("finalizing: {e}"),
+                dead,
+            )
+            .await;
     }
     st.step = OrderStep::Issuing;
-    collect(ctx, c, issuer, order, st, now, valid_now).await
+    collect(at, issuer, order, st).await
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn collect(
-    ctx: &Context,
-    c: &Certificate,
+    at: &Attempt<'_>,
     issuer: &Issuer,
     mut order: instant_acme::Order,
     mut st: CertificateStatus,
-    now: DateTime<Utc>,
-    valid_now: bool,
 ) -> Result<Action> {
+    let (ctx, c, now) = (at.ctx, at.c, at.now);
     let ns = c.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let key = secrets
@@ -471,17 +509,14 @@ pub(super) async fn collect(
         });
     let Some(key_pem) = key else {
         // finalized by a run whose key was lost: that certificate is of no use; start over
-        return fail(
-            ctx,
-            c,
-            st,
-            reasons::ORDER_FAILED,
-            "the key of the finalized order was lost; placing a new order",
-            now,
-            valid_now,
-            true,
-        )
-        .await;
+        return at
+            .fail(
+                st,
+                reasons::ORDER_FAILED,
+                "the key of the finalized order was lost; placing a new order",
+                true,
+            )
+            .await;
     };
     let policy = RetryPolicy::new()
         .initial_delay(Duration::from_millis(250))
@@ -491,52 +526,43 @@ pub(super) async fn collect(
         Ok(chain) => chain,
         Err(instant_acme::Error::Timeout(_)) => {
             st.step = OrderStep::Issuing;
-            return report(
-                ctx,
-                c,
-                st,
-                Step::wait(
-                    OrderStep::Issuing,
-                    reasons::ISSUING,
-                    "the CA is issuing",
-                    Duration::from_secs(2),
-                ),
-                now,
-                valid_now,
-            )
-            .await;
+            return at
+                .report(
+                    st,
+                    Step::wait(
+                        OrderStep::Issuing,
+                        reasons::ISSUING,
+                        "the CA is issuing",
+                        Duration::from_secs(2),
+                    ),
+                )
+                .await;
         }
         Err(e) => {
             let dead = order_is_dead(&e);
-            return fail(
-                ctx,
-                c,
-                st,
-                if dead {
-                    reasons::ORDER_FAILED
-                } else {
-                    reasons::CA_UNREACHABLE
-                },
-                format!("downloading the certificate: {e}"),
-                now,
-                valid_now,
-                dead,
-            )
-            .await;
+            return at
+                .fail(
+                    st,
+                    if dead {
+                        reasons::ORDER_FAILED
+                    } else {
+                        reasons::CA_UNREACHABLE
+                    },
+                    format!("downloading the certificate: {e}"),
+                    dead,
+                )
+                .await;
         }
     };
     let Some(leaf) = cert::leaf(chain.as_bytes()) else {
-        return fail(
-            ctx,
-            c,
-            st,
-            reasons::ORDER_FAILED,
-            "the CA returned something that is not a certificate",
-            now,
-            valid_now,
-            true,
-        )
-        .await;
+        return at
+            .fail(
+                st,
+                reasons::ORDER_FAILED,
+                "the CA returned something that is not a certificate",
+                true,
+            )
+            .await;
     };
     // one patch replaces the Secret: clients see the old pair or the new, never neither
     let secret = build_tls_secret(c, &chain, &key_pem, issuer.spec.ca_certificate.as_deref());
@@ -598,7 +624,7 @@ pub(super) async fn collect(
             wait,
         )
     };
-    report(ctx, c, st, step, now, true).await
+    at.report_as(st, step, true).await
 }
 
 /// The CA's suggested renewal window (RFC 9773), when it offers one.

@@ -32,35 +32,59 @@ impl Step {
     }
 }
 
-/// Records a failure (with backoff) and cleans up the challenge records. A lost connection
-/// keeps the order (resumed later); a dead order is dropped.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn fail(
-    ctx: &Context,
-    c: &Certificate,
-    mut st: CertificateStatus,
-    reason: &'static str,
-    message: impl std::fmt::Display,
-    now: DateTime<Utc>,
-    valid_now: bool,
-    drop_order: bool,
-) -> Result<Action> {
-    let message = message.to_string();
-    remove_challenges(ctx, c).await?;
-    if drop_order {
-        st.order = None;
-        delete_staging(ctx, c).await?;
+/// One reconcile of one Certificate: which, when, and whether the Secret's certificate still
+/// serves its names (then the Certificate stays Ready while a new one is made). Every step
+/// reports through it, so a failure is `at.fail(st, reason, message, drop_order)`.
+#[derive(Clone, Copy)]
+pub(super) struct Attempt<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) c: &'a Certificate,
+    pub(super) now: DateTime<Utc>,
+    pub(super) valid_now: bool,
+}
+
+impl Attempt<'_> {
+    /// Records a failure (with backoff) and cleans up the challenge records. A lost
+    /// connection keeps the order (resumed later); a dead order is dropped.
+    pub(super) async fn fail(
+        &self,
+        mut st: CertificateStatus,
+        reason: &'static str,
+        message: impl std::fmt::Display,
+        drop_order: bool,
+    ) -> Result<Action> {
+        let message = message.to_string();
+        remove_challenges(self.ctx, self.c).await?;
+        if drop_order {
+            st.order = None;
+            delete_staging(self.ctx, self.c).await?;
+        }
+        let step = Step {
+            failure: Some((reason, message.clone())),
+            ..Step::wait(
+                if drop_order { OrderStep::Idle } else { st.step },
+                reason,
+                message,
+                Duration::ZERO,
+            )
+        };
+        self.report(st, step).await
     }
-    let step = Step {
-        failure: Some((reason, message.clone())),
-        ..Step::wait(
-            if drop_order { OrderStep::Idle } else { st.step },
-            reason,
-            message,
-            Duration::ZERO,
-        )
-    };
-    report(ctx, c, st, step, now, valid_now).await
+
+    /// [`report`] for this attempt.
+    pub(super) async fn report(&self, st: CertificateStatus, step: Step) -> Result<Action> {
+        report(self.ctx, self.c, st, step, self.now, self.valid_now).await
+    }
+
+    /// [`report`], saying whether the current certificate is valid.
+    pub(super) async fn report_as(
+        &self,
+        st: CertificateStatus,
+        step: Step,
+        valid_now: bool,
+    ) -> Result<Action> {
+        report(self.ctx, self.c, st, step, self.now, valid_now).await
+    }
 }
 
 pub(super) async fn patch_status(
