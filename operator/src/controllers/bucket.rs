@@ -215,11 +215,51 @@ async fn refuse(
     super::harness::refuse(ctx, b, b.status.as_ref(), reason, message).await
 }
 
+/// A Bucket's spec, checked and parsed (pure).
+#[derive(Debug, PartialEq)]
+pub struct Validated {
+    /// `<tenant>--<name>` on the object store.
+    pub backend_name: String,
+    pub size: u64,
+    pub period: chrono::Duration,
+    pub grace: chrono::Duration,
+}
+
+/// validate (pure): the backend name and the spec's rules, parsed once.
+pub fn validate(b: &Bucket, tenant: &str) -> std::result::Result<Validated, String> {
+    let backend_name = storage::backend_name(tenant, &b.name_any());
+    let mut violations = storage::check_bucket_name("metadata.name", &backend_name);
+    violations.extend(storage::check_bucket(&b.spec));
+    let parsed = (
+        storage::size_bytes(&b.spec.size),
+        keys::parse_duration(&b.spec.rotation.period),
+        keys::parse_duration(&b.spec.rotation.grace),
+    );
+    match (violations.is_empty(), parsed) {
+        (true, (Some(size), Some(period), Some(grace))) => Ok(Validated {
+            backend_name,
+            size,
+            period,
+            grace,
+        }),
+        // check_bucket names every unparsable field, so the summary is never empty here
+        _ => Err(rules::summarize(&violations)),
+    }
+}
+
+/// What one reconcile works with once validated: the Bucket, its store, the time.
+struct Run<'a> {
+    ctx: &'a Context,
+    b: &'a Bucket,
+    store: &'a dyn ObjectStore,
+    now: DateTime<Utc>,
+}
+
+/// validate → live rules → keys → bucket → Secret → rotation → report.
 async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
     let now = Utc::now();
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
-    let gen_ = b.metadata.generation;
     let Some(tenant) = tenant_of_namespace(&ns) else {
         return refuse(
             ctx,
@@ -229,14 +269,15 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
         )
         .await;
     };
-    let backend_name = storage::backend_name(tenant, &name);
-
-    // validate (pure, then live)
-    let mut violations = storage::check_bucket_name("metadata.name", &backend_name);
-    violations.extend(storage::check_bucket(&b.spec));
-    if !violations.is_empty() {
-        return refuse(ctx, b, reasons::INVALID_SPEC, rules::summarize(&violations)).await;
-    }
+    let Validated {
+        backend_name,
+        size,
+        period,
+        grace,
+    } = match validate(b, tenant) {
+        Ok(v) => v,
+        Err(why) => return refuse(ctx, b, reasons::INVALID_SPEC, why).await,
+    };
     let Some(store) = ctx.store.clone() else {
         return refuse(
             ctx,
@@ -250,12 +291,15 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
     if !live.is_empty() {
         return refuse(ctx, b, reasons::RULE_BROKEN, rules::summarize(&live)).await;
     }
-    let size = storage::size_bytes(&b.spec.size).expect("checked above");
-    let period = keys::parse_duration(&b.spec.rotation.period).expect("checked above");
-    let grace = keys::parse_duration(&b.spec.rotation.grace).expect("checked above");
     let uid = b.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let run = Run {
+        ctx,
+        b,
+        store: store.as_ref(),
+        now,
+    };
 
-    // apply: keys first — the bucket is made with its first key granted in one call
+    // keys first — the bucket is made with its first key granted in one call
     let old = b.status.clone().unwrap_or_default();
     let mut st = old.clone();
     let suspended = suspended_at(b, now);
@@ -274,19 +318,8 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
     if plan.retire_now
         && let Some(r) = &old.retiring_key
     {
-        store.delete_key(&r.access_key_id).await?;
+        retire(&run, r).await?;
         st.retiring_key = None;
-        ctx.event(
-            b,
-            EventType::Normal,
-            reasons::KEY_RETIRED,
-            "RetireKey",
-            format!(
-                "the previous access key {} was removed after its grace period",
-                r.access_key_id
-            ),
-        )
-        .await;
     }
     let current_id = keys::key_id(&uid, plan.serial);
     let key = store
@@ -296,20 +329,10 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
             !plan.new_key,
         )
         .await?;
-    // apply: the bucket, made with the current key granted in the same call, and found again
-    // only when it provably is this Bucket's (never adopted by its name), then its quota
-    let known = b.status.as_ref().and_then(|s| s.bucket_id.as_deref());
-    let info = match store.ensure_bucket(&backend_name, &current_id, known).await {
+    let info = match ensure_bucket(&run, &backend_name, &current_id, size).await? {
         Ok(info) => info,
-        Err(e @ crate::objectstore::StoreError::NotOurs { .. }) => {
-            return refuse(ctx, b, reasons::OBJECT_CONFLICT, e.to_string()).await;
-        }
-        Err(e) => return Err(e.into()),
+        Err(conflict) => return refuse(ctx, b, reasons::OBJECT_CONFLICT, conflict).await,
     };
-    store
-        .set_quota(&info.id, Some(size), b.spec.max_objects)
-        .await?;
-    store.grant(&info.id, &current_id).await?;
     // A fresh key never expires. An existing one is set whenever suspension is in play, and
     // once per spec change (level-triggered repair of a key changed behind our back).
     let was_suspended = status::is_true(&old.conditions, types::SUSPENDED);
@@ -321,10 +344,115 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
             .set_key_expiry(&current_id, suspended.then(disabled_since))
             .await?;
     }
-
     // the Secret switches to the current key before the old key gets an end
-    let secret = build_secret(b, &backend_name, store.endpoint(), &key);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    write_secret(&run, &backend_name, &key).await?;
+    rotate(
+        &run,
+        &old,
+        &mut st,
+        Rotation {
+            new_key: plan.new_key,
+            current_id: &current_id,
+            backend_name: &backend_name,
+            grace,
+            suspended,
+            retiring_until,
+        },
+    )
+    .await?;
+
+    // report
+    let (st, events) = ready_status(
+        b,
+        st,
+        &Ready {
+            backend_name: &backend_name,
+            current_id: &current_id,
+            store_name: store.name(),
+            endpoint: store.endpoint().0,
+            info: &info,
+            serial: plan.serial,
+            period,
+            now,
+            suspended,
+            was_suspended,
+        },
+    );
+    for (type_, reason, action, note) in events {
+        ctx.event(b, type_, reason, action, note).await;
+    }
+    patch_status(ctx, b, &st).await?;
+
+    // wake for the next rotation, the end of a grace period, a suspension's end, or usage
+    let mut wake = plan.wake_at;
+    if let Some(until) = b
+        .spec
+        .suspend
+        .as_ref()
+        .and_then(|s| s.until.as_deref())
+        .and_then(super::subdomain::parse_until)
+        && until > now
+    {
+        wake = wake.min(until);
+    }
+    let secs = (wake - now)
+        .num_seconds()
+        .clamp(1, USAGE_REFRESH.as_secs() as i64);
+    Ok(Action::requeue(Duration::from_secs(secs as u64)))
+}
+
+/// Removes the previous key once its grace period is over.
+async fn retire(run: &Run<'_>, r: &RetiringKey) -> Result<()> {
+    run.store.delete_key(&r.access_key_id).await?;
+    run.ctx
+        .event(
+            run.b,
+            EventType::Normal,
+            reasons::KEY_RETIRED,
+            "RetireKey",
+            format!(
+                "the previous access key {} was removed after its grace period",
+                r.access_key_id
+            ),
+        )
+        .await;
+    Ok(())
+}
+
+/// The bucket, made with the current key granted in the same call, and found again only when
+/// it provably is this Bucket's (never adopted by its name), then its quota and grant.
+/// `Err` is a conflict to refuse with.
+async fn ensure_bucket(
+    run: &Run<'_>,
+    backend_name: &str,
+    current_id: &str,
+    size: u64,
+) -> Result<std::result::Result<crate::objectstore::BucketInfo, String>> {
+    let known = run.b.status.as_ref().and_then(|s| s.bucket_id.as_deref());
+    let info = match run
+        .store
+        .ensure_bucket(backend_name, current_id, known)
+        .await
+    {
+        Ok(info) => info,
+        Err(e @ crate::objectstore::StoreError::NotOurs { .. }) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    run.store
+        .set_quota(&info.id, Some(size), run.b.spec.max_objects)
+        .await?;
+    run.store.grant(&info.id, current_id).await?;
+    Ok(Ok(info))
+}
+
+/// The credentials Secret, written only when its data changed.
+async fn write_secret(run: &Run<'_>, backend_name: &str, key: &KeyPair) -> Result<()> {
+    let name = run.b.name_any();
+    let secret = build_secret(run.b, backend_name, run.store.endpoint(), key);
+    let secrets: Api<Secret> = Api::namespaced(
+        run.ctx.client.clone(),
+        &run.b.namespace().unwrap_or_default(),
+    );
     let existing = secrets.get_opt(&secret_name(&name)).await?;
     if existing.as_ref().and_then(|s| s.data.as_ref()) != secret.data.as_ref() {
         secrets
@@ -335,8 +463,40 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
             )
             .await?;
     }
+    Ok(())
+}
 
-    if plan.new_key {
+/// What [`rotate`] needs to know of this reconcile's key plan.
+struct Rotation<'a> {
+    new_key: bool,
+    current_id: &'a str,
+    backend_name: &'a str,
+    grace: chrono::Duration,
+    suspended: bool,
+    retiring_until: Option<DateTime<Utc>>,
+}
+
+/// A new key: the previous one works for the grace period (enforced by the store too) and the
+/// rotation is recorded; otherwise the retiring key's end is kept (or disabled while
+/// suspended).
+async fn rotate(
+    run: &Run<'_>,
+    old: &BucketStatus,
+    st: &mut BucketStatus,
+    r: Rotation<'_>,
+) -> Result<()> {
+    let (ctx, b, store, now) = (run.ctx, run.b, run.store, run.now);
+    let name = b.name_any();
+    let Rotation {
+        new_key,
+        current_id,
+        backend_name,
+        grace,
+        suspended,
+        retiring_until,
+    } = r;
+    let current_id = current_id.to_string();
+    if new_key {
         if let Some(prev) = old.access_key_id.as_ref().filter(|p| **p != current_id) {
             // a rotation: the previous key works for the grace period, enforced by the store too
             if let Some(r) = st.retiring_key.take() {
@@ -387,19 +547,46 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
         store.set_key_expiry(&r.access_key_id, Some(until)).await?;
     }
 
-    // report
-    let last = parse_time(st.last_rotation.as_deref()).unwrap_or(now);
-    let (endpoint, _) = store.endpoint();
-    st.bucket_name = Some(backend_name.clone());
-    st.bucket_id = Some(info.id.clone());
-    st.endpoint = Some(endpoint.to_string());
+    Ok(())
+}
+
+/// What [`ready_status`] reports.
+struct Ready<'a> {
+    backend_name: &'a str,
+    current_id: &'a str,
+    store_name: &'a str,
+    endpoint: &'a str,
+    info: &'a crate::objectstore::BucketInfo,
+    serial: u32,
+    period: chrono::Duration,
+    now: DateTime<Utc>,
+    suspended: bool,
+    was_suspended: bool,
+}
+
+/// The status of a provisioned Bucket (pure), and the Events its transitions deserve.
+fn ready_status(
+    b: &Bucket,
+    mut st: BucketStatus,
+    r: &Ready<'_>,
+) -> (
+    BucketStatus,
+    Vec<(EventType, &'static str, &'static str, String)>,
+) {
+    let gen_ = b.metadata.generation;
+    let name = b.name_any();
+    let mut events = vec![];
+    let last = parse_time(st.last_rotation.as_deref()).unwrap_or(r.now);
+    st.bucket_name = Some(r.backend_name.to_string());
+    st.bucket_id = Some(r.info.id.clone());
+    st.endpoint = Some(r.endpoint.to_string());
     st.secret_name = Some(secret_name(&name));
-    st.access_key_id = Some(current_id.clone());
-    st.key_serial = plan.serial;
-    st.next_rotation = Some(time(last + period));
+    st.access_key_id = Some(r.current_id.to_string());
+    st.key_serial = r.serial;
+    st.next_rotation = Some(time(last + r.period));
     st.usage = Some(BucketUsage {
-        bytes: info.bytes,
-        objects: info.objects,
+        bytes: r.info.bytes,
+        objects: r.info.objects,
     });
     st.observed_generation = gen_;
     status::remove(&mut st.conditions, types::FAILED);
@@ -411,15 +598,16 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
             true,
             reasons::PROVISIONED,
             format!(
-                "bucket {backend_name} ({} quota) on {}; credentials in Secret {}",
+                "bucket {} ({} quota) on {}; credentials in Secret {}",
+                r.backend_name,
                 b.spec.size,
-                store.name(),
+                r.store_name,
                 secret_name(&name)
             ),
             gen_,
         ),
     );
-    if suspended {
+    if r.suspended {
         let why = b
             .spec
             .suspend
@@ -436,15 +624,13 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
                 gen_,
             ),
         );
-        if !was_suspended {
-            ctx.event(
-                b,
+        if !r.was_suspended {
+            events.push((
                 EventType::Warning,
                 reasons::SUSPENDED,
                 "Suspend",
                 format!("access key disabled: {why}"),
-            )
-            .await;
+            ));
         }
     } else {
         status::set(
@@ -457,35 +643,16 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
                 gen_,
             ),
         );
-        if was_suspended {
-            ctx.event(
-                b,
+        if r.was_suspended {
+            events.push((
                 EventType::Normal,
                 reasons::ACTIVE,
                 "Resume",
                 "access key enabled again".into(),
-            )
-            .await;
+            ));
         }
     }
-    patch_status(ctx, b, &st).await?;
-
-    // wake for the next rotation, the end of a grace period, a suspension's end, or usage
-    let mut wake = plan.wake_at;
-    if let Some(until) = b
-        .spec
-        .suspend
-        .as_ref()
-        .and_then(|s| s.until.as_deref())
-        .and_then(super::subdomain::parse_until)
-        && until > now
-    {
-        wake = wake.min(until);
-    }
-    let secs = (wake - now)
-        .num_seconds()
-        .clamp(1, USAGE_REFRESH.as_secs() as i64);
-    Ok(Action::requeue(Duration::from_secs(secs as u64)))
+    (st, events)
 }
 
 async fn cleanup(b: &Bucket, ctx: &Context) -> Result<Action> {
@@ -670,5 +837,54 @@ mod tests {
         });
         assert!(suspended_at(&b, now));
         assert!(!suspended_at(&b, now + chrono::Duration::hours(2)));
+    }
+
+    #[test]
+    fn validate_parses_once_and_names_what_is_wrong() {
+        let v = validate(&bucket(), "dinkes").unwrap();
+        assert_eq!(v.backend_name, "dinkes--arsip");
+        assert_eq!(v.size, 10 * 1024 * 1024 * 1024);
+        assert_eq!(v.period, chrono::Duration::days(90));
+        let mut bad = bucket();
+        bad.spec.size = "lots".into();
+        bad.spec.rotation.period = "soon".into();
+        let why = validate(&bad, "dinkes").unwrap_err();
+        assert!(
+            why.contains("spec.size") && why.contains("spec.rotation.period"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn ready_status_reports_the_bucket_and_suspension_transitions_once() {
+        let info = crate::objectstore::BucketInfo {
+            id: "b-1".into(),
+            objects: 3,
+            bytes: 42,
+            keys: vec![],
+        };
+        let now = Utc::now();
+        let ready = |suspended, was_suspended| Ready {
+            backend_name: "dinkes--arsip",
+            current_id: "GK1",
+            store_name: "garage",
+            endpoint: "http://127.0.0.1:3900",
+            info: &info,
+            serial: 1,
+            period: chrono::Duration::days(90),
+            now,
+            suspended,
+            was_suspended,
+        };
+        let (st, events) = ready_status(&bucket(), Default::default(), &ready(false, false));
+        assert!(status::is_true(&st.conditions, types::READY));
+        assert_eq!(st.bucket_id.as_deref(), Some("b-1"));
+        assert_eq!(st.usage.as_ref().map(|u| u.bytes), Some(42));
+        assert!(events.is_empty());
+        let (st, events) = ready_status(&bucket(), st, &ready(true, false));
+        assert!(status::is_true(&st.conditions, types::SUSPENDED));
+        assert_eq!(events.len(), 1);
+        let (_, events) = ready_status(&bucket(), st, &ready(false, true));
+        assert_eq!(events[0].2, "Resume");
     }
 }

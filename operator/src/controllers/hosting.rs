@@ -163,84 +163,114 @@ fn password() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
-    let ns = h.namespace().unwrap_or_default();
-    let name = h.name_any();
-    let gen_ = h.metadata.generation;
-    let Some(tenant) = tenant_of_namespace(&ns).map(str::to_string) else {
-        return refuse(ctx, h, reasons::INVALID_SPEC, format!("metadata.namespace: a Hosting lives in a tenant's home namespace (tenant-<name>), not {ns}")).await;
-    };
-    let target = hosting_namespace(&tenant, &name);
+/// What a Hosting's decision needs, read first (the only reads before applying).
+pub struct Observed {
+    pub tenant: Tenant,
+    /// The Subdomains the tenant holds.
+    pub held: Vec<Subdomain>,
+    /// The other Hostings in the tenant's home namespace.
+    pub others: Vec<Hosting>,
+}
 
-    // read
+/// What a Hosting should be: its namespace rendered.
+pub struct Desired {
+    pub target: String,
+    pub domains: BTreeSet<String>,
+    pub suspended: bool,
+    pub suspend_reason: String,
+    pub objects: Vec<serde_json::Value>,
+}
+
+/// dereference: the tenant, its subdomains, its other hostings; `Err` is a refusal.
+async fn dereference(
+    h: &Hosting,
+    ctx: &Context,
+    tenant: &str,
+) -> Result<std::result::Result<Observed, (&'static str, String)>> {
+    let ns = h.namespace().unwrap_or_default();
     let Some(t) = Api::<Tenant>::all(ctx.client.clone())
-        .get_opt(&tenant)
+        .get_opt(tenant)
         .await?
     else {
-        return refuse(
-            ctx,
-            h,
+        return Ok(Err((
             reasons::RULE_BROKEN,
             format!("tenant '{tenant}' does not exist"),
-        )
-        .await;
+        )));
     };
     let held = Api::<Subdomain>::all(ctx.client.clone())
         .list(&super::cached().labels(&format!("{}={tenant}", labels::TENANT)))
-        .await?;
+        .await?
+        .items;
     let others = Api::<Hosting>::namespaced(ctx.client.clone(), &ns)
         .list(&super::cached())
-        .await?;
+        .await?
+        .items;
+    Ok(Ok(Observed {
+        tenant: t,
+        held,
+        others,
+    }))
+}
 
-    // validate
+/// validate → build (pure): the rendered namespace, or why not (reason, message).
+pub fn decide(
+    h: &Hosting,
+    o: &Observed,
+    settings: &super::Settings,
+    templates: &crate::hosting::Templates,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<Desired, (&'static str, String)> {
+    let name = h.name_any();
+    let tenant = o.tenant.name_any();
+    let target = hosting_namespace(&tenant, &name);
     let mut v = vec![];
     v.extend(crate::rules::derived::check_hosting_namespace(
         "metadata.name",
         &target,
-        &ctx.settings.ingress_namespace,
+        &settings.ingress_namespace,
     ));
     v.extend(check_resources(&h.spec.resources));
-    let params = match ctx
-        .templates
-        .resolve(h.spec.template, &h.spec.parameters, "spec.parameters")
-    {
+    let params = match templates.resolve(h.spec.template, &h.spec.parameters, "spec.parameters") {
         Ok(p) => p,
         Err(e) => {
             v.extend(e);
             BTreeMap::new()
         }
     };
-    let held_names: BTreeSet<String> = held.items.iter().map(|s| s.name_any()).collect();
+    let held_names: BTreeSet<String> = o.held.iter().map(|s| s.name_any()).collect();
     for (i, d) in h.spec.domains.iter().enumerate() {
         if !held_names.contains(d) {
             v.push(Violation::new(format!("spec.domains[{i}]"), "hosting-domain-not-held", format!("{d} is not a subdomain tenant '{tenant}' holds; request it first (target: hosting {name})")));
         }
     }
-    let other_plans: Vec<&crate::api::HostingResources> = others
-        .items
+    let other_plans: Vec<&crate::api::HostingResources> = o
+        .others
         .iter()
-        .filter(|o| o.name_any() != name && o.meta().deletion_timestamp.is_none())
-        .map(|o| &o.spec.resources)
+        .filter(|x| x.name_any() != name && x.meta().deletion_timestamp.is_none())
+        .map(|x| &x.spec.resources)
         .collect();
     v.extend(check_tenant_budget(
-        &t.spec.limits,
+        &o.tenant.spec.limits,
         &other_plans,
         &h.spec.resources,
     ));
     if !v.is_empty() {
-        return refuse(ctx, h, reasons::INVALID_SPEC, rules::summarize(&v)).await;
+        return Err((reasons::INVALID_SPEC, rules::summarize(&v)));
     }
-
-    // build (pure)
     let mut domains: BTreeSet<String> = h.spec.domains.iter().cloned().collect();
     domains.extend(
-        held.items
+        o.held
             .iter()
             .filter(|s| s.spec.target.hosting.as_deref() == Some(name.as_str()))
             .map(|s| s.name_any()),
     );
-    let suspended =
-        super::subdomain::suspension_in_force(h.spec.suspend.as_ref(), chrono::Utc::now());
+    let suspended = super::subdomain::suspension_in_force(h.spec.suspend.as_ref(), now);
+    let suspend_reason = h
+        .spec
+        .suspend
+        .as_ref()
+        .map(|s| s.reason.clone())
+        .unwrap_or_default();
     let input = RenderInput {
         tenant: tenant.clone(),
         hosting: name.clone(),
@@ -249,21 +279,53 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
         params,
         resources: h.spec.resources.clone(),
         domains: domains.iter().cloned().collect(),
-        groups: t.spec.groups.clone(),
+        groups: o.tenant.spec.groups.clone(),
         suspended,
-        suspend_reason: h
-            .spec
-            .suspend
-            .as_ref()
-            .map(|s| s.reason.clone())
-            .unwrap_or_default(),
-        ingress_namespace: ctx.settings.ingress_namespace.clone(),
-        ingress_class: ctx.settings.ingress_class.clone(),
+        suspend_reason: suspend_reason.clone(),
+        ingress_namespace: settings.ingress_namespace.clone(),
+        ingress_class: settings.ingress_class.clone(),
     };
-    let objects = ctx
-        .templates
-        .render(&input)
-        .map_err(|e| Error::Blocked(format!("template {}: {e}", h.spec.template.as_str())))?;
+    let objects = templates.render(&input).map_err(|e| {
+        (
+            reasons::INVALID_SPEC,
+            format!("template {}: {e}", h.spec.template.as_str()),
+        )
+    })?;
+    Ok(Desired {
+        target,
+        domains,
+        suspended,
+        suspend_reason,
+        objects,
+    })
+}
+
+/// dereference → [`decide`] → apply the rendered namespace → report.
+async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
+    let ns = h.namespace().unwrap_or_default();
+    let Some(tenant) = tenant_of_namespace(&ns).map(str::to_string) else {
+        return refuse(ctx, h, reasons::INVALID_SPEC, format!("metadata.namespace: a Hosting lives in a tenant's home namespace (tenant-<name>), not {ns}")).await;
+    };
+    let observed = match dereference(h, ctx, &tenant).await? {
+        Ok(o) => o,
+        Err((reason, why)) => return refuse(ctx, h, reason, why).await,
+    };
+    let Desired {
+        target,
+        domains,
+        suspended,
+        suspend_reason,
+        objects,
+    } = match decide(
+        h,
+        &observed,
+        &ctx.settings,
+        &ctx.templates,
+        chrono::Utc::now(),
+    ) {
+        Ok(d) => d,
+        Err((reason, why)) => return refuse(ctx, h, reason, why).await,
+    };
 
     // apply: never adopt what Kavling did not make. The namespace first, then the rest
     // concurrently (they are independent; measured: one at a time made approve→Ready ~12×
@@ -357,13 +419,7 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     scale_for_suspension(ctx, &target, suspended).await?;
 
     // report
-    let old = h.status.clone().unwrap_or_default();
-    let mut st = old.clone();
-    st.namespace = Some(target.clone());
-    st.domains = domains.iter().cloned().collect();
-    st.endpoints = domains.iter().map(|d| format!("https://{d}/")).collect();
-    st.objects = objects.iter().map(object_key).collect();
-    st.usage = Api::<ResourceQuota>::namespaced(ctx.client.clone(), &target)
+    let usage = Api::<ResourceQuota>::namespaced(ctx.client.clone(), &target)
         .get_opt("kavling-quota")
         .await?
         .and_then(|q| q.status)
@@ -381,6 +437,50 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
                 .map(|(k, v)| (k, v.0))
                 .collect(),
         });
+    let rendered = Rendered {
+        target: &target,
+        domains: &domains,
+        objects: &objects,
+        pruned,
+        suspended,
+        suspend_reason: &suspend_reason,
+        usage,
+    };
+    let (st, events) = ready_status(h, &rendered);
+    for (reason, action, note) in events {
+        ctx.event(h, EventType::Normal, reason, action, note).await;
+    }
+    patch_status(ctx, h, &st).await?;
+    Ok(Action::requeue(Duration::from_secs(120)))
+}
+
+/// What [`ready_status`] reports of an applied hosting.
+struct Rendered<'a> {
+    target: &'a str,
+    domains: &'a BTreeSet<String>,
+    objects: &'a [serde_json::Value],
+    pruned: usize,
+    suspended: bool,
+    suspend_reason: &'a str,
+    usage: Option<HostingUsage>,
+}
+
+/// The status of an applied hosting (pure), and the Events its transitions deserve.
+fn ready_status(
+    h: &Hosting,
+    r: &Rendered<'_>,
+) -> (HostingStatus, Vec<(&'static str, &'static str, String)>) {
+    let gen_ = h.metadata.generation;
+    let (target, domains, objects, pruned, suspended) =
+        (r.target, r.domains, r.objects, r.pruned, r.suspended);
+    let mut events = vec![];
+    let old = h.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    st.namespace = Some(target.to_string());
+    st.domains = domains.iter().cloned().collect();
+    st.endpoints = domains.iter().map(|d| format!("https://{d}/")).collect();
+    st.objects = objects.iter().map(object_key).collect();
+    st.usage = r.usage.clone();
     st.observed_generation = gen_;
     status::remove(&mut st.conditions, types::FAILED);
     let msg = format!(
@@ -413,7 +513,7 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
                 reasons::SUSPENDED,
                 format!(
                     "app scaled to zero; its domains show a notice: {}",
-                    input.suspend_reason
+                    r.suspend_reason
                 ),
                 gen_,
             )
@@ -428,13 +528,10 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
         },
     );
     if became_ready {
-        ctx.event(h, EventType::Normal, reasons::PROVISIONED, "Render", msg)
-            .await;
+        events.push((reasons::PROVISIONED, "Render", msg));
     }
     if suspended != was_suspended {
-        ctx.event(
-            h,
-            EventType::Normal,
+        events.push((
             if suspended {
                 reasons::SUSPENDED
             } else {
@@ -442,15 +539,13 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
             },
             if suspended { "Suspend" } else { "Resume" },
             if suspended {
-                format!("suspended: {}", input.suspend_reason)
+                format!("suspended: {}", r.suspend_reason)
             } else {
                 "resumed: replicas restored".into()
             },
-        )
-        .await;
+        ));
     }
-    patch_status(ctx, h, &st).await?;
-    Ok(Action::requeue(Duration::from_secs(120)))
+    (st, events)
 }
 
 /// Applies one rendered object unless an object of that name exists that Kavling did not make
@@ -619,4 +714,85 @@ pub async fn run(ctx: Arc<Context>) {
         reconcile,
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hosting(domains: &[&str], cpu: &str) -> Hosting {
+        serde_json::from_value(json!({
+            "apiVersion": "kavling.go.id/v1alpha1", "kind": "Hosting",
+            "metadata": {"name": "web", "namespace": "tenant-dinkes"},
+            "spec": {"template": "static", "domains": domains,
+                "resources": {"cpu": cpu, "memory": "256Mi", "disk": "1Gi"}}
+        }))
+        .unwrap()
+    }
+
+    fn subdomain(fqdn: &str, target_hosting: Option<&str>) -> Subdomain {
+        let (label, zone) = fqdn.split_once('.').unwrap();
+        serde_json::from_value(json!({
+            "apiVersion": "kavling.go.id/v1alpha1", "kind": "Subdomain",
+            "metadata": {"name": fqdn},
+            "spec": {"zone": zone, "label": label, "tenant": "dinkes",
+                "target": match target_hosting {
+                    Some(h) => json!({"hosting": h}),
+                    None => json!({"addresses": ["192.0.2.1"]}),
+                }}
+        }))
+        .unwrap()
+    }
+
+    fn observed(held: Vec<Subdomain>) -> Observed {
+        Observed {
+            tenant: serde_json::from_value(json!({
+                "apiVersion": "kavling.go.id/v1alpha1", "kind": "Tenant",
+                "metadata": {"name": "dinkes"},
+                "spec": {"displayName": "Dinas Kesehatan", "type": "PerangkatDaerah", "code": "13.06"}
+            }))
+            .unwrap(),
+            held,
+            others: vec![],
+        }
+    }
+
+    fn run(h: &Hosting, o: &Observed) -> std::result::Result<Desired, (&'static str, String)> {
+        let templates = crate::hosting::Templates::load().unwrap();
+        decide(h, o, &Default::default(), &templates, chrono::Utc::now())
+    }
+
+    #[test]
+    fn decide_renders_into_the_derived_namespace_with_the_domains_it_may_serve() {
+        let o = observed(vec![
+            subdomain("web.agamkab.go.id", Some("web")),
+            subdomain("portal.agamkab.go.id", None),
+        ]);
+        let d = run(&hosting(&["portal.agamkab.go.id"], "500m"), &o)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(d.target, "dinkes--web");
+        // named in spec, and pointed at it by its target
+        assert_eq!(
+            d.domains.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["portal.agamkab.go.id", "web.agamkab.go.id"]
+        );
+        assert!(!d.suspended);
+        assert_eq!(d.objects[0]["kind"], "Namespace");
+        assert_eq!(d.objects[0]["metadata"]["name"], "dinkes--web");
+    }
+
+    #[test]
+    fn decide_refuses_domains_not_held_and_plans_over_the_limit() {
+        let (reason, why) = run(&hosting(&["lain.agamkab.go.id"], "500m"), &observed(vec![]))
+            .err()
+            .unwrap();
+        assert_eq!(reason, reasons::INVALID_SPEC);
+        assert!(
+            why.contains("spec.domains[0]") && why.contains("hosting-domain-not-held"),
+            "{why}"
+        );
+        let (_, why) = run(&hosting(&[], "64"), &observed(vec![])).err().unwrap();
+        assert!(why.contains("spec.resources.cpu"), "{why}");
+    }
 }

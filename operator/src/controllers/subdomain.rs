@@ -317,44 +317,62 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
             } => (records, suspended, suspension_mode),
         };
 
-    // apply: never overwrite a record Kavling did not make for this subdomain (invariant 3)
-    for rr in &desired {
-        let rr_name = rr.name_any();
-        if let Some(cur) = records.get_opt(&rr_name).await?
-            && !owned_by(&cur, &sd)
-        {
-            let msg = format!(
-                "DnsRecord {rr_name} already exists and does not belong to this subdomain; it is left alone"
-            );
-            status::set(
-                &mut st.conditions,
-                status::condition(
-                    types::READY,
-                    false,
-                    reasons::RECORD_CONFLICT,
-                    msg.clone(),
-                    gen_,
-                ),
-            );
-            status::set(
-                &mut st.conditions,
-                status::condition(
-                    types::FAILED,
-                    true,
-                    reasons::RECORD_CONFLICT,
-                    msg.clone(),
-                    gen_,
-                ),
-            );
-            ctx.event(
+    // apply: the records, never one Kavling did not make for this subdomain (invariant 3)
+    let keep = match publish(&records, &sd, &desired, &existing.items).await? {
+        Ok(keep) => keep,
+        Err(conflict) => {
+            return super::harness::refuse(
+                &ctx,
                 sd.as_ref(),
-                EventType::Warning,
+                sd.status.as_ref(),
                 reasons::RECORD_CONFLICT,
-                "Apply",
-                msg,
+                conflict,
             )
             .await;
-            return report(&subdomains, &sd, st).await;
+        }
+    };
+
+    // TLS: the Certificate follows spec.tls (it keeps its certificate while suspended)
+    super::certificate::sync_for_subdomain(&ctx, &sd).await?;
+
+    // report
+    let (st, events) = ready_status(&sd, st, keep, suspended, suspension_mode);
+    for (reason, action, note) in events {
+        ctx.event(sd.as_ref(), EventType::Normal, reason, action, note)
+            .await;
+    }
+    let action = report(&subdomains, &sd, st).await?;
+    // A suspension with an end date resumes by itself: look again when it ends.
+    if suspended
+        && let Some(until) = sd
+            .spec
+            .suspend
+            .as_ref()
+            .and_then(|s| s.until.as_deref())
+            .and_then(parse_until)
+    {
+        let wait = (until - now).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
+        return Ok(Action::requeue(wait.min(SAFETY_REQUEUE)));
+    }
+    Ok(action)
+}
+
+/// Applies `desired` and removes what this subdomain published before and no longer wants.
+/// `Err` names a record that exists and is not this subdomain's: it is left alone.
+async fn publish(
+    records: &Api<DnsRecord>,
+    sd: &Subdomain,
+    desired: &[DnsRecord],
+    existing: &[DnsRecord],
+) -> Result<std::result::Result<Vec<String>, String>> {
+    for rr in desired {
+        let rr_name = rr.name_any();
+        if let Some(cur) = records.get_opt(&rr_name).await?
+            && !owned_by(&cur, sd)
+        {
+            return Ok(Err(format!(
+                "DnsRecord {rr_name} already exists and does not belong to this subdomain; it is left alone"
+            )));
         }
         records
             .patch(
@@ -366,9 +384,8 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
     }
     let keep: Vec<String> = desired.iter().map(|r| r.name_any()).collect();
     for old in existing
-        .items
         .iter()
-        .filter(|r| owned_by(r, &sd) && !keep.contains(&r.name_any()))
+        .filter(|r| owned_by(r, sd) && !keep.contains(&r.name_any()))
     {
         match records
             .delete(&old.name_any(), &DeleteParams::default())
@@ -379,20 +396,25 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(Ok(keep))
+}
 
-    // TLS: the Certificate follows spec.tls (it keeps its certificate while suspended)
-    super::certificate::sync_for_subdomain(&ctx, &sd).await?;
-
-    // report
+/// The status of a published (or suspended) subdomain (pure), and the Events its
+/// transitions deserve.
+fn ready_status(
+    sd: &Subdomain,
+    mut st: SubdomainStatus,
+    keep: Vec<String>,
+    suspended: bool,
+    suspension_mode: SuspensionMode,
+) -> (SubdomainStatus, Vec<(&'static str, &'static str, String)>) {
+    let gen_ = sd.metadata.generation;
+    let fqdn = sd.name_any();
+    let mut events = vec![];
     let was_suspended = status::is_true(&st.conditions, types::SUSPENDED);
     status::remove(&mut st.conditions, types::FAILED);
     st.records = keep;
-    if suspended {
-        let s = sd
-            .spec
-            .suspend
-            .as_ref()
-            .expect("suspended implies spec.suspend");
+    if let (true, Some(s)) = (suspended, sd.spec.suspend.as_ref()) {
         let msg = format!(
             "suspended by the Dinas: {}{}; records {}",
             s.reason,
@@ -420,8 +442,7 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
             status::condition(types::READY, false, reasons::SUSPENDED, msg.clone(), gen_),
         );
         if !was_suspended {
-            ctx.event(sd.as_ref(), EventType::Normal, "Suspended", "Suspend", msg)
-                .await;
+            events.push(("Suspended", "Suspend", msg));
         }
     } else {
         status::set(
@@ -441,39 +462,12 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
             status::condition(types::READY, true, reasons::PROVISIONED, msg.clone(), gen_),
         );
         if was_suspended {
-            ctx.event(
-                sd.as_ref(),
-                EventType::Normal,
-                "Resumed",
-                "Resume",
-                format!("resumed; {msg}"),
-            )
-            .await;
+            events.push(("Resumed", "Resume", format!("resumed; {msg}")));
         } else if became_ready {
-            ctx.event(
-                sd.as_ref(),
-                EventType::Normal,
-                reasons::PROVISIONED,
-                "Provision",
-                msg,
-            )
-            .await;
+            events.push((reasons::PROVISIONED, "Provision", msg));
         }
     }
-    let action = report(&subdomains, &sd, st).await?;
-    // A suspension with an end date resumes by itself: look again when it ends.
-    if suspended
-        && let Some(until) = sd
-            .spec
-            .suspend
-            .as_ref()
-            .and_then(|s| s.until.as_deref())
-            .and_then(parse_until)
-    {
-        let wait = (until - now).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
-        return Ok(Action::requeue(wait.min(SAFETY_REQUEUE)));
-    }
-    Ok(action)
+    (st, events)
 }
 
 async fn report(api: &Api<Subdomain>, sd: &Subdomain, mut st: SubdomainStatus) -> Result<Action> {
@@ -754,5 +748,35 @@ mod tests {
             decide(&hosted, &observed(Some(vec!["192.0.2.10".into()]), None), &[], now),
             Desired::Publish { records, .. } if records[0].spec.values == ["192.0.2.10"]
         ));
+    }
+
+    #[test]
+    fn ready_status_says_published_then_suspended_then_resumed_once_each() {
+        let s = sd(Target {
+            addresses: vec!["10.0.0.1".into()],
+            ..Default::default()
+        });
+        let keep = vec!["a.portal.k.go.id".to_string()];
+        let (st, ev) = ready_status(
+            &s,
+            Default::default(),
+            keep.clone(),
+            false,
+            SuspensionMode::Withdraw,
+        );
+        assert!(status::is_true(&st.conditions, types::READY));
+        assert_eq!(ev.len(), 1);
+        let (st, ev) = ready_status(&s, st, keep.clone(), false, SuspensionMode::Withdraw);
+        assert!(ev.is_empty(), "no news, no Event");
+        let mut held = s.clone();
+        held.spec.suspend = Some(Suspension {
+            reason: "audit".into(),
+            until: None,
+        });
+        let (st, ev) = ready_status(&held, st, vec![], true, SuspensionMode::Redirect);
+        assert!(!status::is_true(&st.conditions, types::READY));
+        assert!(ev[0].2.contains("redirected to the notice page"), "{ev:?}");
+        let (_, ev) = ready_status(&s, st, keep, false, SuspensionMode::Withdraw);
+        assert_eq!(ev[0].0, "Resumed");
     }
 }
