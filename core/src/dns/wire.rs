@@ -37,14 +37,42 @@ pub fn type_code(t: RecordType) -> u16 {
     }
 }
 
+/// Why a name or a value cannot be put on the wire; the text is what a zone's skipped list
+/// and a record's condition show.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("'{0}' has an empty or over-long label")]
+    Label(String),
+    #[error("'{0}' is longer than 255 octets")]
+    NameTooLong(String),
+    #[error("{rtype} '{value}': {why}")]
+    Value {
+        rtype: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("record data too long")]
+    DataTooLong,
+    #[error("hostmaster '{0}' has a dot before '@'")]
+    Hostmaster(String),
+}
+
+fn bad(rtype: &'static str, value: &str, why: impl ToString) -> WireError {
+    WireError::Value {
+        rtype,
+        value: value.to_string(),
+        why: why.to_string(),
+    }
+}
+
 /// A presentation name (`portal.kota.go.id`, trailing dot optional) as lowercase wire format.
-pub fn name(presentation: &str) -> Result<Vec<u8>, String> {
+pub fn name(presentation: &str) -> Result<Vec<u8>, WireError> {
     let p = presentation.trim_end_matches('.');
     let mut out = Vec::with_capacity(p.len() + 2);
     if !p.is_empty() {
         for label in p.split('.') {
             if label.is_empty() || label.len() > 63 {
-                return Err(format!("'{presentation}' has an empty or over-long label"));
+                return Err(WireError::Label(presentation.to_string()));
             }
             out.push(label.len() as u8);
             out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
@@ -52,7 +80,7 @@ pub fn name(presentation: &str) -> Result<Vec<u8>, String> {
     }
     out.push(0);
     if out.len() > 255 {
-        return Err(format!("'{presentation}' is longer than 255 octets"));
+        return Err(WireError::NameTooLong(presentation.to_string()));
     }
     Ok(out)
 }
@@ -78,43 +106,44 @@ fn character_string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Record data of one value in presentation form (as `DnsRecord.spec.values` holds it).
-pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, String> {
+pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, WireError> {
     let v = value.trim();
     let mut out = Vec::new();
     match t {
-        RecordType::A => out.extend_from_slice(
-            &v.parse::<Ipv4Addr>()
-                .map_err(|e| format!("A '{v}': {e}"))?
-                .octets(),
-        ),
+        RecordType::A => {
+            out.extend_from_slice(&v.parse::<Ipv4Addr>().map_err(|e| bad("A", v, e))?.octets())
+        }
         RecordType::AAAA => out.extend_from_slice(
             &v.parse::<Ipv6Addr>()
-                .map_err(|e| format!("AAAA '{v}': {e}"))?
+                .map_err(|e| bad("AAAA", v, e))?
                 .octets(),
         ),
         RecordType::CNAME | RecordType::NS => out = name(v)?,
         RecordType::MX => {
             let (pref, host) = v
                 .split_once(' ')
-                .ok_or_else(|| format!("MX '{v}' is not '<preference> <host>'"))?;
+                .ok_or_else(|| bad("MX", v, "is not '<preference> <host>'"))?;
             u16be(
                 &mut out,
                 pref.parse()
-                    .map_err(|_| format!("MX preference '{pref}'"))?,
+                    .map_err(|_| bad("MX", v, format!("preference '{pref}'")))?,
             );
             out.extend(name(host.trim())?);
         }
         RecordType::SRV => {
             let parts: Vec<&str> = v.split_whitespace().collect();
             let [p, w, port, target] = parts[..] else {
-                return Err(format!(
-                    "SRV '{v}' is not '<priority> <weight> <port> <target>'"
+                return Err(bad(
+                    "SRV",
+                    v,
+                    "is not '<priority> <weight> <port> <target>'",
                 ));
             };
             for n in [p, w, port] {
                 u16be(
                     &mut out,
-                    n.parse().map_err(|_| format!("SRV number '{n}'"))?,
+                    n.parse()
+                        .map_err(|_| bad("SRV", v, format!("number '{n}'")))?,
                 );
             }
             out.extend(name(target)?);
@@ -134,9 +163,13 @@ pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, String> {
                 it.next().unwrap_or(""),
                 it.next().unwrap_or(""),
             );
-            out.push(flags.parse().map_err(|_| format!("CAA flags '{flags}'"))?);
+            out.push(
+                flags
+                    .parse()
+                    .map_err(|_| bad("CAA", v, format!("flags '{flags}'")))?,
+            );
             if tag.is_empty() || tag.len() > 15 {
-                return Err(format!("CAA tag '{tag}'"));
+                return Err(bad("CAA", v, format!("tag '{tag}'")));
             }
             out.push(tag.len() as u8);
             out.extend_from_slice(tag.as_bytes());
@@ -144,7 +177,7 @@ pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, String> {
         }
     }
     if out.len() > 65535 {
-        return Err("record data too long".into());
+        return Err(WireError::DataTooLong);
     }
     Ok(out)
 }
@@ -158,13 +191,13 @@ pub fn soa_rdata(
     retry: u32,
     expire: u32,
     minimum: u32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, WireError> {
     let mut out = name(mname)?;
     // hostmaster@example.go.id → hostmaster.example.go.id (a dot in the local part would need
     // escaping; such addresses are refused at build time)
     let rname = match hostmaster.split_once('@') {
         Some((local, domain)) if !local.contains('.') => format!("{local}.{domain}"),
-        Some(_) => return Err(format!("hostmaster '{hostmaster}' has a dot before '@'")),
+        Some(_) => return Err(WireError::Hostmaster(hostmaster.to_string())),
         None => hostmaster.to_string(),
     };
     out.extend(name(&rname)?);

@@ -120,7 +120,7 @@ pub fn build(
     spec: &ZoneSpec,
     serial: u32,
     records: &[RecordData],
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, wire::WireError> {
     let apex = wire::name(domain)?;
     let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::with_capacity(records.len() + 8);
     let mut skipped = Vec::new();
@@ -176,7 +176,7 @@ pub fn build(
         if owner == apex && code == TYPE_NS {
             continue; // the apex NS set comes from the Zone's nameservers
         }
-        let rdatas: Result<Vec<Vec<u8>>, String> =
+        let rdatas: Result<Vec<Vec<u8>>, wire::WireError> =
             r.values.iter().map(|v| wire::rdata(r.type_, v)).collect();
         let rdatas = match rdatas {
             Ok(rd) if !rd.is_empty() => rd,

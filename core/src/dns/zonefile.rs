@@ -92,7 +92,7 @@ pub fn load(domain: &str, text: &str) -> Result<Snapshot, String> {
         policy: NamingPolicy::default(),
         tenants: vec![],
     };
-    zone::build(&apex, &spec, serial, &records)
+    zone::build(&apex, &spec, serial, &records).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
