@@ -8,6 +8,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
+use super::record_index::RecordIndex;
 use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
 use super::{Context, Result, SAFETY_REQUEUE};
@@ -44,6 +45,7 @@ struct RecordCtx {
     ctx: Arc<Context>,
     records: Store<DnsRecord>,
     zones: Store<Zone>,
+    index: Arc<RecordIndex>,
 }
 
 impl super::harness::Shared for RecordCtx {
@@ -70,11 +72,16 @@ async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
             ),
             gen_,
         )
-    } else if let Some(msg) = rc
-        .records
-        .find(|o| conflicts(&rr, o))
-        .and_then(|o| cname_conflict(&rr, std::iter::once(o.as_ref())))
-    {
+    } else if let Some(msg) = {
+        // only the RRsets at this name (the index), not every record in the store
+        let same_name: Vec<Arc<DnsRecord>> = rc
+            .index
+            .at_name(&rr.spec.zone, &rr.spec.name)
+            .iter()
+            .filter_map(|o| rc.records.get(&ObjectRef::new(o)))
+            .collect();
+        cname_conflict(&rr, same_name.iter().map(AsRef::as_ref))
+    } {
         status::condition(types::READY, false, reasons::RECORD_CONFLICT, msg, gen_)
     } else {
         status::condition(
@@ -108,6 +115,7 @@ async fn report(api: &Api<DnsRecord>, rr: &DnsRecord, st: DnsRecordStatus) -> Re
 pub fn run(
     ctx: Arc<Context>,
     records: &mut SharedWatch<DnsRecord>,
+    index: Arc<RecordIndex>,
 ) -> impl Future<Output = ()> + use<> {
     let client = ctx.client.clone();
     let (zones, zw) = reflector::store::<Zone>();
@@ -125,27 +133,24 @@ pub fn run(
         ctx,
         records: store.clone(),
         zones,
+        index: index.clone(),
     });
-    let by_name = store.clone();
-    let by_zone = store.clone();
+    let by_name = index.clone();
+    let by_zone = index;
     // Records sharing a name re-check each other; a zone appearing re-checks its records.
     let controller = Controller::for_stream(records.subscribe(), store)
         .watches_stream(records.subscribe(), move |r: DnsRecord| {
-            let name = r.spec.name.clone();
             by_name
-                .state()
+                .at_name(&r.spec.zone, &r.spec.name)
                 .into_iter()
-                .filter(|o| o.spec.name.eq_ignore_ascii_case(&name))
-                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .map(|o| ObjectRef::<DnsRecord>::new(&o))
                 .collect::<Vec<_>>()
         })
         .watches_stream(zone_stream, move |z: Zone| {
-            let zone = z.name_any();
             by_zone
-                .state()
+                .in_zone(&z.name_any())
                 .into_iter()
-                .filter(|o| o.spec.zone == zone)
-                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .map(|o| ObjectRef::<DnsRecord>::new(&o))
                 .collect::<Vec<_>>()
         });
     super::harness::run(controller, rc, reconcile)

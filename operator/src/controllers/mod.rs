@@ -7,6 +7,7 @@ pub mod dnsrecord;
 pub mod harness;
 pub mod hosting;
 pub mod issuer;
+pub mod record_index;
 pub mod request;
 pub mod shared;
 pub mod subdomain;
@@ -211,14 +212,28 @@ impl Context {
 }
 
 /// Runs every controller until shutdown, each DnsRecord watch shared by the controllers that
-/// need it (the DnsRecord, Zone and Subdomain controllers read one store).
+/// need it (the DnsRecord, Zone and Subdomain controllers read one store, and the DnsRecord
+/// and Zone controllers one index of it).
 pub async fn run_all(ctx: Arc<Context>) {
     let mut records = shared::SharedWatch::new(
         kube::Api::<crate::api::DnsRecord>::all(ctx.client.clone()),
         kube::runtime::watcher::Config::default(),
     );
-    let dnsrecords = dnsrecord::run(ctx.clone(), &mut records);
-    let zones = zone::run(ctx.clone(), &mut records);
+    let index = Arc::new(record_index::RecordIndex::default());
+    records.on_event({
+        let index = index.clone();
+        move |event| {
+            use kube::runtime::watcher::Event;
+            match event {
+                Event::Apply(r) | Event::InitApply(r) => index.apply(r),
+                Event::Delete(r) => index.delete(r),
+                Event::Init => index.begin_relist(),
+                Event::InitDone => index.finish_relist(),
+            }
+        }
+    });
+    let dnsrecords = dnsrecord::run(ctx.clone(), &mut records, index.clone());
+    let zones = zone::run(ctx.clone(), &mut records, index);
     let subdomains = subdomain::run(ctx.clone(), &mut records);
     tokio::join!(
         records.run(),

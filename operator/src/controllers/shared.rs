@@ -12,6 +12,7 @@ use futures::{SinkExt, Stream, StreamExt};
 use kube::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+
 use serde::de::DeserializeOwned;
 
 /// How many touched objects a subscriber may fall behind before the watch waits for it.
@@ -23,9 +24,14 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     store: Store<K>,
-    source: BoxStream<'static, Result<K, watcher::Error>>,
+    source: BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>,
     subscribers: Vec<mpsc::Sender<K>>,
+    hooks: Vec<Hook<K>>,
 }
+
+/// Called with every watch event after the store has it and before any subscriber sees the
+/// object: how an index (`record_index`) stays in step with the store.
+pub type Hook<K> = Box<dyn Fn(&watcher::Event<K>) + Send + Sync>;
 
 impl<K> SharedWatch<K>
 where
@@ -35,12 +41,12 @@ where
         let (store, writer) = reflector::store();
         let source = reflector::reflector(writer, watcher(api, config))
             .default_backoff()
-            .touched_objects()
             .boxed();
         Self {
             store,
             source,
             subscribers: vec![],
+            hooks: vec![],
         }
     }
 
@@ -56,24 +62,42 @@ where
         rx.map(Ok)
     }
 
+    /// Runs `hook` on every event (see [`Hook`]).
+    pub fn on_event(&mut self, hook: impl Fn(&watcher::Event<K>) + Send + Sync + 'static) {
+        self.hooks.push(Box::new(hook));
+    }
+
     /// Drives the watch until it ends. A slow subscriber holds the others (backpressure)
     /// rather than missing a trigger.
     pub async fn run(self) {
         let Self {
             mut source,
             mut subscribers,
+            hooks,
             ..
         } = self;
         let kind = K::kind(&()).into_owned();
         while let Some(item) = source.next().await {
-            match item {
-                Ok(obj) => {
-                    for s in &mut subscribers {
-                        // a subscriber that stopped (its controller shut down) is skipped
-                        let _ = s.send(obj.clone()).await;
-                    }
+            let event = match item {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(kind, error = %e, "shared watch");
+                    continue;
                 }
-                Err(e) => tracing::warn!(kind, error = %e, "shared watch"),
+            };
+            for hook in &hooks {
+                hook(&event);
+            }
+            // touched objects: applied (also while listing) and deleted
+            let obj = match event {
+                watcher::Event::Apply(o)
+                | watcher::Event::InitApply(o)
+                | watcher::Event::Delete(o) => o,
+                watcher::Event::Init | watcher::Event::InitDone => continue,
+            };
+            for s in &mut subscribers {
+                // a subscriber that stopped (its controller shut down) is skipped
+                let _ = s.send(obj.clone()).await;
             }
         }
     }
