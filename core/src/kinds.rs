@@ -61,13 +61,7 @@ impl Kind {
         audited_status: &'static [&'static str],
         crd: fn() -> CustomResourceDefinition,
     ) -> Self {
-        Self {
-            kind,
-            plural,
-            namespaced: false,
-            audited_status,
-            crd,
-        }
+        Self::new(kind, plural, false, audited_status, crd)
     }
 
     const fn namespaced(
@@ -76,10 +70,20 @@ impl Kind {
         audited_status: &'static [&'static str],
         crd: fn() -> CustomResourceDefinition,
     ) -> Self {
+        Self::new(kind, plural, true, audited_status, crd)
+    }
+
+    const fn new(
+        kind: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+        audited_status: &'static [&'static str],
+        crd: fn() -> CustomResourceDefinition,
+    ) -> Self {
         Self {
             kind,
             plural,
-            namespaced: true,
+            namespaced,
             audited_status,
             crd,
         }

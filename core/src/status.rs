@@ -152,6 +152,7 @@ mod tests {
 /// A kind's status as far as conditions go: what lets one function report a refusal (or any
 /// condition change) for every kind.
 pub trait Conditioned: Clone + Default + PartialEq + serde::Serialize {
+    fn conditions(&self) -> &[Condition];
     fn conditions_mut(&mut self) -> &mut Vec<Condition>;
     fn set_observed_generation(&mut self, generation: Option<i64>);
 }
@@ -160,6 +161,9 @@ pub trait Conditioned: Clone + Default + PartialEq + serde::Serialize {
 macro_rules! conditioned {
     ($($t:ty),*) => {$(
         impl Conditioned for $t {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
             fn conditions_mut(&mut self) -> &mut Vec<Condition> {
                 &mut self.conditions
             }
@@ -188,7 +192,7 @@ pub fn refused<S: Conditioned>(
     message: &str,
 ) -> (S, bool) {
     let mut st = old.cloned().unwrap_or_default();
-    let news = get(st.conditions_mut(), types::FAILED).map(|c| c.message.as_str()) != Some(message);
+    let news = get(st.conditions(), types::FAILED).map(|c| c.message.as_str()) != Some(message);
     set(
         st.conditions_mut(),
         condition(types::READY, false, reason, message.to_string(), generation),

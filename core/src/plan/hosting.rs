@@ -83,12 +83,7 @@ impl RequestBody for HostingRequest {
         else {
             return Existing::Absent;
         };
-        let conditions = h
-            .status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default();
-        standing(h.annotations(), conditions, req, || {
+        standing(h.annotations(), h.status.as_ref(), req, || {
             Violation::new(
                 "spec.hosting.name",
                 "name-taken",

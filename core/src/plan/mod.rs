@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::api::{
-    Bucket, Condition, Hosting, OutputRef, Request, Subdomain, Tenant, Zone, tenant_of_namespace,
+    Bucket, Hosting, OutputRef, Request, Subdomain, Tenant, Zone, tenant_of_namespace,
 };
 use crate::hosting::Templates;
 use crate::rules::naming::Cidr;
@@ -232,15 +232,16 @@ pub fn plan(
 
 /// An existing output's standing for `req` (pure): ours or not, and Ready with its message.
 /// `taken` is the violation when the name belongs to something else.
-fn standing(
+fn standing<S: crate::status::Conditioned>(
     annotations: &BTreeMap<String, String>,
-    conditions: &[Condition],
+    status: Option<&S>,
     req: &Request,
     taken: impl FnOnce() -> Violation,
 ) -> Existing {
     if !crate::outputs::made_for(annotations, req) {
         return Existing::Theirs(taken());
     }
+    let conditions = status.map(|s| s.conditions()).unwrap_or_default();
     let ready = status::is_true(conditions, types::READY);
     let message = status::get(conditions, types::READY)
         .map(|c| c.message.clone())

@@ -61,12 +61,7 @@ impl RequestBody for StorageRequest {
         else {
             return Existing::Absent;
         };
-        let conditions = b
-            .status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default();
-        standing(b.annotations(), conditions, req, || {
+        standing(b.annotations(), b.status.as_ref(), req, || {
             Violation::new(
                 "spec.storage.name",
                 "name-taken",

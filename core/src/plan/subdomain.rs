@@ -91,12 +91,7 @@ impl RequestBody for SubdomainRequest {
         let Some(sd) = view.subdomains.get(&fqdn) else {
             return Existing::Absent;
         };
-        let conditions = sd
-            .status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default();
-        standing(sd.annotations(), conditions, req, || {
+        standing(sd.annotations(), sd.status.as_ref(), req, || {
             let holder = sd
                 .annotations()
                 .get(REQUEST_ANNOTATION)
