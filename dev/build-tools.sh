@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) every third-party piece of the local Pusat Data:
-#   etcd, kube-apiserver, kube-controller-manager, kubectl  — from Go modules,
-#   garage                                                  — from the crate registry,
-#   pebble, dig/kdig, knot, nsd, dnsperf                    — from Debian.
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+#   kubectl, the image registry (CNCF distribution), Traefik,
+#   Rancher's local-path-provisioner                         — from Go modules,
+#   garage                                                   — from the crate registry,
+#   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
+#   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"     # the version Kubernetes $K8S_VERSION pins
 GARAGE_VERSION="${GARAGE_VERSION:-2.5.0}"
+REGISTRY_VERSION="${REGISTRY_VERSION:-v3.1.2}"
+# The newest Traefik whose every dependency the Go module proxy here serves (3.7's ACME DNS
+# providers need modules it does not).
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
+LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -24,7 +32,10 @@ need_toolchain() {
 }
 
 # git: the audit remote (git daemon) and real `git verify-commit`, which needs ssh-keygen.
-APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc)
+# The node: containerd, runc, the CNI plugins, iptables/conntrack for kube-proxy; the images:
+# mmdebstrap (root filesystems from Debian packages) and skopeo (into the registry).
+APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc
+  containerd runc containernetworking-plugins iptables conntrack mmdebstrap skopeo)
 
 apt_tools() {
   local missing=()
@@ -74,12 +85,12 @@ GO
 
 kubernetes_tool() {
   local dir="$CACHE/kubernetes-$K8S_VERSION"
-  if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kube-controller-manager" ] && [ -x "$dir/kubectl" ]; then
-    say "kubernetes $K8S_VERSION cached"; return
-  fi
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) c all=1
+  for c in "${cmds[@]}"; do [ -x "$dir/$c" ] || all=0; done
+  if [ $all = 1 ]; then say "kubernetes $K8S_VERSION cached"; return; fi
   need_toolchain go "install Go to build Kubernetes from its module"
   need_toolchain curl "install curl to read Kubernetes' go.mod from the module proxy"
-  say "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION from k8s.io/kubernetes"
+  say "building ${cmds[*]} $K8S_VERSION from k8s.io/kubernetes"
   say "  (first time only: 15–25 minutes on 2 cores; log: $LOGS/kubernetes-build.log)"
   local w minor staging proxy
   w=$(mktemp -d)
@@ -111,7 +122,10 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   local ld="-s -w"
@@ -123,9 +137,7 @@ GO
     go mod tidy
     mkdir -p "$dir.tmp"
     CGO_ENABLED=0 go build -trimpath -tags tools -ldflags "$ld" -o "$dir.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kubectl
+      $(printf 'k8s.io/kubernetes/cmd/%s ' "${cmds[@]}")
     rm -rf "$dir"; mv "$dir.tmp" "$dir"
   ) >"$LOGS/kubernetes-build.log" 2>&1 || { rm -rf "$w"; fail "Kubernetes build failed; see $LOGS/kubernetes-build.log"; }
   rm -rf "$w"
@@ -143,11 +155,63 @@ garage_tool() {
   say "garage built: $root/bin/garage"
 }
 
+# go_tool NAME VERSION MODULE/cmd/PATH — `go install` one command into the cache.
+go_tool() {
+  local name=$1 version=$2 pkg=$3 dir="$CACHE/$1-$2"
+  if [ -x "$dir/$name" ]; then say "$name $version cached"; return; fi
+  need_toolchain go "install Go to build $name from its module"
+  say "building $name $version from $pkg (log: $LOGS/$name-build.log)"
+  GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$pkg@$version" \
+    >"$LOGS/$name-build.log" 2>&1 || fail "$name build failed; see $LOGS/$name-build.log"
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  say "$name built: $dir/$name"
+}
+
+local_path_tool() {
+  go_tool local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner
+}
+
+registry_tool() {
+  go_tool registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry
+}
+
+# Traefik's go.mod replaces one of its own packages with a nested module the module zip leaves
+# out (pkg/config/dynamic/ext: two empty extension structs in the open-source build), so
+# `go install` refuses it; we build in a copy of the module with that directory restored.
+traefik_tool() {
+  local dir="$CACHE/traefik-$TRAEFIK_VERSION"
+  if [ -x "$dir/traefik" ]; then say "traefik $TRAEFIK_VERSION cached"; return; fi
+  need_toolchain go "install Go to build Traefik from its module"
+  say "building traefik $TRAEFIK_VERSION from its module (first time only: ~6 minutes; log: $LOGS/traefik-build.log)"
+  local w; w=$(mktemp -d)
+  (
+    set -e
+    cd "$w"
+    GOFLAGS=-mod=mod go mod download "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"
+    cp -r "$(go env GOMODCACHE)/github.com/traefik/traefik/v3@$TRAEFIK_VERSION/." src
+    chmod -R u+w src; cd src
+    if grep -q 'dynamic/ext => ./pkg/config/dynamic/ext' go.mod; then
+      mkdir -p pkg/config/dynamic/ext
+      printf 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.24\n' >pkg/config/dynamic/ext/go.mod
+      printf 'package ext\n\ntype HTTP struct{}\n\ntype Router struct{}\n' >pkg/config/dynamic/ext/ext.go
+    fi
+    mkdir -p "$dir.tmp"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+      -o "$dir.tmp/traefik" ./cmd/traefik
+  ) >"$LOGS/traefik-build.log" 2>&1 || { rm -rf "$w"; fail "traefik build failed; see $LOGS/traefik-build.log"; }
+  rm -rf "$w" "$dir"; mv "$dir.tmp" "$dir"
+  say "traefik built: $dir/traefik"
+}
+
 case "${1:-all}" in
   apt) apt_tools ;;
   etcd) etcd_tool ;;
   kubernetes) kubernetes_tool ;;
   garage) garage_tool ;;
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|all)" ;;
+  registry) registry_tool ;;
+  traefik) traefik_tool ;;
+  local-path) local_path_tool ;;
+  browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|all)" ;;
 esac

@@ -72,8 +72,11 @@ for f in examples/requests/*.yaml; do
   echo "-- $ns/$name"; kavling ani wait -n "$ns" "$name" --timeout 60
 done
 kavling ani get hostings -A
-echo "   objects rendered for the village's OpenSID (no kubelet here, so nothing runs — the namespace is what Kavling owns):"
-as ani get hosting -n tenant-sungaipua opensid -o jsonpath='{range .status.objects[*]}{"     "}{@}{"\n"}{end}'
+echo "   the department's static site runs on the node (image from the Pusat Data's registry):"
+as admin wait --for=condition=Available --timeout=120s deploy/web -n disdik--situs >/dev/null
+as admin get pods -n disdik--situs -o wide
+echo "   the village's OpenSID: rendered, but its PHP, MariaDB and git images are not built here yet, so its pods wait:"
+as admin get pods -n sungaipua--opensid 2>/dev/null | sed 's/^/     /' || true
 
 step "TLS: every subdomain that wants it gets a certificate from the ACME CA (Pebble), DNS-01 through our zones"
 as ani wait --for=condition=Ready --timeout=120s certificates.kavling.go.id --all -A >/dev/null \
@@ -88,6 +91,37 @@ for q in "dinkes.bukittinggikota.go.id A" "dinkes.bukittinggikota.go.id AAAA" "s
   out=$(dig @127.0.0.1 -p "$DNS_PORT" +norec +noall +answer +comments $q | grep -E 'status:|IN' | sed 's/^;; ->>HEADER<<- //')
   printf '%s\n' "$out"
 done
+
+step "the department's site opens over HTTPS at its official name, with the certificate Kavling obtained"
+SITE=disdik.bukittinggikota.go.id
+ADDR=$(dig @127.0.0.1 -p "$DNS_PORT" +short "$SITE" A)
+echo "   Kavling's DNS: $SITE A $ADDR (the node's ingress)"
+https() { curl -sS --max-time 5 --resolve "$SITE:443:$ADDR" --cacert "$KAVLING_PEBBLE_ROOT" "$@" "https://$SITE/"; }
+for _ in $(seq 1 60); do https -o /dev/null 2>/dev/null && break; sleep 1; done
+echo "   certificate served: $(echo | openssl s_client -connect "$ADDR:443" -servername "$SITE" 2>/dev/null \
+  | openssl x509 -noout -subject -issuer -enddate | tr '\n' ' ')"
+echo "   before upload: $(https | grep -o '<h1>[^<]*</h1>')"
+# joko (Dinas Pendidikan) puts the site in with kubectl exec (SFTP is a later issue)
+printf '%s\n' '<!doctype html><html lang="id"><meta charset="utf-8"><title>Dinas Pendidikan</title>' \
+  '<h1>Dinas Pendidikan Kota Bukittinggi</h1><p>Situs resmi, dilayani Pusat Data melalui Kavling.</p></html>' \
+  | as joko exec -i -n disdik--situs deploy/web -- sh -c 'cat > /usr/share/nginx/html/index.html'
+echo "   after upload:  $(https | grep -o '<h1>[^<]*</h1>')"
+if dev/build-tools.sh browser >/dev/null 2>&1 && command -v chromium >/dev/null; then
+  # Chromium trusts exactly the key the site serves (its SPKI pin); curl above checked the chain.
+  SPKI=$(echo | openssl s_client -connect "$ADDR:443" -servername "$SITE" 2>/dev/null | openssl x509 -pubkey -noout \
+    | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1000,500 \
+    --host-resolver-rules="MAP $SITE $ADDR" --ignore-certificate-errors-spki-list="$SPKI" \
+    --screenshot="$KAVLING_STACK_DIR/disdik.png" "https://$SITE/" >/dev/null 2>&1 \
+    && echo "   screenshot (headless Chromium): $KAVLING_STACK_DIR/disdik.png"
+fi
+kavling ani suspend hosting -n tenant-disdik situs --reason "pemeliharaan server" >/dev/null
+for _ in $(seq 1 60); do https 2>/dev/null | grep -q ditangguhkan && break; sleep 1; done
+echo "   suspended:     $(https | grep -o '<h1>[^<]*</h1>')"
+kavling ani resume hosting -n tenant-disdik situs >/dev/null
+for _ in $(seq 1 60); do https 2>/dev/null | grep -q 'Dinas Pendidikan' && break; sleep 1; done
+echo "   resumed:       $(https | grep -o '<h1>[^<]*</h1>')"
 
 step "what the Pusat Data now holds"
 kavling ani get tenants

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local Pusat Data: a real Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager), Pebble (ACME test CA) and Garage (S3 object store) as processes on
-# 127.0.0.1, plus Kavling's operator when asked.
+# 127.0.0.1; one node (containerd, kubelet, kube-proxy in a network namespace of its own, with
+# kube-scheduler and the Pusat Data's image registry; see dev/node/node.sh; KAVLING_NODE=0
+# leaves it out); plus Kavling's operator when asked.
 #
 #   dev/stack.sh start      build/find the tools, start everything, wait until healthy
 #   dev/stack.sh stop       stop what this stack started (by PID), keep the data
@@ -39,6 +41,9 @@ BIN_GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
 BIN_PEBBLE="$(command -v pebble || echo /usr/bin/pebble)"
 
 PKI="$STACK/pki"; KCFG="$STACK/kubeconfig"; LOGS="$STACK/logs"; RUN="$STACK/run"; DATA="$STACK/data"
+
+# shellcheck source=node/node.sh
+. "$REPO/dev/node/node.sh"
 
 bold() { printf '\033[1m%s\033[0m' "$*"; }
 say()  { printf '%s %s\n' "$(bold '[stack]')" "$*" >&2; }
@@ -98,6 +103,7 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage audit-remo
 stop_all() {
   stop_one kavling-operator
   stop_one kavling-dns
+  stop_node
   local i
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_one "${COMPONENTS[$i]}"; done
 }
@@ -168,7 +174,10 @@ USERS=(
 
 gen_pki() {
   gen_ca
-  gen_cert apiserver "/CN=kube-apiserver" "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc"
+  gen_cert apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.96.0.1,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  # The apiserver's client certificate towards kubelets (logs, exec, port-forward).
+  gen_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client/O=kavling:apiserver"
   gen_cert pebble "/CN=pebble" "IP:127.0.0.1,DNS:localhost"
   [ -f "$PKI/sa.key" ] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null; openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
   # The operator's audit signing key, made here so the audit remote can trust it before the
@@ -201,24 +210,33 @@ start_etcd() {
 start_apiserver() {
   launch kube-apiserver "$P_API" "$BIN_K8S/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$P_ETCD" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$P_API" \
+    --bind-address 127.0.0.1 --advertise-address "$(advertise_address)" --secure-port "$P_API" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
-    --authorization-mode RBAC \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-account-issuer "https://kubernetes.default.svc.cluster.local" \
-    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
+    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type "$(node_enabled && echo lease || echo none)" \
     --allow-privileged=true --disable-admission-plugins ServiceAccount \
     --enable-priority-and-fairness=false --profiling=false -v=1
   wait_for kube-apiserver curl -fsS --cacert "$PKI/ca.crt" "https://127.0.0.1:$P_API/readyz"
 }
+
+# The controllers the local Pusat Data runs: what a one-node cluster with workloads needs.
+KCM_CONTROLLERS=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,resourcequota-controller,deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,job-controller,endpointslice-controller,endpointslice-mirroring-controller,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,disruption-controller,persistentvolume-binder-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,ttl-after-finished-controller
+
+# The address the apiserver publishes as the `kubernetes` Service's endpoint: the node's side
+# of forward-in when there is a node (pods reach the API there), else loopback.
+advertise_address() { if node_enabled; then echo "$NODE_IP"; else echo 127.0.0.1; fi; }
 
 start_controller_manager() {
   launch kube-controller-manager "$P_KCM" "$BIN_K8S/kube-controller-manager" \
     --kubeconfig "$KCFG/controller-manager.yaml" \
     --authentication-kubeconfig "$KCFG/controller-manager.yaml" --authorization-kubeconfig "$KCFG/controller-manager.yaml" \
     --bind-address 127.0.0.1 --secure-port "$P_KCM" --leader-elect=false \
-    --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,resourcequota-controller \
+    --controllers "$KCM_CONTROLLERS" \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials=true --concurrent-gc-syncs 5 -v=1
   wait_for kube-controller-manager curl -fsSk "https://127.0.0.1:$P_KCM/healthz"
@@ -340,13 +358,26 @@ KAVLING_KUBECTL=$BIN_K8S/kubectl
 KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
 KAVLING_AUDIT_LOCAL=$DATA/audit
 KAVLING_AUDIT_SIGNING_KEY=$PKI/audit-signing
+KAVLING_NODE_IP=$(node_enabled && echo "$NODE_IP")
+KAVLING_NETNS=$(node_enabled && echo "$NETNS_PATH")
+KAVLING_REGISTRY=127.0.0.1:$P_REGISTRY
+KAVLING_IMAGE_REGISTRY=$REGISTRY_NAME/kavling
+KAVLING_INGRESS_ADDRESS=$(ingress_address)
+KAVLING_INGRESS_NAMESPACE=$INGRESS_NAMESPACE
+KAVLING_INGRESS_CLASS=$INGRESS_CLASS
 ENV
 }
 
 check_tools() {
   local missing=()
   [ -x "$BIN_ETCD" ] || missing+=(etcd)
-  [ -x "$BIN_K8S/kube-apiserver" ] || missing+=(kubernetes)
+  [ -x "$BIN_K8S/kube-apiserver" ] && [ -x "$BIN_K8S/kubelet" ] || missing+=(kubernetes)
+  if node_enabled; then
+    [ -x "$BIN_REGISTRY" ] || missing+=(registry)
+    [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)
+    [ -x "$CACHE/traefik-${TRAEFIK_VERSION:-v3.6.12}/traefik" ] || missing+=(traefik)
+    command -v containerd >/dev/null && command -v mmdebstrap >/dev/null || missing+=(apt)
+  fi
   [ -x "$BIN_GARAGE" ] || missing+=(garage)
   command -v pebble >/dev/null || missing+=(apt)
   command -v openssl >/dev/null || missing+=(apt)
@@ -371,13 +402,15 @@ cmd_start() {
   start_pebble
   start_garage
   start_audit_remote
+  start_node
   trap - EXIT
   say "local Pusat Data is up in $((SECONDS - T0))s — kubeconfigs in $KCFG (admin; ani [Dinas]; rina [dinkes], joko [disdik], sari [bappeda], andi [agam], datuk [sungaipua])"
 }
 
 cmd_status() {
   local c rc=0
-  for c in "${COMPONENTS[@]}" kavling-operator kavling-dns; do
+  local node=(); node_enabled && node=("${NODE_COMPONENTS[@]}")
+  for c in "${COMPONENTS[@]}" "${node[@]}" kavling-operator kavling-dns; do
     if alive "$c"; then printf '%-26s running (pid %s)\n' "$c" "$(pid_of "$c")"
     else printf '%-26s stopped\n' "$c"; [[ $c == kavling-* ]] || rc=1; fi
   done
@@ -405,7 +438,9 @@ cmd_component() {
       launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
-        KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-10.75.0.80}" \
+        KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-$(ingress_address)}" \
+        KAVLING_INGRESS_NAMESPACE="$INGRESS_NAMESPACE" KAVLING_INGRESS_CLASS="$INGRESS_CLASS" \
+        KAVLING_IMAGE_REGISTRY="$REGISTRY_NAME/kavling" \
         KAVLING_AUDIT_REPO="$DATA/audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
         KAVLING_DENIED_TARGET_CIDRS="10.96.0.0/24" \
         "$bin" "${args[@]}"
@@ -439,6 +474,6 @@ case "${1:-}" in
       start) STARTED=(); T0=$SECONDS; "start_${c//-/_}" ;;
       *) die "usage: dev/stack.sh $c stop|start" ;;
     esac ;;
-  destroy) stop_all; rm -rf "$STACK"; say "removed $STACK" ;;
+  destroy) stop_all; destroy_node; rm -rf "$STACK"; say "removed $STACK" ;;
   *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start|pebble stop|start|audit-remote stop|start" >&2; exit 2 ;;
 esac

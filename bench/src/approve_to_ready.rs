@@ -350,6 +350,8 @@ async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
                 suspend_reason: String::new(),
                 ingress_namespace: "ingress-nginx".into(),
                 ingress_class: "nginx".into(),
+                images: kavling::hosting::Images::under("registry.pusat-data.local/kavling")
+                    .unwrap(),
             })
             .map_err(anyhow::Error::msg)?;
         let start = Instant::now();

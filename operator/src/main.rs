@@ -53,6 +53,14 @@ struct Args {
     /// The IngressClass hosting Ingresses use.
     #[arg(long, env = "KAVLING_INGRESS_CLASS", default_value = "nginx")]
     ingress_class: String,
+    /// The Pusat Data's own registry prefix (host[:port]/path): every image a hosting runs
+    /// comes from there — the catalog in templates/images.yaml, and tenants' own images.
+    #[arg(
+        long,
+        env = "KAVLING_IMAGE_REGISTRY",
+        default_value = controllers::DEFAULT_IMAGE_REGISTRY
+    )]
+    image_registry: String,
     /// The ingress controller's public address(es): what subdomains of hostings point at.
     #[arg(
         long = "ingress-address",
@@ -125,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|a| a.to_string())
             .collect(),
         denied_target_ranges: args.denied_target_cidrs.clone(),
+        images: kavling::hosting::Images::under(&args.image_registry)?,
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));

@@ -155,6 +155,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
         suspend_reason: String::new(),
         ingress_namespace: "ingress-nginx".into(),
         ingress_class: "nginx".into(),
+        images: kavling::hosting::Images::under("registry.pusat-data.local/kavling").unwrap(),
     };
     let want: BTreeSet<String> = t
         .render(&input)
@@ -592,7 +593,7 @@ async fn every_template_renders_and_passes_server_side_dry_run_for_a_range_of_pa
         (AppTemplate::Static, vec![], ("250m", "128Mi", "1Gi")),
         (
             AppTemplate::Static,
-            vec![("image", "registry.pusatdata.go.id/web/nginx:1.27")],
+            vec![("image", "registry.pusat-data.local/web/nginx:1.27")],
             ("2", "4Gi", "50Gi"),
         ),
         (
@@ -623,13 +624,16 @@ async fn every_template_renders_and_passes_server_side_dry_run_for_a_range_of_pa
         ),
         (
             AppTemplate::Container,
-            vec![("image", "ghcr.io/desa/web:1.0")],
+            vec![("image", "registry.pusat-data.local/desa/web:1.0")],
             ("250m", "256Mi", "1Gi"),
         ),
         (
             AppTemplate::Container,
             vec![
-                ("image", "registry.pusatdata.go.id/dinkes/sehat@sha256:0123"),
+                (
+                    "image",
+                    "registry.pusat-data.local/dinkes/sehat@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                ),
                 ("port", "3000"),
             ],
             ("1", "1Gi", "2Gi"),
@@ -666,6 +670,8 @@ async fn every_template_renders_and_passes_server_side_dry_run_for_a_range_of_pa
                 suspend_reason: "uji".into(),
                 ingress_namespace: "ingress-nginx".into(),
                 ingress_class: "nginx".into(),
+                images: kavling::hosting::Images::under("registry.pusat-data.local/kavling")
+                    .unwrap(),
             };
             let objs = t.render(&input).map_err(anyhow::Error::msg)?;
             // the namespace for real (namespaced dry-runs need it), everything else dry-run

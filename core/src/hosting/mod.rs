@@ -10,6 +10,9 @@ use tera::Tera;
 use crate::api::{AppTemplate, HostingResources};
 use crate::rules::{Violation, quantity};
 
+mod images;
+pub use images::{CatalogEntry, Images, catalog, check_pinned};
+
 /// Every template file, by the name templates use to include each other.
 const FILES: &[(&str, &str)] = &[
     (
@@ -141,6 +144,8 @@ pub struct RenderInput {
     pub suspend_reason: String,
     pub ingress_namespace: String,
     pub ingress_class: String,
+    /// The catalog's images under the Pusat Data's registry (`{{ images.web }}`).
+    pub images: Images,
 }
 
 /// The label every rendered object carries: which hosting namespace it belongs to.
@@ -284,6 +289,15 @@ impl Templates {
             message: "must be larger than parameters.databaseSize (the database volume comes out of the same disk quota)".into(),
         })?;
         ctx.insert("data_size", &data);
+        if let Some(image) = input.params.get("image").filter(|i| !i.is_empty()) {
+            input
+                .images
+                .check_tenant_image(image)
+                .map_err(|message| TemplateError::Invalid {
+                    field: "spec.parameters.image",
+                    message,
+                })?;
+        }
         let app = format!("apps/{}/app.yaml.tera", input.template.as_str());
         let mut out = vec![];
         for name in BASE.iter().copied().chain([

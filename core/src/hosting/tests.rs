@@ -34,6 +34,7 @@ fn input(t: AppTemplate) -> RenderInput {
         suspend_reason: String::new(),
         ingress_namespace: "ingress-nginx".into(),
         ingress_class: "nginx".into(),
+        images: Images::under("registry.pusatdata.go.id/kavling").unwrap(),
     }
 }
 
@@ -191,4 +192,54 @@ fn parameters_are_checked_against_the_declarations() {
         .resolve(AppTemplate::Opensid, &BTreeMap::new(), "p")
         .unwrap();
     assert_eq!(resolved["phpVersion"], "8.1");
+}
+
+#[test]
+fn an_image_outside_the_registry_or_unpinned_is_refused_by_render_naming_the_field() {
+    let t = Templates::load().unwrap();
+    for (template, image, why) in [
+        (
+            AppTemplate::Container,
+            "nginx:latest",
+            "not in the Pusat Data's registry",
+        ),
+        (
+            AppTemplate::Container,
+            "docker.io/library/nginx:1.27",
+            "not in the Pusat Data's registry",
+        ),
+        (
+            AppTemplate::Container,
+            "registry.pusatdata.go.id/dinkes/sehat:latest",
+            "not pinned",
+        ),
+        (
+            AppTemplate::Static,
+            "registry.pusatdata.go.id/web/nginx",
+            "not pinned",
+        ),
+    ] {
+        let mut i = input(template);
+        i.params.insert("image".into(), image.into());
+        let e = t.render(&i).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TemplateError::Invalid {
+                    field: "spec.parameters.image",
+                    ..
+                }
+            ),
+            "{image}: {e}"
+        );
+        assert!(e.to_string().contains(why), "{image}: {e}");
+    }
+    // the platform's own image is the catalog's, under the configured registry
+    let objs = t.render(&input(AppTemplate::Static)).unwrap();
+    let text = serde_json::to_string(&objs).unwrap();
+    assert!(
+        text.contains("registry.pusatdata.go.id/kavling/web:"),
+        "{text}"
+    );
+    assert!(!text.contains("nginxinc/"), "{text}");
 }

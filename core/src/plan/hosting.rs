@@ -111,7 +111,7 @@ impl RequestBody for HostingRequest {
             &want.spec.parameters,
             "spec.hosting.specification",
         ) {
-            Ok(_) => vec![],
+            Ok(params) => image_violations(&params, view),
             Err(v) => v,
         };
         let others: Vec<&HostingResources> = view
@@ -135,5 +135,25 @@ impl RequestBody for HostingRequest {
             .collect(),
         ));
         v
+    }
+}
+
+/// A tenant-given image must come from the Pusat Data's registry and be pinned: refused at
+/// approval, before a namespace is made for a pod that could never start.
+fn image_violations(params: &BTreeMap<String, String>, view: &ClusterView) -> Vec<Violation> {
+    let Some(image) = params.get("image").filter(|i| !i.is_empty()) else {
+        return vec![];
+    };
+    let checked = match &view.images {
+        Some(images) => images.check_tenant_image(image),
+        None => crate::hosting::check_pinned(image),
+    };
+    match checked {
+        Ok(()) => vec![],
+        Err(message) => vec![Violation::new(
+            "spec.hosting.specification.image",
+            "hosting-image",
+            message,
+        )],
     }
 }

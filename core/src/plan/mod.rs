@@ -46,6 +46,9 @@ pub struct ClusterView {
     /// Ranges a published address may not fall in (the operator's `--denied-target-cidr`;
     /// empty in the CLI, which cannot see them — approval still applies them).
     pub denied_ranges: Vec<Cidr>,
+    /// The Pusat Data's registry and catalog (the operator's `--image-registry`); `None` in
+    /// the CLI, which judges only that a tenant's image is pinned.
+    pub images: Option<crate::hosting::Images>,
 }
 
 impl ClusterView {
@@ -65,6 +68,7 @@ impl ClusterView {
             hostings: hostings.into_iter().map(|h| (key(&h), h)).collect(),
             buckets: buckets.into_iter().map(|b| (key(&b), b)).collect(),
             denied_ranges: vec![],
+            images: None,
         }
     }
 }

@@ -228,6 +228,38 @@ fn hosting_plans_its_namespace_and_checks_template_and_budget() {
 }
 
 #[test]
+fn a_hosting_image_outside_the_registry_or_unpinned_is_refused_at_approval() {
+    let body = |image: &str| {
+        json!({"hosting": {"name": "app", "applicationName": "App", "template": "container",
+            "cpu": "250m", "memory": "256Mi", "disk": "1Gi", "specification": format!("image: {image}")}})
+    };
+    let mut operator_view = view();
+    operator_view.images =
+        Some(crate::hosting::Images::under("registry.pusat-data.local/kavling").unwrap());
+    for (image, cli_ok, operator_ok) in [
+        ("registry.pusat-data.local/dinkes/app:1.4", true, true),
+        ("docker.io/library/nginx:1.27", true, false),
+        ("registry.pusat-data.local/dinkes/app:latest", false, false),
+        ("registry.pusat-data.local/dinkes/app", false, false),
+    ] {
+        for (v, ok) in [(&view(), cli_ok), (&operator_view, operator_ok)] {
+            let d = plan(
+                &request("tenant-dinkes", "u1", body(image)),
+                v,
+                &templates(),
+                today(),
+            );
+            let refused: Vec<_> = d.refusals().map(|x| x.field.as_str()).collect();
+            if ok {
+                assert!(refused.is_empty(), "{image}: {refused:?}");
+            } else {
+                assert_eq!(refused, ["spec.hosting.specification.image"], "{image}");
+            }
+        }
+    }
+}
+
+#[test]
 fn storage_plans_the_derived_bucket_and_checks_the_budget() {
     let body = |size: &str| {
         json!({"storage": {"name": "arsip", "dataDescription": "x", "size": size,

@@ -284,6 +284,7 @@ pub fn decide(
         suspend_reason: suspend_reason.clone(),
         ingress_namespace: settings.ingress_namespace.clone(),
         ingress_class: settings.ingress_class.clone(),
+        images: settings.images.clone(),
     };
     let objects = templates.render(&input).map_err(|e| {
         (

@@ -91,7 +91,12 @@ pub struct Settings {
     pub ingress_addresses: Vec<String>,
     /// Ranges a published address may not fall in: the cluster's service and pod ranges.
     pub denied_target_ranges: Vec<crate::rules::naming::Cidr>,
+    /// The images hostings run: the catalog under the Pusat Data's registry.
+    pub images: crate::hosting::Images,
 }
+
+/// The local Pusat Data's registry prefix (dev/node/node.sh); production names its own.
+pub const DEFAULT_IMAGE_REGISTRY: &str = "registry.pusat-data.local/kavling";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -103,6 +108,8 @@ impl Default for Settings {
             ingress_class: "nginx".into(),
             ingress_addresses: vec![],
             denied_target_ranges: vec![],
+            images: crate::hosting::Images::under(DEFAULT_IMAGE_REGISTRY)
+                .expect("the default registry prefix is valid"),
         }
     }
 }

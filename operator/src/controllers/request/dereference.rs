@@ -20,6 +20,7 @@ pub async fn view_for(
     let mut view = ClusterView {
         live: true,
         denied_ranges: ctx.settings.denied_target_ranges.clone(),
+        images: Some(ctx.settings.images.clone()),
         ..Default::default()
     };
     match body {

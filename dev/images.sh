@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The Pusat Data's container images, built here from Debian packages (no registry is reachable):
+#
+#   dev/images.sh build [ROLE...]        build (or find in the cache) the catalog's images
+#   dev/images.sh push REGISTRY [ROLE...] copy them into REGISTRY (e.g. 127.0.0.1:17500)
+#   dev/images.sh sbom ROLE              the Debian packages inside ROLE's image
+#
+# The catalog is templates/images.yaml (role → name and tag). Each role has a recipe below;
+# an image is cached under $KAVLING_CACHE/images/<name>-<tag>-<key> where key hashes the
+# recipe, so changing a recipe rebuilds exactly that image. Every image runs as a non-root uid.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
+IMAGES="$CACHE/images"
+CATALOG="$REPO/templates/images.yaml"
+SUITE=bookworm
+# Fixed file times inside every image, so the same packages give the same layer digest.
+export SOURCE_DATE_EPOCH=1735689600
+
+say()  { printf '\033[1m[images]\033[0m %s\n' "$*" >&2; }
+die()  { printf '\033[31m[images] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+roles() { sed -n 's/^\([a-z][a-z0-9-]*\): .*/\1/p' "$CATALOG"; }
+field() { # field ROLE name|tag
+  sed -n "s/^$1: .*$2: \"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" "$CATALOG" | head -n1
+}
+
+# mmdebstrap_rootfs OUT.tar SBOM PACKAGES HOOK... — a minimal Debian root filesystem.
+mmdebstrap_rootfs() {
+  local out=$1 sbom=$2 pkgs=$3; shift 3
+  local hooks=()
+  for h in "$@"; do hooks+=(--customize-hook="$h"); done
+  mmdebstrap --quiet --variant=essential --include="$pkgs" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --skip=output/dev --skip=output/mknod \
+    --customize-hook="chroot \"\$1\" dpkg-query -W -f '\${Package} \${Version} \${Architecture}\n' >'$sbom'" \
+    "${hooks[@]}" \
+    --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*' \
+    "$SUITE" "$out"
+}
+
+# ---------------------------------------------------------------- recipes
+opts() { printf '%q ' "$@"; } # a recipe's options for oci.py, quoted for eval
+# Each recipe_ROLE DIR writes DIR/rootfs.tar and DIR/sbom.txt, and prints oci.py's options.
+
+recipe_pause() {
+  local d=$1
+  gcc -Os -static -s -o "$d/pause" "$REPO/dev/node/pause.c"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$SOURCE_DATE_EPOCH \
+    -C "$d" -cf "$d/rootfs.tar" pause
+  echo "pause (built from dev/node/pause.c with $(gcc --version | head -n1))" >"$d/sbom.txt"
+  opts --user 65535:65535 --entrypoint '["/pause"]'
+}
+
+# The web server of every template: Debian's nginx, listening on 8080 as uid 101 ("web"),
+# serving /usr/share/nginx/html, with every path it writes owned by that uid.
+recipe_web() {
+  local d=$1
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" nginx-light \
+    'echo "web:x:101:101:web server:/nonexistent:/usr/sbin/nologin" >>"$1/etc/passwd"' \
+    'echo "web:x:101:" >>"$1/etc/group"' \
+    "cp '$REPO/dev/node/nginx.conf' \"\$1/etc/nginx/nginx.conf\"" \
+    'mkdir -p "$1/usr/share/nginx/html" "$1/var/lib/nginx" "$1/var/log/nginx" && chown -R 101:101 "$1/var/lib/nginx" "$1/var/log/nginx" "$1/usr/share/nginx/html"' \
+    'mkdir -p "$1/usr/share/kavling" && printf "%s\n" "<!doctype html><html lang=\"id\"><meta charset=\"utf-8\"><title>Situs belum berisi halaman</title>" "<h1>Situs ini belum berisi halaman</h1><p>Hosting aktif di Pusat Data. Unggah berkas situs ke volume <code>data</code>.</p></html>" >"$1/usr/share/kavling/index.html"'
+  opts --user 101:101 --port 8080 --cmd '["nginx","-g","daemon off;"]'
+}
+
+# The ingress controller: Traefik (built from its Go module by dev/build-tools.sh), alone in
+# an otherwise empty image with a writable /tmp, as uid 65532.
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
+TRAEFIK_BIN="$CACHE/traefik-$TRAEFIK_VERSION/traefik"
+recipe_ingress() {
+  local d=$1
+  [ -x "$TRAEFIK_BIN" ] || "$REPO/dev/build-tools.sh" traefik >&2
+  mkdir -p "$d/root/tmp" "$d/root/etc"
+  chmod 1777 "$d/root/tmp"
+  install -m 0755 "$TRAEFIK_BIN" "$d/root/traefik"
+  printf 'root:x:0:0::/:/nonexistent\ntraefik:x:65532:65532::/tmp:/nonexistent\n' >"$d/root/etc/passwd"
+  printf 'root:x:0:\ntraefik:x:65532:\n' >"$d/root/etc/group"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$SOURCE_DATE_EPOCH \
+    -C "$d/root" -cf "$d/rootfs.tar" .
+  rm -rf "$d/root"
+  echo "traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3, built with $(go version | cut -d' ' -f3))" >"$d/sbom.txt"
+  opts --user 65532:65532 --port 8080 --port 8443 --entrypoint '["/traefik"]'
+}
+
+# ---------------------------------------------------------------- build, push
+
+image_dir() { # the cache directory for ROLE (its key hashes the recipe and its inputs)
+  local role=$1 key
+  key=$( { declare -f "recipe_$role" mmdebstrap_rootfs; cat "$REPO/dev/node/oci.py";
+           [ "$role" = web ] && cat "$REPO/dev/node/nginx.conf"; [ "$role" = pause ] && cat "$REPO/dev/node/pause.c";
+           [ "$role" = ingress ] && { [ -x "$TRAEFIK_BIN" ] || "$REPO/dev/build-tools.sh" traefik >&2; sha256sum <"$TRAEFIK_BIN"; };
+           echo "$SUITE $SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
+  echo "$IMAGES/$(field "$role" name)-$(field "$role" tag)-$key"
+}
+
+build_one() {
+  local role=$1 dir; dir=$(image_dir "$role")
+  declare -F "recipe_$role" >/dev/null || die "no recipe for '$role' (catalog: $CATALOG)"
+  if [ -f "$dir/oci/index.json" ]; then say "$role cached ($(basename "$dir"))"; return; fi
+  say "building $role from Debian $SUITE packages"
+  local t0=$SECONDS w; w="$dir.tmp"; rm -rf "$w"; mkdir -p "$w"
+  local opts; opts=$("recipe_$role" "$w") || die "recipe $role failed"
+  eval "python3 '$REPO/dev/node/oci.py' '$w/rootfs.tar' '$w/oci' '$(field "$role" name):$(field "$role" tag)' $opts" >"$w/digest"
+  rm -f "$w/rootfs.tar" "$w/pause"
+  rm -rf "$dir"; mv "$w" "$dir"
+  say "$role built in $((SECONDS - t0))s: $(cat "$dir/digest") ($(wc -l <"$dir/sbom.txt") packages)"
+}
+
+push_one() {
+  local registry=$1 role=$2 dir; dir=$(image_dir "$role")
+  local ref="$registry/kavling/$(field "$role" name):$(field "$role" tag)"
+  # A tag names one image forever (nodes cache by tag): a changed recipe needs a new tag.
+  local have want
+  have=$(skopeo inspect --raw --tls-verify=false "docker://$ref" 2>/dev/null || true)
+  want=$(cat "$dir/oci/blobs/sha256/$(cut -d: -f2 "$dir/digest")")
+  if [ -n "$have" ] && [ "$have" != "$want" ]; then
+    die "$ref already holds a different image: the $role recipe changed, so bump its tag in templates/images.yaml"
+  fi
+  skopeo copy --quiet --dest-tls-verify=false "oci:$dir/oci:$(field "$role" tag)" "docker://$ref" \
+    || die "could not push $role to $ref"
+  say "pushed $ref"
+}
+
+cmd=${1:-build}; shift || true
+case "$cmd" in
+  build) for r in ${*:-$(roles)}; do build_one "$r"; done ;;
+  push) reg=${1:?usage: dev/images.sh push REGISTRY [ROLE...]}; shift
+        for r in ${*:-$(roles)}; do build_one "$r"; push_one "$reg" "$r"; done ;;
+  sbom) cat "$(image_dir "${1:?usage: dev/images.sh sbom ROLE}")/sbom.txt" ;;
+  *) die "usage: dev/images.sh build|push REGISTRY|sbom ROLE" ;;
+esac

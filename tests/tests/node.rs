@@ -1,0 +1,351 @@
+//! Hosting that hosts: on the local Pusat Data's node (containerd, kubelet, Traefik as the
+//! ingress controller, images from the Pusat Data's own registry), an approved hosting request
+//! and a subdomain pointing at it end in a site that answers over HTTPS at its official name,
+//! resolved by Kavling's DNS, with the certificate Kavling obtained — checked with real `dig`,
+//! `curl` and `openssl`, not through the API.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kavling::api::*;
+use kavling_e2e::{Stack, file_and_approve, letter, wait_for, zone_and_rina_tenant};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+const T: Duration = Duration::from_secs(120);
+
+fn hosting_request(name: &str, template: &str, spec: Option<&str>) -> Request {
+    Request::new(
+        &format!("hosting-{name}"),
+        RequestSpec {
+            requested_by: "rina".into(),
+            letter: letter(),
+            subdomain: None,
+            hosting: Some(HostingRequest {
+                name: name.into(),
+                application_name: "Situs uji".into(),
+                template: template.into(),
+                cpu: "250m".into(),
+                memory: "256Mi".into(),
+                disk: "1Gi".into(),
+                specification: spec.map(String::from),
+            }),
+            storage: None,
+        },
+    )
+}
+
+fn name_for_hosting(zone: &str, label: &str, hosting: &str) -> Request {
+    Request::new(
+        &format!("name-{label}"),
+        RequestSpec {
+            requested_by: "rina".into(),
+            letter: letter(),
+            subdomain: Some(SubdomainRequest {
+                zone: zone.into(),
+                label: label.into(),
+                application_name: "Situs uji".into(),
+                description: "Situs resmi".into(),
+                business_process: "Informasi publik".into(),
+                website: false,
+                tls: true,
+                target: Target {
+                    hosting: Some(hosting.into()),
+                    ..Default::default()
+                },
+            }),
+            hosting: None,
+            storage: None,
+        },
+    )
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What Kavling's DNS server answers for `name` (real `dig`).
+fn resolve(stack: &Stack, name: &str) -> anyhow::Result<String> {
+    let (host, port) = stack.get("KAVLING_DNS_ADDR").rsplit_once(':').unwrap();
+    Ok(run(Command::new("dig").args([
+        "+short",
+        "+norec",
+        "-p",
+        port,
+        &format!("@{host}"),
+        name,
+        "A",
+    ]))?
+    .trim()
+    .to_string())
+}
+
+/// GET https://name/ at `addr`:443, trusting only the ACME CA's root: (status, body).
+fn https_get(stack: &Stack, name: &str, addr: &str) -> anyhow::Result<(u16, String)> {
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--max-time",
+        "5",
+        "--resolve",
+        &format!("{name}:443:{addr}"),
+        "--cacert",
+        stack.get("KAVLING_PEBBLE_ROOT"),
+        "-w",
+        "\n%{http_code}",
+        &format!("https://{name}/"),
+    ]))?;
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    Ok((code.trim().parse().unwrap_or(0), body.to_string()))
+}
+
+/// The serial (upper-case hex, as openssl prints it) of the certificate served for `name`.
+fn served_serial(name: &str, addr: &str) -> anyhow::Result<String> {
+    let chain = run(Command::new("sh").args([
+        "-c",
+        &format!(
+            "openssl s_client -connect {addr}:443 -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        ),
+    ]))?;
+    Ok(chain.trim().trim_start_matches("serial=").to_string())
+}
+
+fn same_serial(status_serial: &str, served: &str) -> bool {
+    let norm = |s: &str| {
+        s.replace(':', "")
+            .trim_start_matches('0')
+            .to_ascii_uppercase()
+    };
+    norm(status_serial) == norm(served)
+}
+
+fn kubectl(stack: &Stack, user: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(stack.get("KAVLING_KUBECTL"));
+    c.arg("--kubeconfig").arg(stack.kubeconfig(user)).args(args);
+    c
+}
+
+#[tokio::test]
+async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certificate_and_suspension_shows_the_notice()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let node_ip = stack.get("KAVLING_NODE_IP").to_string();
+    anyhow::ensure!(
+        !node_ip.is_empty(),
+        "the stack runs without a node (KAVLING_NODE=0)"
+    );
+    let (tenant, zone, home) = zone_and_rina_tenant(
+        &stack,
+        "situs",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    for req in [
+        hosting_request("web", "static", None),
+        name_for_hosting(&zone, "situs", "web"),
+    ] {
+        let st = file_and_approve(&stack, "rina", &home, req)
+            .await?
+            .status
+            .unwrap();
+        assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
+    }
+    let name = format!("situs.{zone}");
+    let hns = format!("{tenant}--web");
+
+    // The name resolves, through Kavling's DNS, to the ingress on the node …
+    let addr = wait_for("the name published", T, || async {
+        let a = resolve(&stack, &name)?;
+        Ok((!a.is_empty()).then_some(a))
+    })
+    .await?;
+    assert_eq!(addr, node_ip, "{name} should point at the node's ingress");
+
+    // … and the site opens over HTTPS with the platform's placeholder (nothing uploaded yet).
+    let (code, body) = wait_for("the site answering over HTTPS", T, || async {
+        Ok(https_get(&stack, &name, &addr)
+            .ok()
+            .filter(|(c, _)| *c == 200))
+    })
+    .await?;
+    assert_eq!(code, 200);
+    assert!(body.contains("Situs ini belum berisi halaman"), "{body}");
+
+    // The certificate served is the one the Certificate's status names.
+    let certs: Api<Certificate> = Api::namespaced(stack.client_as("admin").await?, &hns);
+    let cert = certs.get(&name).await?;
+    let serial = cert.status.and_then(|s| s.serial).unwrap_or_default();
+    let served = served_serial(&name, &addr)?;
+    assert!(
+        same_serial(&serial, &served),
+        "served {served}, status says {serial}"
+    );
+
+    // The tenant puts its page in; the site shows it.
+    let mut put = kubectl(
+        &stack,
+        "rina",
+        &[
+            "exec",
+            "-i",
+            "-n",
+            &hns,
+            "deploy/web",
+            "--",
+            "sh",
+            "-c",
+            "cat > /usr/share/nginx/html/index.html",
+        ],
+    );
+    put.stdin(std::process::Stdio::piped());
+    let mut child = put.spawn()?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"<h1>Selamat datang</h1>\n")?;
+    anyhow::ensure!(child.wait()?.success(), "kubectl exec as rina failed");
+    let (_, body) = https_get(&stack, &name, &addr)?;
+    assert!(body.contains("Selamat datang"), "{body}");
+
+    // Suspension: the notice over HTTPS (same name, same certificate); resume brings the
+    // site — and the tenant's page, kept on its volume — back.
+    let hostings: Api<Hosting> = Api::namespaced(stack.client_as("ani").await?, &home);
+    let pp = PatchParams::default();
+    hostings
+        .patch(
+            "web",
+            &pp,
+            &Patch::Merge(serde_json::json!({"spec": {"suspend": {"reason": "pemeliharaan uji"}}})),
+        )
+        .await?;
+    wait_for("the suspension notice over HTTPS", T, || async {
+        Ok(https_get(&stack, &name, &addr)
+            .ok()
+            .filter(|(_, b)| b.contains("ditangguhkan") && b.contains("pemeliharaan uji")))
+    })
+    .await?;
+    hostings
+        .patch(
+            "web",
+            &pp,
+            &Patch::Merge(serde_json::json!({"spec": {"suspend": null}})),
+        )
+        .await?;
+    wait_for("the site back after resume", T, || async {
+        Ok(https_get(&stack, &name, &addr)
+            .ok()
+            .filter(|(c, b)| *c == 200 && b.contains("Selamat datang")))
+    })
+    .await?;
+
+    // Renewal (Pebble's certificates last 60 s here): the ingress serves the new
+    // certificate without being restarted.
+    let traefik_before = run(&mut kubectl(
+        &stack,
+        "admin",
+        &[
+            "get",
+            "pods",
+            "-n",
+            stack.get("KAVLING_INGRESS_NAMESPACE"),
+            "-o",
+            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
+        ],
+    ))?;
+    let renewed = wait_for(
+        "the certificate renewed",
+        Duration::from_secs(150),
+        || async {
+            let c = certs.get(&name).await?;
+            Ok(c.status.and_then(|s| s.serial).filter(|s| *s != serial))
+        },
+    )
+    .await?;
+    wait_for("the renewed certificate served", T, || async {
+        Ok(served_serial(&name, &addr)
+            .ok()
+            .filter(|s| same_serial(&renewed, s)))
+    })
+    .await?;
+    let traefik_after = run(&mut kubectl(
+        &stack,
+        "admin",
+        &[
+            "get",
+            "pods",
+            "-n",
+            stack.get("KAVLING_INGRESS_NAMESPACE"),
+            "-o",
+            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
+        ],
+    ))?;
+    assert_eq!(
+        traefik_before, traefik_after,
+        "the ingress controller was restarted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_image_outside_the_pusat_data_registry_is_refused_with_a_clear_message()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let (_, _, home) = zone_and_rina_tenant(
+        &stack,
+        "img",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    for (name, image, why) in [
+        (
+            "hub",
+            "docker.io/library/nginx:1.27",
+            "not in the Pusat Data's registry",
+        ),
+        (
+            "latest",
+            "registry.pusat-data.local/dinkes/app:latest",
+            "not pinned",
+        ),
+    ] {
+        let st = file_and_approve(
+            &stack,
+            "rina",
+            &home,
+            hosting_request(name, "container", Some(&format!("image: {image}"))),
+        )
+        .await?
+        .status
+        .unwrap();
+        // refused at approval: no namespace is made for a pod that could never start
+        assert_eq!(
+            st.phase,
+            RequestPhase::Failed,
+            "{image}: {:?}",
+            st.conditions
+        );
+        let msg = st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Failed")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(msg.contains("spec.hosting.specification.image"), "{msg}");
+        let hostings: Api<Hosting> = Api::namespaced(stack.client_as("rina").await?, &home);
+        assert!(
+            hostings.get_opt(name).await?.is_none(),
+            "{image}: a Hosting was made"
+        );
+        assert!(msg.contains(why), "{image}: {msg}");
+    }
+    Ok(())
+}
