@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against a fresh local Pusat Data, with the operator and DNS server built in
 # release mode so the figures are not those of a debug build.
-#   dev/bench.sh [approve|storage|tls|hosting|dns-change|zone-fill|audit|all] [N]
+#   dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|audit|all] [N]
 # (The DNS query-path benchmark against NSD and Knot is bench/dns.sh; it needs no stack.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,9 +24,10 @@ case "$what" in
   storage) "$REL/approve-to-ready" storage "$@" ;;
   tls) "$REL/approve-to-ready" tls "$@" ;;
   hosting) "$REL/approve-to-ready" hosting "$@" ;;
+  hosting-https) "$REL/hosting-https" "$@" ;;
   dns-change) "$REL/dns-change" "$@" ;;
   zone-fill) "$REL/zone-fill" "$@" ;;
   audit) "$REL/audit" cluster "${1:-100}"; echo; "$REL/audit" repo "${2:-10000}" ;;
   all) "$REL/approve-to-ready" subdomain 100 10; echo; "$REL/approve-to-ready" storage 100 10; echo; "$REL/approve-to-ready" tls 50 10; echo; "$REL/approve-to-ready" hosting 100 10; echo; "$REL/dns-change" 1000; echo; "$REL/audit" cluster 100; echo; "$REL/audit" repo 10000 ;;
-  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|dns-change|zone-fill|audit|all] [N]" >&2; exit 2 ;;
+  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|audit|all] [N]" >&2; exit 2 ;;
 esac

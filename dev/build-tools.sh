@@ -2,14 +2,14 @@
 # Builds (or finds in the cache) every third-party piece of the local Pusat Data:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 #   kubectl, the image registry (CNCF distribution), Traefik,
-#   Rancher's local-path-provisioner                         — from Go modules,
+#   Rancher's local-path-provisioner, kube-router            — from Go modules,
 #   garage                                                   — from the crate registry,
 #   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
 #   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
@@ -20,6 +20,9 @@ REGISTRY_VERSION="${REGISTRY_VERSION:-v3.1.2}"
 # providers need modules it does not).
 TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
+# kube-router's firewall (iptables + ipset): kube-network-policies needs the nft `queue`
+# expression, which this VM's kernel lacks. v2.1.0 is the version the module proxy serves.
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -35,7 +38,7 @@ need_toolchain() {
 # The node: containerd, runc, the CNI plugins, iptables/conntrack for kube-proxy; the images:
 # mmdebstrap (root filesystems from Debian packages) and skopeo (into the registry).
 APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc
-  containerd runc containernetworking-plugins iptables conntrack mmdebstrap skopeo)
+  containerd runc containernetworking-plugins iptables ipset conntrack mmdebstrap skopeo)
 
 apt_tools() {
   local missing=()
@@ -163,12 +166,19 @@ go_tool() {
   say "building $name $version from $pkg (log: $LOGS/$name-build.log)"
   GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$pkg@$version" \
     >"$LOGS/$name-build.log" 2>&1 || fail "$name build failed; see $LOGS/$name-build.log"
+  # a command in a directory named cmd installs as "cmd"
+  [ -x "$dir.tmp/$name" ] || mv "$dir.tmp/$(basename "$pkg")" "$dir.tmp/$name"
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
   say "$name built: $dir/$name"
 }
 
 local_path_tool() {
   go_tool local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner
+}
+
+# NetworkPolicy enforcement on the node: kube-router with only its firewall (netpol) part.
+netpol_tool() {
+  go_tool kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
 registry_tool() {
@@ -211,7 +221,8 @@ case "${1:-all}" in
   registry) registry_tool ;;
   traefik) traefik_tool ;;
   local-path) local_path_tool ;;
+  netpol) netpol_tool ;;
   browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|all)" ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|all)" ;;
 esac

@@ -375,6 +375,7 @@ check_tools() {
   if node_enabled; then
     [ -x "$BIN_REGISTRY" ] || missing+=(registry)
     [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)
+    [ -x "$BIN_KUBE_ROUTER" ] || missing+=(netpol)
     [ -x "$CACHE/traefik-${TRAEFIK_VERSION:-v3.6.12}/traefik" ] || missing+=(traefik)
     command -v containerd >/dev/null && command -v mmdebstrap >/dev/null || missing+=(apt)
   fi

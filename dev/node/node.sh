@@ -23,10 +23,12 @@ P_REGISTRY=$((BASE + 500)); P_SCHED=$((BASE + 259))
 REGISTRY_NAME="registry.pusat-data.local"   # what images are called; containerd maps it to P_REGISTRY
 REGISTRY_VERSION="${REGISTRY_VERSION:-v3.1.2}"
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
+BIN_KUBE_ROUTER="$CACHE/kube-router-$KUBE_ROUTER_VERSION/kube-router"
 BIN_LOCAL_PATH="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION/local-path-provisioner"
 BIN_REGISTRY="$CACHE/registry-$REGISTRY_VERSION/registry"
 NODE="$STACK/node"
-NODE_COMPONENTS=(registry node-forward containerd kubelet kube-scheduler kube-proxy local-path)
+NODE_COMPONENTS=(registry node-forward containerd kubelet kube-scheduler kube-proxy local-path kube-router)
 
 # The ingress controller (Traefik, dev/node/ingress.yaml) and where hostings' names point:
 # the node's address, where its hostPorts 80 and 443 answer (without a node: a documentation
@@ -77,10 +79,11 @@ node_pki() {
   gen_cert scheduler "/CN=system:kube-scheduler"
   gen_cert kube-proxy "/CN=system:kube-proxy"
   gen_cert local-path "/CN=system:kavling:local-path"
+  gen_cert kube-router "/CN=system:kavling:kube-router"
   # kubelet's serving certificate: the apiserver connects to it at the node's address.
   gen_cert kubelet-serving "/CN=$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
   local who server
-  for who in node scheduler kube-proxy local-path; do
+  for who in node scheduler kube-proxy local-path kube-router; do
     server="https://$NODE_IP:$P_API"; [[ $who == scheduler || $who == local-path ]] && server="https://127.0.0.1:$P_API"
     cat >"$NODE/$who.kubeconfig" <<YAML
 apiVersion: v1
@@ -172,6 +175,7 @@ maxPods: 80
 serializeImagePulls: false
 # A shared development machine: evict only when really short, never GC images we just pushed.
 evictionHard: {memory.available: "200Mi", nodefs.available: "2%", imagefs.available: "2%"}
+evictionPressureTransitionPeriod: 30s
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 YAML
@@ -275,6 +279,21 @@ start_storage() {
 $(tail -n 15 "$LOGS/local-path.log" 2>/dev/null)"
 }
 
+# NetworkPolicies enforced (dev/node/netpol.yaml): kube-router's firewall in the node's
+# network namespace. It matches pods by the node's pod range, which nothing else assigns here.
+start_netpol() {
+  node_kubectl apply --server-side --force-conflicts -f "$REPO/dev/node/netpol.yaml" >>"$LOGS/netpol.log" 2>&1 \
+    || die "netpol: applying dev/node/netpol.yaml failed; see $LOGS/netpol.log"
+  [ -n "$(node_kubectl get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}')" ] \
+    || node_kubectl patch node "$NODE_NAME" --type merge -p "{\"spec\":{\"podCIDR\":\"$POD_CIDR\",\"podCIDRs\":[\"$POD_CIDR\"]}}" >>"$LOGS/netpol.log" 2>&1
+  launch kube-router - nsenter --net="$NETNS_PATH" "$BIN_KUBE_ROUTER" --kubeconfig "$NODE/kube-router.kubeconfig" \
+    --hostname-override "$NODE_NAME" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --enable-ipv6=false --metrics-port=0 --health-port=20244 --service-cluster-ip-range=10.96.0.0/24 -v=1
+  # ready once its first sync has put its chains in place (its /healthz also waits for a
+  # heartbeat of every controller, which can take longer than a start should)
+  wait_for kube-router in_node iptables -S KUBE-ROUTER-FORWARD
+}
+
 start_node() {
   node_enabled || { say "node disabled (KAVLING_NODE=0): hostings will not run"; return 0; }
   mkdir -p "$NODE"
@@ -288,6 +307,7 @@ start_node() {
   start_kube_scheduler
   start_kube_proxy
   start_storage
+  start_netpol
   start_ingress
 }
 
@@ -306,6 +326,7 @@ stop_node_pods() {
 }
 
 stop_node() {
+  stop_one kube-router
   stop_one local-path
   stop_one kube-proxy
   stop_one kube-scheduler

@@ -1,0 +1,326 @@
+//! Approve → the site answering 200 over HTTPS at its official name with its own certificate,
+//! on the local Pusat Data's node, next to a peer in the same run: the very objects the
+//! `static` template renders (with an Ingress for the name and a ready-made TLS Secret)
+//! applied directly with server-side apply — what any hand-made namespace would take.
+//!
+//! Kavling's figure includes everything a person waits for: the hosting planned and
+//! rendered, the ACME order (DNS-01 through Kavling's own zone at Pebble), the TLS Secret
+//! written, the pod pulled and started, the ingress picking up the route and the certificate.
+//! The peer skips the approval, the planning and the certificate (it brings its own).
+//!
+//! Usage: hosting-https [N=10]   (one hosting at a time; `dev/bench.sh hosting-https`)
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kavling::api::*;
+use kavling::hosting::{Images, RenderInput, Templates};
+use kavling_e2e::Stack;
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+
+const T: Duration = Duration::from_secs(180);
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn letter(n: &str) -> Letter {
+    Letter {
+        number: format!("B/{n}"),
+        date: "2026-11-01".into(),
+        subject: None,
+        signer: Signer {
+            name: "A".into(),
+            position: "B".into(),
+            identity: Identity {
+                nip: Some("197805122005012003".into()),
+                nik: None,
+            },
+        },
+    }
+}
+
+fn hosting_request(name: &str) -> Request {
+    Request::new(
+        &format!("hosting-{name}"),
+        RequestSpec {
+            requested_by: "rina".into(),
+            letter: letter(name),
+            subdomain: None,
+            hosting: Some(HostingRequest {
+                name: name.into(),
+                application_name: "bench".into(),
+                template: "static".into(),
+                cpu: "100m".into(),
+                memory: "64Mi".into(),
+                disk: "100Mi".into(),
+                specification: None,
+            }),
+            storage: None,
+        },
+    )
+}
+
+fn name_request(zone: &str, name: &str) -> Request {
+    Request::new(
+        &format!("name-{name}"),
+        RequestSpec {
+            requested_by: "rina".into(),
+            letter: letter(name),
+            subdomain: Some(SubdomainRequest {
+                zone: zone.into(),
+                label: name.into(),
+                application_name: "bench".into(),
+                description: "bench".into(),
+                business_process: "bench".into(),
+                website: false,
+                tls: true,
+                target: Target {
+                    hosting: Some(name.into()),
+                    ..Default::default()
+                },
+            }),
+            hosting: None,
+            storage: None,
+        },
+    )
+}
+
+/// `curl` GET https://name/ at the node's ingress: 200 or not. `ca` = the CA to trust
+/// (`None`: the peer's self-signed certificate, not verified).
+fn https_ok(name: &str, addr: &str, ca: Option<&str>) -> bool {
+    let mut c = Command::new("curl");
+    c.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "2",
+        "-w",
+        "%{http_code}",
+    ])
+    .args(["--resolve", &format!("{name}:443:{addr}")]);
+    match ca {
+        Some(ca) => c.args(["--cacert", ca]),
+        None => c.arg("-k"),
+    };
+    c.arg(format!("https://{name}/"))
+        .output()
+        .is_ok_and(|o| o.stdout == b"200")
+}
+
+async fn until_https(name: &str, addr: &str, ca: Option<&str>) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !https_ok(name, addr, ca) {
+        anyhow::ensure!(start.elapsed() < T, "{name} never answered 200 over HTTPS");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+async fn approve(stack: &Stack, ns: &str, req: &Request) -> anyhow::Result<()> {
+    let filed = Api::<Request>::namespaced(stack.client_as("rina").await?, ns)
+        .create(&PostParams::default(), req)
+        .await?;
+    Api::<Approval>::namespaced(stack.client_as("ani").await?, ns)
+        .create(
+            &PostParams::default(),
+            &Approval::deciding(&filed, Decision::Approve, "ani", ""),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A self-signed certificate for `name` (openssl), as a TLS Secret object.
+fn tls_secret(name: &str, ns: &str) -> anyhow::Result<serde_json::Value> {
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("peer-cert"));
+    std::fs::create_dir_all(&dir)?;
+    let (key, crt) = (dir.join("k.pem"), dir.join("c.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()?
+        .status
+        .success();
+    anyhow::ensure!(ok, "openssl could not make the peer's certificate");
+    use k8s_openapi::ByteString;
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{name}-tls")),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            [
+                ("tls.crt".to_string(), ByteString(std::fs::read(&crt)?)),
+                ("tls.key".to_string(), ByteString(std::fs::read(&key)?)),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let mut v = serde_json::to_value(&secret)?;
+    v["apiVersion"] = "v1".into();
+    v["kind"] = "Secret".into();
+    std::fs::remove_dir_all(&dir)?;
+    Ok(v)
+}
+
+async fn apply_all(stack: &Stack, ns: &str, objs: &[serde_json::Value]) -> anyhow::Result<()> {
+    let admin = stack.client_as("admin").await?;
+    let pp = PatchParams::apply("bench").force();
+    for o in objs {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let api_version = o["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let plural = format!("{}s", kind.to_lowercase())
+            .replace("policys", "policies")
+            .replace("ingresss", "ingresses");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            &plural,
+        );
+        let name = o["metadata"]["name"].as_str().unwrap_or_default();
+        let api: Api<DynamicObject> = if kind == "Namespace" {
+            Api::all_with(admin.clone(), &ar)
+        } else {
+            Api::namespaced_with(admin.clone(), ns, &ar)
+        };
+        api.patch(name, &pp, &Patch::Apply(o)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
+    let stack = Stack::load()?;
+    let node = stack.get("KAVLING_NODE_IP").to_string();
+    anyhow::ensure!(
+        !node.is_empty(),
+        "hosting-https needs the stack's node (KAVLING_NODE=1)"
+    );
+    let ca = stack.get("KAVLING_PEBBLE_ROOT").to_string();
+    let limits = TenantLimits {
+        subdomains: 2 * n as u32 + 10,
+        websites: 5,
+        buckets: 1,
+        bucket_bytes: "1Gi".into(),
+        hosting_cpu: "100".into(),
+        hosting_memory: "100Gi".into(),
+        hosting_disk: "100Gi".into(),
+    };
+    let (tenant, zone, home) =
+        kavling_e2e::zone_and_rina_tenant(&stack, "web", TenantType::Kabupaten, limits).await?;
+
+    // peer: the rendered objects, a ready-made certificate, applied directly
+    let t = Templates::load()?;
+    let params = t
+        .resolve(AppTemplate::Static, &Default::default(), "p")
+        .map_err(|v| anyhow::anyhow!("{v:?}"))?;
+    let images = Images::under(stack.get("KAVLING_IMAGE_REGISTRY"))?;
+    let admin_ns: Api<k8s_openapi::api::core::v1::Namespace> =
+        Api::all(stack.client_as("admin").await?);
+    let mut peer = Vec::with_capacity(n);
+    for i in 0..n {
+        let ns = format!("{tenant}-peer{i}");
+        let name = format!("peer{i}.{zone}");
+        let mut objs = t
+            .render(&RenderInput {
+                tenant: tenant.clone(),
+                hosting: format!("peer{i}"),
+                namespace: ns.clone(),
+                template: AppTemplate::Static,
+                params: params.clone(),
+                resources: HostingResources {
+                    cpu: "100m".into(),
+                    memory: "64Mi".into(),
+                    disk: "100Mi".into(),
+                    pods: 10,
+                },
+                domains: vec![name.clone()],
+                groups: vec!["kavling:tenant:dinkes".into()],
+                suspended: false,
+                suspend_reason: String::new(),
+                ingress_namespace: stack.get("KAVLING_INGRESS_NAMESPACE").into(),
+                ingress_class: stack.get("KAVLING_INGRESS_CLASS").into(),
+                images: images.clone(),
+            })
+            .map_err(anyhow::Error::msg)?;
+        objs.insert(1, tls_secret(&name, &ns)?);
+        let start = Instant::now();
+        apply_all(&stack, &ns, &objs).await?;
+        until_https(&name, &node, None).await?;
+        peer.push(start.elapsed());
+        eprintln!("peer {i}: {}", secs(peer[i]));
+    }
+
+    let mut kav = Vec::with_capacity(n);
+    for i in 0..n {
+        let h = format!("k{i}");
+        let name = format!("{h}.{zone}");
+        let start = Instant::now();
+        approve(&stack, &home, &hosting_request(&h)).await?;
+        approve(&stack, &home, &name_request(&zone, &h)).await?;
+        until_https(&name, &node, Some(&ca)).await?;
+        kav.push(start.elapsed());
+        eprintln!("kavling {i}: {}", secs(kav[i]));
+    }
+    for i in 0..n {
+        admin_ns
+            .delete(&format!("{tenant}-peer{i}"), &DeleteParams::default())
+            .await?;
+    }
+    let (kp50, kp95, pp50, pp95) = (
+        pct(&mut kav, 0.5),
+        pct(&mut kav, 0.95),
+        pct(&mut peer, 0.5),
+        pct(&mut peer, 0.95),
+    );
+    println!(
+        "approve → 200 over HTTPS at the official name (template static), {n} hostings one at a time, local node"
+    );
+    println!("{:<58} {:>9} {:>9}", "", "p50", "p95");
+    println!(
+        "{:<58} {:>9} {:>9}",
+        "peer: rendered objects + ready-made cert, applied directly",
+        secs(pp50),
+        secs(pp95)
+    );
+    println!(
+        "{:<58} {:>9} {:>9}",
+        "kavling: approve hosting + name (ACME order included)",
+        secs(kp50),
+        secs(kp95)
+    );
+    println!(
+        "ratio kavling/peer: p50 {:.2}, p95 {:.2}",
+        kp50.as_secs_f64() / pp50.as_secs_f64(),
+        kp95.as_secs_f64() / pp95.as_secs_f64()
+    );
+    Ok(())
+}
