@@ -425,7 +425,7 @@ async fn plan_domains_suspension_and_deletion_change_only_what_they_should() -> 
         Ok(records
             .get_opt(&a_rec)
             .await?
-            .filter(|r| r.spec.values == ["10.75.0.80"])
+            .filter(|r| r.spec.values == [stack.get("KAVLING_INGRESS_ADDRESS")])
             .map(|_| ()))
     })
     .await?;
