@@ -2,14 +2,14 @@
 # Builds (or finds in the cache) every third-party piece of the local Pusat Data:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 #   kubectl, the image registry (CNCF distribution), Traefik,
-#   Rancher's local-path-provisioner, kube-router            — from Go modules,
+#   Rancher's local-path-provisioner, kube-router, CoreDNS   — from Go modules,
 #   garage                                                   — from the crate registry,
 #   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
 #   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
@@ -23,6 +23,7 @@ LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 # kube-router's firewall (iptables + ipset): kube-network-policies needs the nft `queue`
 # expression, which this VM's kernel lacks. v2.1.0 is the version the module proxy serves.
 KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -181,6 +182,11 @@ netpol_tool() {
   go_tool kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
+# Cluster DNS (service names for pods), run on the node as a pod from an image built here.
+coredns_tool() {
+  go_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
+}
+
 registry_tool() {
   go_tool registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry
 }
@@ -222,7 +228,8 @@ case "${1:-all}" in
   traefik) traefik_tool ;;
   local-path) local_path_tool ;;
   netpol) netpol_tool ;;
+  coredns) coredns_tool ;;
   browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|all)" ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|all)" ;;
 esac

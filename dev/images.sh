@@ -85,6 +85,21 @@ recipe_ingress() {
   opts --user 65532:65532 --port 8080 --port 8443 --entrypoint '["/traefik"]'
 }
 
+# Cluster DNS: CoreDNS (built by dev/build-tools.sh coredns), alone, as uid 65532.
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+COREDNS_BIN="$CACHE/coredns-$COREDNS_VERSION/coredns"
+recipe_dns() {
+  local d=$1
+  mkdir -p "$d/root/tmp"
+  chmod 1777 "$d/root/tmp"
+  install -m 0755 "$COREDNS_BIN" "$d/root/coredns"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$SOURCE_DATE_EPOCH \
+    -C "$d/root" -cf "$d/rootfs.tar" .
+  rm -rf "$d/root"
+  echo "coredns $COREDNS_VERSION (github.com/coredns/coredns, built with $(go version | cut -d' ' -f3))" >"$d/sbom.txt"
+  opts --user 65532:65532 --port 53 --entrypoint '["/coredns"]'
+}
+
 # ---------------------------------------------------------------- build, push
 
 image_dir() { # the cache directory for ROLE (its key hashes the recipe and its inputs)
@@ -92,6 +107,7 @@ image_dir() { # the cache directory for ROLE (its key hashes the recipe and its 
   key=$( { declare -f "recipe_$role" mmdebstrap_rootfs; cat "$REPO/dev/node/oci.py";
            [ "$role" = web ] && cat "$REPO/dev/node/nginx.conf"; [ "$role" = pause ] && cat "$REPO/dev/node/pause.c";
            [ "$role" = ingress ] && { [ -x "$TRAEFIK_BIN" ] || "$REPO/dev/build-tools.sh" traefik >&2; sha256sum <"$TRAEFIK_BIN"; };
+           [ "$role" = dns ] && { [ -x "$COREDNS_BIN" ] || "$REPO/dev/build-tools.sh" coredns >&2; sha256sum <"$COREDNS_BIN"; };
            echo "$SUITE $SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
   echo "$IMAGES/$(field "$role" name)-$(field "$role" tag)-$key"
 }

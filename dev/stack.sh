@@ -376,6 +376,7 @@ check_tools() {
     [ -x "$BIN_REGISTRY" ] || missing+=(registry)
     [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)
     [ -x "$BIN_KUBE_ROUTER" ] || missing+=(netpol)
+    [ -x "$CACHE/coredns-${COREDNS_VERSION:-v1.15.0}/coredns" ] || missing+=(coredns)
     [ -x "$CACHE/traefik-${TRAEFIK_VERSION:-v3.6.12}/traefik" ] || missing+=(traefik)
     command -v containerd >/dev/null && command -v mmdebstrap >/dev/null || missing+=(apt)
   fi

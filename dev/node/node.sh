@@ -294,6 +294,18 @@ start_netpol() {
   wait_for kube-router in_node iptables -S KUBE-ROUTER-FORWARD
 }
 
+# Cluster DNS (dev/node/dns.yaml): CoreDNS as a pod in kube-system behind 10.96.0.10, the
+# address kubelet gives every pod; hostings' policies allow DNS to kube-system's pods.
+start_cluster_dns() {
+  sed -e "s|\${IMAGE}|$REGISTRY_NAME/kavling/$(image_ref dns)|" "$REPO/dev/node/dns.yaml" \
+    | node_kubectl apply --server-side --force-conflicts -f - >>"$LOGS/dns.log" 2>&1 \
+    || die "cluster DNS: applying dev/node/dns.yaml failed; see $LOGS/dns.log"
+  node_kubectl -n kube-system rollout status deploy/coredns --timeout="${START_TIMEOUT}s" >>"$LOGS/dns.log" 2>&1 \
+    || die "cluster DNS: CoreDNS did not become ready; see $LOGS/dns.log and
+$(node_kubectl -n kube-system describe pod -l k8s-app=kube-dns 2>&1 | tail -n 15)"
+  say "cluster DNS ready (CoreDNS at 10.96.0.10) $(printf '(%ds)' $((SECONDS - T0)))"
+}
+
 start_node() {
   node_enabled || { say "node disabled (KAVLING_NODE=0): hostings will not run"; return 0; }
   mkdir -p "$NODE"
@@ -308,6 +320,7 @@ start_node() {
   start_kube_proxy
   start_storage
   start_netpol
+  start_cluster_dns
   start_ingress
 }
 

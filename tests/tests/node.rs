@@ -393,7 +393,8 @@ fn pod_ip(stack: &Stack, ns: &str) -> anyhow::Result<String> {
 }
 
 #[tokio::test]
-async fn a_hosting_pod_cannot_reach_another_hostings_pods() -> anyhow::Result<()> {
+async fn a_hosting_pod_resolves_its_service_but_cannot_reach_another_hostings_pods()
+-> anyhow::Result<()> {
     let stack = Stack::load()?;
     anyhow::ensure!(
         !stack.get("KAVLING_NODE_IP").is_empty(),
@@ -453,6 +454,26 @@ async fn a_hosting_pod_cannot_reach_another_hostings_pods() -> anyhow::Result<()
     assert!(
         connects_from(&stack, a, svc_a.trim(), 80)?,
         "A's pod cannot reach its own Service"
+    );
+    // … and resolves that Service by name through the cluster DNS (CoreDNS in kube-system,
+    // which the hosting's DNS egress policy admits)
+    let resolved = run(&mut kubectl(
+        &stack,
+        "admin",
+        &[
+            "exec",
+            "-n",
+            a,
+            "deploy/web",
+            "--",
+            "getent",
+            "hosts",
+            &format!("web.{a}.svc.cluster.local"),
+        ],
+    ))?;
+    assert!(
+        resolved.starts_with(svc_a.trim()),
+        "web.{a} resolved to {resolved:?}, Service is {svc_a}"
     );
     // … and across tenants it is dropped, both ways, by the hostings' default deny
     assert!(
