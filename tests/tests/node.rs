@@ -177,6 +177,42 @@ async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certifica
     assert_eq!(code, 200);
     assert!(body.contains("Situs ini belum berisi halaman"), "{body}");
 
+    // Plain HTTP at the name only redirects to HTTPS.
+    let redirect = run(Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "5",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "--resolve",
+        &format!("{name}:80:{addr}"),
+        &format!("http://{name}/"),
+    ]))?;
+    assert!(
+        redirect.starts_with("30") && redirect.contains(&format!("https://{name}/")),
+        "{redirect}"
+    );
+
+    // A pod beyond the hosting's quota is refused: 250m CPU is within the per-container
+    // maximum, but with the web pod already running the namespace would exceed its 250m.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(stack.client_as("rina").await?, &hns);
+    let big: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "besar"},
+        "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 101, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "image": stack.get("KAVLING_IMAGE_REGISTRY").to_string() + "/web:1",
+                "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}
+    }))?;
+    let err = pods
+        .create(&kube::api::PostParams::default(), &big)
+        .await
+        .expect_err("a pod beyond the quota was admitted");
+    let msg = kavling_e2e::api_message(&err);
+    assert!(msg.contains("exceeded quota"), "{msg}");
+
     // The certificate served is the one the Certificate's status names.
     let certs: Api<Certificate> = Api::namespaced(stack.client_as("admin").await?, &hns);
     let cert = certs.get(&name).await?;
