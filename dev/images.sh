@@ -4,6 +4,7 @@
 #   dev/images.sh build [ROLE...]        build (or find in the cache) the catalog's images
 #   dev/images.sh push REGISTRY [ROLE...] copy them into REGISTRY (e.g. 127.0.0.1:17500)
 #   dev/images.sh sbom ROLE              the Debian packages inside ROLE's image
+#   dev/images.sh ref ROLE               ROLE's name:tag in the catalog
 #
 # The catalog is templates/images.yaml (role → name and tag). Each role has a recipe below;
 # an image is cached under $KAVLING_CACHE/images/<name>-<tag>-<key> where key hashes the
@@ -146,5 +147,7 @@ case "$cmd" in
   push) reg=${1:?usage: dev/images.sh push REGISTRY [ROLE...]}; shift
         for r in ${*:-$(roles)}; do build_one "$r"; push_one "$reg" "$r"; done ;;
   sbom) cat "$(image_dir "${1:?usage: dev/images.sh sbom ROLE}")/sbom.txt" ;;
-  *) die "usage: dev/images.sh build|push REGISTRY|sbom ROLE" ;;
+  ref) r=${1:?usage: dev/images.sh ref ROLE}; [ -n "$(field "$r" name)" ] || die "no role '$r' in $CATALOG"
+       echo "$(field "$r" name):$(field "$r" tag)" ;;
+  *) die "usage: dev/images.sh build|push REGISTRY|sbom ROLE|ref ROLE" ;;
 esac

@@ -319,15 +319,13 @@ async fn garage_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> 
 /// another with server-side apply by a plain client — what any controller must at least do.
 async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
     use kavling::hosting::{RenderInput, Templates};
-    use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-    use kube::core::{ApiResource, GroupVersionKind};
+    use kube::api::DeleteParams;
     let admin = stack.client_as("admin").await?;
     let t = Templates::load()?;
     let params = t
         .resolve(AppTemplate::Static, &Default::default(), "p")
         .map_err(|v| anyhow::anyhow!("{v:?}"))?;
     let prefix = kavling_e2e::unique("floor");
-    let pp = PatchParams::apply("bench").force();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let ns = format!("{prefix}-{i}");
@@ -355,25 +353,7 @@ async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
             })
             .map_err(anyhow::Error::msg)?;
         let start = Instant::now();
-        for o in &objs {
-            let kind = o["kind"].as_str().unwrap_or_default();
-            let api_version = o["apiVersion"].as_str().unwrap_or_default();
-            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-            let plural = format!("{}s", kind.to_lowercase())
-                .replace("policys", "policies")
-                .replace("ingresss", "ingresses");
-            let ar = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, kind),
-                &plural,
-            );
-            let name = o["metadata"]["name"].as_str().unwrap_or_default();
-            let api: Api<DynamicObject> = if kind == "Namespace" {
-                Api::all_with(admin.clone(), &ar)
-            } else {
-                Api::namespaced_with(admin.clone(), &ns, &ar)
-            };
-            api.patch(name, &pp, &Patch::Apply(o)).await?;
-        }
+        kavling_e2e::apply_rendered(stack, &ns, &objs).await?;
         out.push(start.elapsed());
         Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
             .delete(&ns, &DeleteParams::default())

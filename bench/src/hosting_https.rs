@@ -17,8 +17,7 @@ use kavling::api::*;
 use kavling::hosting::{Images, RenderInput, Templates};
 use kavling_e2e::Stack;
 use kube::Api;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{DeleteParams, PostParams};
 
 const T: Duration = Duration::from_secs(180);
 
@@ -187,31 +186,6 @@ fn tls_secret(name: &str, ns: &str) -> anyhow::Result<serde_json::Value> {
     Ok(v)
 }
 
-async fn apply_all(stack: &Stack, ns: &str, objs: &[serde_json::Value]) -> anyhow::Result<()> {
-    let admin = stack.client_as("admin").await?;
-    let pp = PatchParams::apply("bench").force();
-    for o in objs {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        let api_version = o["apiVersion"].as_str().unwrap_or_default();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let plural = format!("{}s", kind.to_lowercase())
-            .replace("policys", "policies")
-            .replace("ingresss", "ingresses");
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(group, version, kind),
-            &plural,
-        );
-        let name = o["metadata"]["name"].as_str().unwrap_or_default();
-        let api: Api<DynamicObject> = if kind == "Namespace" {
-            Api::all_with(admin.clone(), &ar)
-        } else {
-            Api::namespaced_with(admin.clone(), ns, &ar)
-        };
-        api.patch(name, &pp, &Patch::Apply(o)).await?;
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -273,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
         objs.insert(1, tls_secret(&name, &ns)?);
         let start = Instant::now();
-        apply_all(&stack, &ns, &objs).await?;
+        kavling_e2e::apply_rendered(&stack, &ns, &objs).await?;
         until_https(&name, &node, None).await?;
         peer.push(start.elapsed());
         eprintln!("peer {i}: {}", secs(peer[i]));

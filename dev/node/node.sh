@@ -194,12 +194,7 @@ conntrack: {maxPerCore: 0, min: 0}
 YAML
 }
 
-image_ref() { # image_ref ROLE — name:tag from the catalog
-  local n t
-  n=$(sed -n "s/^$1: .*name: \([^,}]*\).*/\1/p" "$REPO/templates/images.yaml")
-  t=$(sed -n "s/^$1: .*tag: \"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" "$REPO/templates/images.yaml")
-  echo "$n:$t"
-}
+image_ref() { "$REPO/dev/images.sh" ref "$1"; } # ROLE's name:tag (templates/images.yaml)
 
 start_registry() {
   launch registry "$P_REGISTRY" "$BIN_REGISTRY" serve "$DATA/registry/config.yml"

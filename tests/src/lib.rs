@@ -540,3 +540,37 @@ pub fn kavling_cli(stack: &Stack, user: Option<&str>, args: &[&str]) -> (i32, St
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Applies rendered hosting objects (JSON, as `hosting::Templates::render` gives them) with
+/// server-side apply as `admin`, in order: what a hand-made namespace takes, for the peers of
+/// the hosting benchmarks.
+pub async fn apply_rendered(
+    stack: &Stack,
+    ns: &str,
+    objs: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let admin = stack.client_as("admin").await?;
+    let pp = PatchParams::apply("bench").force();
+    for o in objs {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let api_version = o["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let plural = format!("{}s", kind.to_lowercase())
+            .replace("policys", "policies")
+            .replace("ingresss", "ingresses");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            &plural,
+        );
+        let name = o["metadata"]["name"].as_str().unwrap_or_default();
+        let api: kube::Api<DynamicObject> = if kind == "Namespace" {
+            kube::Api::all_with(admin.clone(), &ar)
+        } else {
+            kube::Api::namespaced_with(admin.clone(), ns, &ar)
+        };
+        api.patch(name, &pp, &Patch::Apply(o)).await?;
+    }
+    Ok(())
+}

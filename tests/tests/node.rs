@@ -124,6 +124,22 @@ fn same_serial(status_serial: &str, served: &str) -> bool {
     norm(status_serial) == norm(served)
 }
 
+/// The ingress controller's pods, as `uids/restart counts`: unchanged means not restarted.
+fn ingress_pods(stack: &Stack) -> anyhow::Result<String> {
+    run(&mut kubectl(
+        stack,
+        "admin",
+        &[
+            "get",
+            "pods",
+            "-n",
+            stack.get("KAVLING_INGRESS_NAMESPACE"),
+            "-o",
+            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
+        ],
+    ))
+}
+
 fn kubectl(stack: &Stack, user: &str, args: &[&str]) -> Command {
     let mut c = Command::new(stack.get("KAVLING_KUBECTL"));
     c.arg("--kubeconfig").arg(stack.kubeconfig(user)).args(args);
@@ -284,18 +300,7 @@ async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certifica
 
     // Renewal (Pebble's certificates last 60 s here): the ingress serves the new
     // certificate without being restarted.
-    let traefik_before = run(&mut kubectl(
-        &stack,
-        "admin",
-        &[
-            "get",
-            "pods",
-            "-n",
-            stack.get("KAVLING_INGRESS_NAMESPACE"),
-            "-o",
-            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
-        ],
-    ))?;
+    let traefik_before = ingress_pods(&stack)?;
     let renewed = wait_for(
         "the certificate renewed",
         Duration::from_secs(150),
@@ -311,18 +316,7 @@ async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certifica
             .filter(|s| same_serial(&renewed, s)))
     })
     .await?;
-    let traefik_after = run(&mut kubectl(
-        &stack,
-        "admin",
-        &[
-            "get",
-            "pods",
-            "-n",
-            stack.get("KAVLING_INGRESS_NAMESPACE"),
-            "-o",
-            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
-        ],
-    ))?;
+    let traefik_after = ingress_pods(&stack)?;
     assert_eq!(
         traefik_before, traefik_after,
         "the ingress controller was restarted"
