@@ -517,22 +517,32 @@ async fn suspend_redirects_the_records_and_resume_restores_them() -> anyhow::Res
         &Patch::Merge(serde_json::json!({"spec": {"suspend": {"reason": "evaluasi keamanan"}}})),
     )
     .await?;
-    wait_for("records redirected to the notice page", T, || async {
-        let a = records.get_opt(&format!("a.{fqdn}")).await?;
-        let aaaa = records.get_opt(&format!("aaaa.{fqdn}")).await?;
-        Ok((a.is_some_and(|a| a.spec.values == ["10.99.0.1"]) && aaaa.is_none()).then_some(()))
-    })
-    .await?;
-    let sd = sds.get(&fqdn).await?;
-    let susp = sd
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Suspended")
-        .expect("Suspended condition");
-    assert_eq!(susp.status, "True");
-    assert!(susp.message.contains("evaluasi keamanan"));
+    // The records change before the status says so (the status is written last), so
+    // wait for both rather than reading the condition once the records moved.
+    wait_for(
+        "records redirected to the notice page and Suspended=True",
+        T,
+        || async {
+            let a = records.get_opt(&format!("a.{fqdn}")).await?;
+            let aaaa = records.get_opt(&format!("aaaa.{fqdn}")).await?;
+            let redirected = a.is_some_and(|a| a.spec.values == ["10.99.0.1"]) && aaaa.is_none();
+            let suspended = sds
+                .get(&fqdn)
+                .await?
+                .status
+                .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Suspended"))
+                .filter(|c| c.status == "True");
+            Ok(suspended.filter(|_| redirected))
+        },
+    )
+    .await
+    .map(|susp| {
+        assert!(
+            susp.message.contains("evaluasi keamanan"),
+            "{}",
+            susp.message
+        )
+    })?;
 
     sds.patch(
         &fqdn,
