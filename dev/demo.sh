@@ -75,8 +75,10 @@ kavling ani get hostings -A
 echo "   the department's static site runs on the node (image from the Pusat Data's registry):"
 as admin wait --for=condition=Available --timeout=120s deploy/web -n disdik--situs >/dev/null
 as admin get pods -n disdik--situs -o wide
-echo "   the village's OpenSID: rendered, but its PHP, MariaDB and git images are not built here yet, so its pods wait:"
-as admin get pods -n sungaipua--opensid 2>/dev/null | sed 's/^/     /' || true
+echo "   the village's OpenSID: code fetched from the Pusat Data's git mirror, PHP 8.4 + nginx, and its MariaDB:"
+as admin wait --for=condition=Available --timeout=240s deploy/web -n sungaipua--opensid >/dev/null \
+  || echo "   (OpenSID is not Available yet; see: kubectl get pods -n sungaipua--opensid)"
+as admin get pods -n sungaipua--opensid -o wide
 
 step "TLS: every subdomain that wants it gets a certificate from the ACME CA (Pebble), DNS-01 through our zones"
 as ani wait --for=condition=Ready --timeout=120s certificates.kavling.go.id --all -A >/dev/null \
@@ -122,6 +124,14 @@ echo "   suspended:     $(https | grep -o '<h1>[^<]*</h1>')"
 kavling ani resume hosting -n tenant-disdik situs >/dev/null
 for _ in $(seq 1 60); do https 2>/dev/null | grep -q 'Dinas Pendidikan' && break; sleep 1; done
 echo "   resumed:       $(https | grep -o '<h1>[^<]*</h1>')"
+
+step "the village's OpenSID opens over HTTPS at its name, with its database"
+SID=sid.sungaipua.desa.id
+SID_ADDR=$(dig @127.0.0.1 -p "$DNS_PORT" +short "$SID" A)
+sid() { curl -sS --max-time 5 --resolve "$SID:443:$SID_ADDR" --cacert "$KAVLING_PEBBLE_ROOT" "$@" "https://$SID/"; }
+for _ in $(seq 1 120); do sid 2>/dev/null | grep -q 'terhubung' && break; sleep 1; done
+echo "   Kavling's DNS: $SID A $SID_ADDR"
+sid | sed -n 's/.*<h1>\([^<]*\)<\/h1>.*/   \1/p; s/.*<p>\(Basis data[^<]*\)<\/p>.*/   \1/p; s/.*<p>\(PHP [^<]*\)<\/p>.*/   \1/p'
 
 step "what the Pusat Data now holds"
 kavling ani get tenants

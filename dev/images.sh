@@ -14,7 +14,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 IMAGES="$CACHE/images"
 CATALOG="$REPO/templates/images.yaml"
+# Debian releases the images come from (with their security updates): the web server stays on
+# bookworm; PHP and MariaDB come from trixie (PHP 8.4, supported to 2028; MariaDB 11.8 LTS).
 SUITE=bookworm
+APP_SUITE=trixie
 # Fixed file times inside every image, so the same packages give the same layer digest.
 export SOURCE_DATE_EPOCH=1735689600
 
@@ -26,9 +29,10 @@ field() { # field ROLE name|tag
   sed -n "s/^$1: .*$2: \"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" "$CATALOG" | head -n1
 }
 
-# mmdebstrap_rootfs OUT.tar SBOM PACKAGES HOOK... — a minimal Debian root filesystem.
+# mmdebstrap_rootfs OUT.tar SBOM SUITE PACKAGES HOOK... — a minimal Debian root filesystem
+# from SUITE with its updates and security archives.
 mmdebstrap_rootfs() {
-  local out=$1 sbom=$2 pkgs=$3; shift 3
+  local out=$1 sbom=$2 suite=$3 pkgs=$4; shift 4
   local hooks=()
   for h in "$@"; do hooks+=(--customize-hook="$h"); done
   mmdebstrap --quiet --variant=essential --include="$pkgs" \
@@ -38,8 +42,17 @@ mmdebstrap_rootfs() {
     --customize-hook="chroot \"\$1\" dpkg-query -W -f '\${Package} \${Version} \${Architecture}\n' >'$sbom'" \
     "${hooks[@]}" \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*' \
-    "$SUITE" "$out"
+    "$suite" "$out" \
+    "deb http://deb.debian.org/debian $suite main" \
+    "deb http://deb.debian.org/debian $suite-updates main" \
+    "deb http://deb.debian.org/debian-security $suite-security main"
 }
+
+# The uid every web-facing image runs as: nginx and PHP share the site's files.
+WEB_USER_HOOKS=(
+  'echo "web:x:101:101:web server:/var/www:/usr/sbin/nologin" >>"$1/etc/passwd"'
+  'echo "web:x:101:" >>"$1/etc/group"'
+)
 
 # ---------------------------------------------------------------- recipes
 opts() { printf '%q ' "$@"; } # a recipe's options for oci.py, quoted for eval
@@ -58,13 +71,54 @@ recipe_pause() {
 # serving /usr/share/nginx/html, with every path it writes owned by that uid.
 recipe_web() {
   local d=$1
-  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" nginx-light \
-    'echo "web:x:101:101:web server:/nonexistent:/usr/sbin/nologin" >>"$1/etc/passwd"' \
-    'echo "web:x:101:" >>"$1/etc/group"' \
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" "$SUITE" nginx-light "${WEB_USER_HOOKS[@]}" \
     "cp '$REPO/dev/node/nginx.conf' \"\$1/etc/nginx/nginx.conf\"" \
+    "mkdir -p \"\$1/etc/nginx/conf.d\" && cp '$REPO/dev/node/web-default.conf' \"\$1/etc/nginx/conf.d/default.conf\"" \
     'mkdir -p "$1/usr/share/nginx/html" "$1/var/lib/nginx" "$1/var/log/nginx" && chown -R 101:101 "$1/var/lib/nginx" "$1/var/log/nginx" "$1/usr/share/nginx/html"' \
     'mkdir -p "$1/usr/share/kavling" && printf "%s\n" "<!doctype html><html lang=\"id\"><meta charset=\"utf-8\"><title>Situs belum berisi halaman</title>" "<h1>Situs ini belum berisi halaman</h1><p>Hosting aktif di Pusat Data. Unggah berkas situs ke volume <code>data</code>.</p></html>" >"$1/usr/share/kavling/index.html"'
   opts --user 101:101 --port 8080 --cmd '["nginx","-g","daemon off;"]'
+}
+
+# PHP-FPM with the extensions WordPress and OpenSID need, as uid 101 (the web server's), for
+# the php template: the code is the tenant's, in the site's volume at /var/www/html.
+PHP=8.4
+PHP_PACKAGES="php$PHP-fpm,php$PHP-mysql,php$PHP-gd,php$PHP-curl,php$PHP-mbstring,php$PHP-xml,php$PHP-zip,php$PHP-intl,php$PHP-bcmath"
+php_hooks() {
+  printf '%s\n' "${WEB_USER_HOOKS[@]}" \
+    "cp '$REPO/dev/node/php/php-fpm.conf' \"\$1/etc/php/$PHP/fpm/php-fpm.conf\" && rm -f \"\$1/etc/php/$PHP/fpm/pool.d/\"*" \
+    'mkdir -p "$1/var/www/html" && chown 101:101 "$1/var/www/html"'
+}
+recipe_php() {
+  local d=$1 hooks; mapfile -t hooks < <(php_hooks)
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" "$APP_SUITE" "$PHP_PACKAGES" "${hooks[@]}"
+  opts --user 101:101 --port 9000 --workdir /var/www/html --cmd "[\"php-fpm$PHP\",\"-F\",\"-y\",\"/etc/php/$PHP/fpm/php-fpm.conf\"]"
+}
+
+# WordPress from Debian's package over the php image's PHP; dev/node/wordpress-start.sh copies
+# it into the site's volume on first start and writes wp-config.php from the environment.
+recipe_wordpress() {
+  local d=$1 hooks; mapfile -t hooks < <(php_hooks)
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" "$APP_SUITE" "$PHP_PACKAGES,wordpress" "${hooks[@]}" \
+    "install -m 0755 '$REPO/dev/node/wordpress-start.sh' \"\$1/usr/local/bin/kavling-wordpress\""
+  opts --user 101:101 --port 9000 --workdir /var/www/html --entrypoint '["/usr/local/bin/kavling-wordpress"]'
+}
+
+# MariaDB (Debian's LTS server) as uid 999; dev/node/mariadb-start.sh initialises an empty
+# data volume from the pod's environment.
+recipe_mariadb() {
+  local d=$1
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" "$APP_SUITE" mariadb-server \
+    'sed -i "s/^mysql:x:[0-9]*:[0-9]*:/mysql:x:999:999:/" "$1/etc/passwd" && sed -i "s/^mysql:x:[0-9]*:/mysql:x:999:/" "$1/etc/group"' \
+    'rm -rf "$1/var/lib/mysql" && mkdir -p "$1/var/lib/mysql" "$1/run/mysqld" && chown 999:999 "$1/var/lib/mysql" "$1/run/mysqld"' \
+    "install -m 0755 '$REPO/dev/node/mariadb-start.sh' \"\$1/usr/local/bin/kavling-mariadb\""
+  opts --user 999:999 --port 3306 --entrypoint '["/usr/local/bin/kavling-mariadb"]'
+}
+
+# git, to fetch an app's code from the Pusat Data's source mirror into the site's volume.
+recipe_fetch() {
+  local d=$1
+  mmdebstrap_rootfs "$d/rootfs.tar" "$d/sbom.txt" "$APP_SUITE" git,ca-certificates "${WEB_USER_HOOKS[@]}"
+  opts --user 101:101 --workdir /tmp --entrypoint '["git"]'
 }
 
 # The ingress controller: Traefik (built from its Go module by dev/build-tools.sh), alone in
@@ -105,11 +159,15 @@ recipe_dns() {
 
 image_dir() { # the cache directory for ROLE (its key hashes the recipe and its inputs)
   local role=$1 key
-  key=$( { declare -f "recipe_$role" mmdebstrap_rootfs; cat "$REPO/dev/node/oci.py";
-           [ "$role" = web ] && cat "$REPO/dev/node/nginx.conf"; [ "$role" = pause ] && cat "$REPO/dev/node/pause.c";
+  key=$( { declare -f "recipe_$role" mmdebstrap_rootfs php_hooks; cat "$REPO/dev/node/oci.py";
+           echo "${WEB_USER_HOOKS[*]} $PHP_PACKAGES";
+           [ "$role" = web ] && cat "$REPO/dev/node/nginx.conf" "$REPO/dev/node/web-default.conf"; [ "$role" = pause ] && cat "$REPO/dev/node/pause.c";
+           case $role in php|wordpress) cat "$REPO/dev/node/php/php-fpm.conf";; esac
+           [ "$role" = wordpress ] && cat "$REPO/dev/node/wordpress-start.sh"
+           [ "$role" = mariadb ] && cat "$REPO/dev/node/mariadb-start.sh"
            [ "$role" = ingress ] && { [ -x "$TRAEFIK_BIN" ] || "$REPO/dev/build-tools.sh" traefik >&2; sha256sum <"$TRAEFIK_BIN"; };
            [ "$role" = dns ] && { [ -x "$COREDNS_BIN" ] || "$REPO/dev/build-tools.sh" coredns >&2; sha256sum <"$COREDNS_BIN"; };
-           echo "$SUITE $SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
+           echo "$SUITE $APP_SUITE $SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
   echo "$IMAGES/$(field "$role" name)-$(field "$role" tag)-$key"
 }
 
@@ -117,7 +175,7 @@ build_one() {
   local role=$1 dir; dir=$(image_dir "$role")
   declare -F "recipe_$role" >/dev/null || die "no recipe for '$role' (catalog: $CATALOG)"
   if [ -f "$dir/oci/index.json" ]; then say "$role cached ($(basename "$dir"))"; return; fi
-  say "building $role from Debian $SUITE packages"
+  say "building $role from Debian packages"
   local t0=$SECONDS w; w="$dir.tmp"; rm -rf "$w"; mkdir -p "$w"
   local opts; opts=$("recipe_$role" "$w") || die "recipe $role failed"
   eval "python3 '$REPO/dev/node/oci.py' '$w/rootfs.tar' '$w/oci' '$(field "$role" name):$(field "$role" tag)' $opts" >"$w/digest"

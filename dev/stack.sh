@@ -32,7 +32,7 @@ DINAS_GROUP="kavling:dinas"
 P_ETCD=$((BASE + 79)); P_ETCD_PEER=$((BASE + 80)); P_API=$((BASE + 443)); P_KCM=$((BASE + 257))
 P_PEBBLE=$((BASE + 400)); P_PEBBLE_MGMT=$((BASE + 401)); P_PEBBLE_HTTP=$((BASE + 402)); P_PEBBLE_TLS=$((BASE + 403))
 P_DNS=$((BASE + 53)); P_DNS_HTTP=$((BASE + 54)); P_OPERATOR=$((BASE + 808))
-P_GIT=$((BASE + 418))
+P_GIT=$((BASE + 418)); P_MIRROR=$((BASE + 419))
 P_S3=$((BASE + 900)); P_GARAGE_RPC=$((BASE + 901)); P_GARAGE_WEB=$((BASE + 902)); P_GARAGE_ADMIN=$((BASE + 903))
 
 BIN_ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
@@ -98,7 +98,7 @@ stop_one() {
   rm -f "$RUN/$name.pid"
 }
 
-COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage audit-remote)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage audit-remote source-mirror)
 
 stop_all() {
   stop_one kavling-operator
@@ -213,7 +213,7 @@ start_apiserver() {
     --bind-address 127.0.0.1 --advertise-address "$(advertise_address)" --secure-port "$P_API" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
-    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction,DenyServiceExternalIPs \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
@@ -286,6 +286,29 @@ start_audit_remote() {
   launch audit-remote "$P_GIT" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$P_GIT" \
     --base-path="$DATA/git" --export-all --enable=receive-pack --informative-errors "$DATA/git"
   wait_for audit-remote git ls-remote "git://127.0.0.1:$P_GIT/audit.git"
+}
+
+# The Pusat Data's source mirror: application code hostings fetch once (OpenSID), served
+# read-only by a second `git daemon` — never the audit remote, and nothing from the internet.
+# Locally it holds dev/fixtures/opensid as opensid.git (branch master, tag v2411.0.0), committed
+# with fixed dates so its hash is the same on every machine.
+start_source_mirror() {
+  local src="$DATA/sources" work
+  mkdir -p "$src"
+  work=$(mktemp -d)
+  git -C "$work" init -q -b master
+  cp -R "$REPO/dev/fixtures/opensid/." "$work/"
+  git -C "$work" add -A
+  GIT_AUTHOR_DATE=@1735689600 GIT_COMMITTER_DATE=@1735689600 \
+    git -C "$work" -c user.name="Pusat Data" -c user.email=mirror@pusat-data.local -c commit.gpgsign=false \
+    commit -qm "OpenSID (fixture for the local Pusat Data)"
+  git -C "$work" -c tag.gpgsign=false tag v2411.0.0
+  rm -rf "$src/opensid.git.tmp"
+  git clone -q --bare "$work" "$src/opensid.git.tmp"
+  rm -rf "$work" "$src/opensid.git"; mv "$src/opensid.git.tmp" "$src/opensid.git"
+  launch source-mirror "$P_MIRROR" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$P_MIRROR" \
+    --base-path="$src" --export-all --informative-errors "$src"
+  wait_for source-mirror git ls-remote "git://127.0.0.1:$P_MIRROR/opensid.git"
 }
 
 start_garage() {
@@ -362,6 +385,7 @@ KAVLING_NODE_IP=$(node_enabled && echo "$NODE_IP")
 KAVLING_NETNS=$(node_enabled && echo "$NETNS_PATH")
 KAVLING_REGISTRY=127.0.0.1:$P_REGISTRY
 KAVLING_IMAGE_REGISTRY=$REGISTRY_NAME/kavling
+KAVLING_SOURCE_MIRROR=$(node_enabled && echo "git://$NODE_IP:$P_MIRROR")
 KAVLING_INGRESS_ADDRESS=$(ingress_address)
 KAVLING_INGRESS_NAMESPACE=$INGRESS_NAMESPACE
 KAVLING_INGRESS_CLASS=$INGRESS_CLASS
@@ -404,6 +428,7 @@ cmd_start() {
   start_pebble
   start_garage
   start_audit_remote
+  start_source_mirror
   start_node
   trap - EXIT
   say "local Pusat Data is up in $((SECONDS - T0))s — kubeconfigs in $KCFG (admin; ani [Dinas]; rina [dinkes], joko [disdik], sari [bappeda], andi [agam], datuk [sungaipua])"
@@ -424,7 +449,9 @@ cmd_component() {
   local name=$1; shift
   [ -f "$STACK/stack.env" ] || die "the stack is not started; run dev/stack.sh start"
   local target="${CARGO_TARGET_DIR:-$REPO/target}/debug"
-  local bin port health args
+  local bin port health args extra_env=()
+  # where OpenSID's code comes from: the source mirror as the node's pods reach it
+  node_enabled && extra_env+=(KAVLING_SOURCE_MIRROR="git://$NODE_IP:$P_MIRROR")
   case "$name" in
     kavling-operator)
       bin="${KAVLING_OPERATOR_BIN:-$target/kavling-operator}"; port=$P_OPERATOR
@@ -443,6 +470,7 @@ cmd_component() {
         KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-$(ingress_address)}" \
         KAVLING_INGRESS_NAMESPACE="$INGRESS_NAMESPACE" KAVLING_INGRESS_CLASS="$INGRESS_CLASS" \
         KAVLING_IMAGE_REGISTRY="$REGISTRY_NAME/kavling" \
+        "${extra_env[@]}" \
         KAVLING_AUDIT_REPO="$DATA/audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
         KAVLING_DENIED_TARGET_CIDRS="10.96.0.0/24" \
         "$bin" "${args[@]}"

@@ -350,6 +350,7 @@ async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
                 ingress_class: "nginx".into(),
                 images: kavling::hosting::Images::under("registry.pusat-data.local/kavling")
                     .unwrap(),
+                source_mirror: None,
             })
             .map_err(anyhow::Error::msg)?;
         let start = Instant::now();

@@ -61,6 +61,11 @@ struct Args {
         default_value = controllers::DEFAULT_IMAGE_REGISTRY
     )]
     image_registry: String,
+    /// The Pusat Data's read-only git mirror of application sources, by IP address
+    /// (git://IP[:PORT], http(s)://IP[:PORT]/path): OpenSID is fetched from <mirror>/opensid.git
+    /// and a hosting's NetworkPolicy admits exactly that address.
+    #[arg(long, env = "KAVLING_SOURCE_MIRROR")]
+    source_mirror: Option<kavling::hosting::SourceMirror>,
     /// The ingress controller's public address(es): what subdomains of hostings point at.
     #[arg(
         long = "ingress-address",
@@ -134,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
         denied_target_ranges: args.denied_target_cidrs.clone(),
         images: kavling::hosting::Images::under(&args.image_registry)?,
+        source_mirror: args.source_mirror.clone(),
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));

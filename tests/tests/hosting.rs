@@ -32,7 +32,7 @@ fn hosting_request(name: &str, template: &str, cpu: &str, memory: &str, disk: &s
                 cpu: cpu.into(),
                 memory: memory.into(),
                 disk: disk.into(),
-                specification: Some("Aplikasi layanan.\nphpVersion: 8.2".into()),
+                specification: Some("Aplikasi layanan.\ndocroot: /public".into()),
             }),
             storage: None,
         },
@@ -136,7 +136,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
     // exactly what the template renders — computed here with the same pure function
     let t = Templates::load().map_err(anyhow::Error::msg)?;
     let mut params = std::collections::BTreeMap::new();
-    params.insert("phpVersion".to_string(), "8.2".to_string());
+    params.insert("docroot".to_string(), "/public".to_string());
     let input = RenderInput {
         tenant: tenant.clone(),
         hosting: "portal".into(),
@@ -156,6 +156,7 @@ async fn an_approved_hosting_request_renders_exactly_its_template_and_the_tenant
         ingress_namespace: "ingress-nginx".into(),
         ingress_class: "nginx".into(),
         images: kavling::hosting::Images::under("registry.pusat-data.local/kavling").unwrap(),
+        source_mirror: None,
     };
     let want: BTreeSet<String> = t
         .render(&input)
@@ -596,30 +597,22 @@ async fn every_template_renders_and_passes_server_side_dry_run_for_a_range_of_pa
             vec![("image", "registry.pusat-data.local/web/nginx:1.27")],
             ("2", "4Gi", "50Gi"),
         ),
+        (AppTemplate::Php, vec![], ("500m", "512Mi", "5Gi")),
         (
             AppTemplate::Php,
-            vec![("phpVersion", "8.1")],
-            ("500m", "512Mi", "5Gi"),
-        ),
-        (
-            AppTemplate::Php,
-            vec![("phpVersion", "8.4"), ("docroot", "/public")],
+            vec![("docroot", "/public")],
             ("1500m", "1536Mi", "20Gi"),
         ),
         (AppTemplate::Wordpress, vec![], ("1", "1Gi", "10Gi")),
         (
             AppTemplate::Wordpress,
-            vec![("wordpressVersion", "6.7"), ("databaseSize", "5Gi")],
+            vec![("databaseSize", "5Gi")],
             ("2", "2Gi", "20Gi"),
         ),
         (AppTemplate::Opensid, vec![], ("500m", "1Gi", "10Gi")),
         (
             AppTemplate::Opensid,
-            vec![
-                ("phpVersion", "8.3"),
-                ("version", "v2411.0.0"),
-                ("mariadbVersion", "11.4"),
-            ],
+            vec![("version", "v2411.0.0"), ("databaseSize", "4Gi")],
             ("1", "2Gi", "30Gi"),
         ),
         (
@@ -672,6 +665,7 @@ async fn every_template_renders_and_passes_server_side_dry_run_for_a_range_of_pa
                 ingress_class: "nginx".into(),
                 images: kavling::hosting::Images::under("registry.pusat-data.local/kavling")
                     .unwrap(),
+                source_mirror: Some("git://10.10.0.5:9418".parse().unwrap()),
             };
             let objs = t.render(&input).map_err(anyhow::Error::msg)?;
             // the namespace for real (namespaced dry-runs need it), everything else dry-run

@@ -15,6 +15,16 @@ use kube::api::{Patch, PatchParams};
 const T: Duration = Duration::from_secs(120);
 
 fn hosting_request(name: &str, template: &str, spec: Option<&str>) -> Request {
+    sized_hosting_request(name, template, spec, ("250m", "256Mi", "1Gi"))
+}
+
+/// A hosting request with its plan: (cpu, memory, disk).
+fn sized_hosting_request(
+    name: &str,
+    template: &str,
+    spec: Option<&str>,
+    (cpu, memory, disk): (&str, &str, &str),
+) -> Request {
     Request::new(
         &format!("hosting-{name}"),
         RequestSpec {
@@ -25,9 +35,9 @@ fn hosting_request(name: &str, template: &str, spec: Option<&str>) -> Request {
                 name: name.into(),
                 application_name: "Situs uji".into(),
                 template: template.into(),
-                cpu: "250m".into(),
-                memory: "256Mi".into(),
-                disk: "1Gi".into(),
+                cpu: cpu.into(),
+                memory: memory.into(),
+                disk: disk.into(),
                 specification: spec.map(String::from),
             }),
             storage: None,
@@ -88,6 +98,16 @@ fn resolve(stack: &Stack, name: &str) -> anyhow::Result<String> {
 
 /// GET https://name/ at `addr`:443, trusting only the ACME CA's root: (status, body).
 fn https_get(stack: &Stack, name: &str, addr: &str) -> anyhow::Result<(u16, String)> {
+    https_get_path(stack, name, addr, "/")
+}
+
+/// GET https://name<path> at `addr`:443 (redirects not followed): (status, body).
+fn https_get_path(
+    stack: &Stack,
+    name: &str,
+    addr: &str,
+    path: &str,
+) -> anyhow::Result<(u16, String)> {
     let out = run(Command::new("curl").args([
         "-sS",
         "--max-time",
@@ -98,7 +118,7 @@ fn https_get(stack: &Stack, name: &str, addr: &str) -> anyhow::Result<(u16, Stri
         stack.get("KAVLING_PEBBLE_ROOT"),
         "-w",
         "\n%{http_code}",
-        &format!("https://{name}/"),
+        &format!("https://{name}{path}"),
     ]))?;
     let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
     Ok((code.trim().parse().unwrap_or(0), body.to_string()))
@@ -515,5 +535,398 @@ async fn a_hosting_pod_resolves_its_service_but_cannot_reach_another_hostings_po
         "B reached A's pod {ip_a}"
     );
     // (the ingress controller's namespace is admitted: the HTTPS test goes through it)
+    Ok(())
+}
+
+/// Files a hosting of `template` with `plan` and a name for it, approves both, and waits until
+/// the site answers `want` over HTTPS at its name (with Kavling's certificate); returns the
+/// name, the hosting namespace and the time from approval to that answer.
+async fn site_of(
+    stack: &Stack,
+    prefix: &str,
+    template: &str,
+    spec: Option<&str>,
+    plan: (&str, &str, &str),
+    path: &str,
+    want: impl Fn(u16, &str) -> bool,
+) -> anyhow::Result<(String, String, Duration)> {
+    let (tenant, zone, home) = zone_and_rina_tenant(
+        stack,
+        prefix,
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    let start = std::time::Instant::now();
+    for req in [
+        sized_hosting_request("app", template, spec, plan),
+        name_for_hosting(&zone, "app", "app"),
+    ] {
+        let st = file_and_approve(stack, "rina", &home, req)
+            .await?
+            .status
+            .unwrap();
+        assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
+    }
+    let name = format!("app.{zone}");
+    let hns = format!("{tenant}--app");
+    let node_ip = stack.get("KAVLING_NODE_IP").to_string();
+    let mut last = (0, String::new());
+    let answered = wait_for(
+        &format!("{template}: {path} answering over HTTPS"),
+        Duration::from_secs(240),
+        || {
+            let r = https_get_path(stack, &name, &node_ip, path);
+            if let Ok(r) = &r {
+                last = r.clone();
+            }
+            let ok = r.ok().filter(|(c, b)| want(*c, b));
+            async move { Ok(ok) }
+        },
+    )
+    .await;
+    if answered.is_err() {
+        let pods = run(&mut kubectl(
+            stack,
+            "admin",
+            &["get", "pods,pvc", "-n", &hns, "-o", "wide"],
+        ))
+        .unwrap_or_default();
+        let events =
+            run(&mut kubectl(stack, "admin", &["get", "events", "-n", &hns])).unwrap_or_default();
+        anyhow::bail!(
+            "{template}: {path} never answered as expected; last answer {} {}\n{pods}\n{events}",
+            last.0,
+            last.1.chars().take(600).collect::<String>()
+        );
+    }
+    Ok((name, hns, start.elapsed()))
+}
+
+/// Every container of every pod in `ns` is Ready and ran as a non-root uid under the
+/// namespace's `restricted` Pod Security level (admission would have refused it otherwise).
+fn all_pods_ready(stack: &Stack, ns: &str) -> anyhow::Result<()> {
+    let out = run(&mut kubectl(
+        stack,
+        "admin",
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[*].ready}{\"\\n\"}{end}",
+        ],
+    ))?;
+    anyhow::ensure!(!out.trim().is_empty(), "no pods in {ns}");
+    for line in out.lines() {
+        anyhow::ensure!(!line.contains("false"), "not ready in {ns}: {line}");
+    }
+    let level = run(&mut kubectl(
+        stack,
+        "admin",
+        &[
+            "get",
+            "ns",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+        ],
+    ))?;
+    assert_eq!(level, "restricted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn wordpress_shows_its_install_page_over_https_with_its_database_reachable()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    // WordPress answers its install page only once it has reached its database; without it,
+    // "Error establishing a database connection" with status 500.
+    let (name, hns, took) = site_of(
+        &stack,
+        "wp",
+        "wordpress",
+        None,
+        ("1", "1Gi", "4Gi"),
+        "/wp-admin/install.php",
+        |c, b| c == 200 && b.contains("WordPress") && b.contains("<form id=\"setup\""),
+    )
+    .await?;
+    eprintln!("wordpress: approval → install page over HTTPS in {took:?}");
+    all_pods_ready(&stack, &hns)?;
+    // the site's root sends a new visitor to the installer, at the official name over HTTPS
+    let (code, _) = https_get(&stack, &name, stack.get("KAVLING_NODE_IP"))?;
+    assert_eq!(code, 302, "{name}/ before installation");
+    // the database password never appears in what the tenant's site serves
+    let (code, body) = https_get_path(
+        &stack,
+        &name,
+        stack.get("KAVLING_NODE_IP"),
+        "/wp-config.php",
+    )?;
+    // (PHP runs it: before installation WordPress redirects to the installer, after it the
+    // file prints nothing; its source never comes back)
+    assert!(code == 302 || code == 200, "{code}");
+    assert!(!body.contains("define("), "wp-config.php leaked: {body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn opensid_is_fetched_from_the_pusat_data_mirror_and_answers_over_https_with_its_database()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let (name, hns, took) = site_of(
+        &stack,
+        "sid",
+        "opensid",
+        Some("version: v2411.0.0"),
+        ("1", "1Gi", "4Gi"),
+        "/",
+        |c, b| c == 200 && b.contains("Basis data: terhubung"),
+    )
+    .await?;
+    eprintln!("opensid: approval → page over HTTPS in {took:?}");
+    all_pods_ready(&stack, &hns)?;
+    let (_, body) = https_get(&stack, &name, stack.get("KAVLING_NODE_IP"))?;
+    for ext in ["mysqli", "gd", "curl", "mbstring", "xml", "zip", "intl"] {
+        assert!(body.contains(ext), "PHP lacks {ext}: {body}");
+    }
+    assert!(body.contains("PHP 8.4"), "{body}");
+    // the code's repository is not served
+    let (code, _) = https_get_path(&stack, &name, stack.get("KAVLING_NODE_IP"), "/.git/config")?;
+    assert_eq!(code, 403, "/.git/config");
+    // the fetch could reach the mirror only: from the same pod, the audit remote (same
+    // address, another port) is closed to it
+    let audit_port: u16 = stack
+        .get("KAVLING_AUDIT_REPO")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let mirror_port: u16 = stack
+        .get("KAVLING_SOURCE_MIRROR")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let node_ip = stack.get("KAVLING_NODE_IP").to_string();
+    assert!(
+        connects_from(&stack, &hns, &node_ip, mirror_port)?,
+        "the mirror is closed to its hosting"
+    );
+    assert!(
+        !connects_from(&stack, &hns, &node_ip, audit_port)?,
+        "the audit remote is open to a hosting"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_php_and_container_templates_serve_the_tenants_code_over_https() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    // php: nginx's /healthz is PHP-FPM's own ping, so "pong" over HTTPS means both run
+    let (name, hns, took) = site_of(
+        &stack,
+        "php",
+        "php",
+        Some("docroot: /public"),
+        ("500m", "512Mi", "1Gi"),
+        "/healthz",
+        |c, b| c == 200 && b.contains("pong"),
+    )
+    .await?;
+    eprintln!("php: approval → PHP-FPM answering over HTTPS in {took:?}");
+    all_pods_ready(&stack, &hns)?;
+    let put = run(&mut kubectl(
+        &stack,
+        "rina",
+        &[
+            "exec",
+            "-n",
+            &hns,
+            "deploy/web",
+            "-c",
+            "php",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p /var/www/html/public && echo '<?php echo \"Halo dari PHP \" . PHP_VERSION;' > /var/www/html/public/index.php",
+        ],
+    ));
+    put?;
+    let (code, body) = https_get(&stack, &name, stack.get("KAVLING_NODE_IP"))?;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("Halo dari PHP 8.4"), "{body}");
+
+    // container: the tenant's own image from the Pusat Data's registry (here the web image)
+    let image = format!("{}/{}", stack.get("KAVLING_IMAGE_REGISTRY"), {
+        let web = &kavling::hosting::catalog()?["web"];
+        format!("{}:{}", web.name, web.tag)
+    });
+    let (_, hns, took) = site_of(
+        &stack,
+        "ctr",
+        "container",
+        Some(&format!("image: {image}\nport: 8080")),
+        ("250m", "256Mi", "1Gi"),
+        "/",
+        // the web image's own nginx page: the container template mounts nothing over it
+        |c, b| c == 200 && b.contains("nginx"),
+    )
+    .await?;
+    eprintln!("container: approval → page over HTTPS in {took:?}");
+    all_pods_ready(&stack, &hns)?;
+    Ok(())
+}
+
+/// `kubectl apply -f -` of `doc` as `user`: Ok(stdout) or Err(the API server's message).
+fn apply_as(stack: &Stack, user: &str, doc: &serde_json::Value) -> Result<String, String> {
+    use std::io::Write;
+    let mut c = kubectl(stack, user, &["apply", "-f", "-"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn service_traffic_tricks_from_a_hosting_reach_nothing() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let node_ip = stack.get("KAVLING_NODE_IP").to_string();
+    // the victim: tenant B's site, with a page of its own
+    let placeholder = |c: u16, b: &str| c == 200 && b.contains("belum berisi halaman");
+    let (b_name, b_ns, _) = site_of(
+        &stack,
+        "korban",
+        "static",
+        None,
+        ("250m", "256Mi", "1Gi"),
+        "/",
+        placeholder,
+    )
+    .await?;
+    run(&mut kubectl(
+        &stack,
+        "admin",
+        &[
+            "exec",
+            "-n",
+            &b_ns,
+            "deploy/web",
+            "--",
+            "sh",
+            "-c",
+            "echo '<h1>Situs B</h1>' > /usr/share/nginx/html/index.html",
+        ],
+    ))?;
+    let b_pod = pod_ip(&stack, &b_ns)?;
+    // the attacker: tenant A (rina) with a hosting of its own
+    let (a_name, a_ns, _) = site_of(
+        &stack,
+        "penyerang",
+        "static",
+        None,
+        ("250m", "256Mi", "1Gi"),
+        "/",
+        placeholder,
+    )
+    .await?;
+    let svc = |name: &str, spec: serde_json::Value| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": a_ns}, "spec": spec})
+    };
+
+    // 1. externalIPs (CVE-2020-8554): claiming the node's address would make kube-proxy send
+    //    every connection to it — the ingress's included — to A's pods. Refused for the tenant
+    //    by Kavling's policy, and for everyone, break-glass admins too, by the API server's
+    //    DenyServiceExternalIPs.
+    let ext = svc(
+        "ambil-ip",
+        serde_json::json!({"selector": {"app.kubernetes.io/name": "web"},
+            "ports": [{"port": 443, "targetPort": 8080}], "externalIPs": [node_ip]}),
+    );
+    for user in ["rina", "admin"] {
+        let err = apply_as(&stack, user, &ext).expect_err("externalIPs admitted");
+        assert!(err.contains("external IPs"), "{user}: {err}");
+    }
+
+    // 2. ExternalName to B's Service, and 3. a selectorless Service with a hand-made
+    //    EndpointSlice pointing at B's pod (CVE-2021-25740): both refused for the tenant …
+    let alias = svc(
+        "alias",
+        serde_json::json!({"type": "ExternalName",
+            "externalName": format!("web.{b_ns}.svc.cluster.local")}),
+    );
+    let err = apply_as(&stack, "rina", &alias).expect_err("ExternalName admitted");
+    assert!(err.contains("spec.type"), "{err}");
+    let slice = serde_json::json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "tangan", "namespace": a_ns,
+            "labels": {"kubernetes.io/service-name": "tangan"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": [b_pod]}],
+        "ports": [{"port": 8080, "protocol": "TCP"}]});
+    let err = apply_as(&stack, "rina", &slice).expect_err("EndpointSlice admitted");
+    assert!(
+        err.contains("Forbidden") || err.contains("forbidden"),
+        "{err}"
+    );
+    // … and should a Service of type ExternalName exist anyway (made by an admin), the
+    // ingress still does not follow it to another namespace: Traefik leaves it unserved.
+    apply_as(&stack, "admin", &alias).map_err(anyhow::Error::msg)?;
+    let trick_host = format!("trik.{}", a_name);
+    let ingress = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "trik", "namespace": a_ns},
+        "spec": {"ingressClassName": stack.get("KAVLING_INGRESS_CLASS"),
+            "rules": [{"host": trick_host, "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "alias", "port": {"number": 80}}}}]}}]}});
+    apply_as(&stack, "admin", &ingress).map_err(anyhow::Error::msg)?;
+    // give the ingress time to see it (it reloads within a second or two)
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let out = run(Command::new("curl").args([
+        "-sk",
+        "--max-time",
+        "5",
+        "-w",
+        "\n%{http_code}",
+        "--resolve",
+        &format!("{trick_host}:443:{node_ip}"),
+        &format!("https://{trick_host}/"),
+    ]))?;
+    assert!(
+        !out.contains("Situs B"),
+        "the ingress followed ExternalName: {out}"
+    );
+    assert!(out.ends_with("404"), "{out}");
+    run(&mut kubectl(
+        &stack,
+        "admin",
+        &["delete", "ingress", "-n", &a_ns, "trik"],
+    ))?;
+    run(&mut kubectl(
+        &stack,
+        "admin",
+        &["delete", "svc", "-n", &a_ns, "alias"],
+    ))?;
+
+    // Nothing moved: each name still serves its own site.
+    let (_, body) = https_get(&stack, &b_name, &node_ip)?;
+    assert!(body.contains("Situs B"), "{body}");
+    let (code, body) = https_get(&stack, &a_name, &node_ip)?;
+    assert!(code == 200 && !body.contains("Situs B"), "{code} {body}");
+    // and A's pod still cannot open B's pod directly
+    assert!(!connects_from(&stack, &a_ns, &b_pod, 8080)?);
     Ok(())
 }

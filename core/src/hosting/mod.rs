@@ -146,6 +146,59 @@ pub struct RenderInput {
     pub ingress_class: String,
     /// The catalog's images under the Pusat Data's registry (`{{ images.web }}`).
     pub images: Images,
+    /// The Pusat Data's git mirror of application sources (OpenSID's code comes from there,
+    /// never from the internet); `None` when the operator was given none.
+    pub source_mirror: Option<SourceMirror>,
+}
+
+/// A git server at the Pusat Data that serves application sources read-only, by address: a
+/// hosting's NetworkPolicy admits exactly this address and port for the one-time fetch.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SourceMirror {
+    /// Base URL, repositories under it (`git://10.0.0.5:9418`, `https://10.0.0.5/mirror`).
+    pub url: String,
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+}
+
+impl std::str::FromStr for SourceMirror {
+    type Err = String;
+    /// `git://IP[:PORT][/path]`, `http://…` or `https://…`; the host must be an IP address
+    /// (a NetworkPolicy admits addresses, not names).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("source mirror '{s}': expected git://, http:// or https://"))?;
+        let default_port = match scheme {
+            "git" => 9418,
+            "http" => 80,
+            "https" => 443,
+            _ => {
+                return Err(format!(
+                    "source mirror '{s}': scheme must be git, http or https"
+                ));
+            }
+        };
+        let hostport = rest.split('/').next().unwrap_or_default();
+        let (ip, port) = match hostport.parse::<std::net::SocketAddr>() {
+            Ok(sa) => (sa.ip(), sa.port()),
+            Err(_) => (
+                hostport
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| {
+                        format!("source mirror '{s}': the host must be an IP address (NetworkPolicies admit addresses)")
+                    })?,
+                default_port,
+            ),
+        };
+        Ok(Self {
+            url: s.trim_end_matches('/').to_string(),
+            ip,
+            port,
+        })
+    }
 }
 
 /// The label every rendered object carries: which hosting namespace it belongs to.
@@ -189,6 +242,7 @@ impl Templates {
     pub fn load() -> Result<Self, TemplateError> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
+        tera.register_function("share", share);
         tera.add_raw_templates(FILES.iter().copied())
             .map_err(|e| TemplateError::Parse(format!("{e:?}")))?;
         let mut params = BTreeMap::new();
@@ -280,6 +334,12 @@ impl Templates {
             .map_err(|e| render_error("input", e.to_string()))?;
         ctx.insert("labels", &labels_yaml(input));
         ctx.insert("container_cpu", &fraction(&input.resources.cpu, 4.0, true));
+        // CPU is overcommitted 4:1 (see `share`): a container's default request is a quarter
+        // of its default limit
+        ctx.insert(
+            "container_cpu_request",
+            &fraction(&input.resources.cpu, 16.0, true),
+        );
         ctx.insert(
             "container_memory",
             &fraction(&input.resources.memory, 4.0, false),
@@ -297,6 +357,12 @@ impl Templates {
                     field: "spec.parameters.image",
                     message,
                 })?;
+        }
+        if input.template == AppTemplate::Opensid && input.source_mirror.is_none() {
+            return Err(render_error(
+                "apps/opensid/app.yaml.tera",
+                "the operator has no --source-mirror: OpenSID's code comes only from the Pusat Data's git mirror".into(),
+            ));
         }
         let app = format!("apps/{}/app.yaml.tera", input.template.as_str());
         let mut out = vec![];
@@ -354,6 +420,41 @@ fn fraction(q: &str, div: f64, cpu: bool) -> String {
     } else {
         format!("{}Mi", ((v / 1048576.0).floor() as u64).max(16))
     }
+}
+
+/// `share(cpu=Q, eighths=N[, request=true])` / `share(memory=Q, eighths=N[, unit="M"])`: N
+/// eighths of a hosting's CPU or memory, for a container's limits (so a template's containers
+/// add up to what the quota holds, with room left for the suspension notice). CPU *requests*
+/// (`request=true`) are a quarter of that: the Pusat Data overcommits CPU 4:1, which sites
+/// idle enough to bear, and never memory (requests = limits). `unit="M"` gives whole
+/// mebibytes as a server flag wants them (`128M`).
+fn share(args: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let eighths = args
+        .get("eighths")
+        .and_then(|v| v.as_f64())
+        .filter(|e| *e > 0.0 && *e <= 8.0)
+        .ok_or_else(|| tera::Error::msg("share: eighths must be 1 to 8"))?;
+    let arg = |k: &str| args.get(k).and_then(|v| v.as_str());
+    let out = match (arg("cpu"), arg("memory")) {
+        (Some(q), None) => {
+            let request = args.get("request").and_then(|v| v.as_bool()) == Some(true);
+            fraction(q, if request { 32.0 } else { 8.0 } / eighths, true)
+        }
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(tera::Error::msg(
+                "share: give exactly one of cpu= or memory=",
+            ));
+        }
+        (None, Some(q)) => {
+            let mi = fraction(q, 8.0 / eighths, false);
+            match arg("unit") {
+                Some("M") => mi.replace("Mi", "M"),
+                None => mi,
+                Some(u) => return Err(tera::Error::msg(format!("share: unknown unit '{u}'"))),
+            }
+        }
+    };
+    Ok(tera::Value::String(out))
 }
 
 /// The app's data volume: the disk quota, less the database volume when the template has one

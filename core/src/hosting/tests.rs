@@ -35,6 +35,7 @@ fn input(t: AppTemplate) -> RenderInput {
         ingress_namespace: "ingress-nginx".into(),
         ingress_class: "nginx".into(),
         images: Images::under("registry.pusatdata.go.id/kavling").unwrap(),
+        source_mirror: Some("git://10.10.0.5:9418".parse().unwrap()),
     }
 }
 
@@ -162,7 +163,7 @@ fn parameters_are_checked_against_the_declarations() {
     };
     assert!(rules(AppTemplate::Php, &[]).is_empty());
     assert_eq!(
-        rules(AppTemplate::Php, &[("phpVersion", "7.4")]),
+        rules(AppTemplate::Php, &[("docroot", "../etc")]),
         ["template-parameter-invalid"]
     );
     assert_eq!(
@@ -185,13 +186,97 @@ fn parameters_are_checked_against_the_declarations() {
         ["template-parameter-invalid"]
     );
     assert_eq!(
-        rules(AppTemplate::Opensid, &[("phpVersion", "8.0")]),
+        rules(AppTemplate::Opensid, &[("version", "main; curl evil")]),
         ["template-parameter-invalid"]
+    );
+    // PHP's version is the Pusat Data's catalog, not a parameter (it was before)
+    assert_eq!(
+        rules(AppTemplate::Opensid, &[("phpVersion", "8.1")]),
+        ["template-parameter-unknown"]
     );
     let resolved = t
         .resolve(AppTemplate::Opensid, &BTreeMap::new(), "p")
         .unwrap();
-    assert_eq!(resolved["phpVersion"], "8.1");
+    assert_eq!(resolved["version"], "master");
+}
+
+#[test]
+fn containers_share_the_quota_and_opensid_fetches_only_from_the_mirror() {
+    let t = Templates::load().unwrap();
+    // requests of every container of a pod, in mebibytes
+    let pod_memory = |objs: &[serde_json::Value], name: &str| -> u64 {
+        let o = objs
+            .iter()
+            .find(|o| o["metadata"]["name"] == name && o["kind"] != "Service")
+            .unwrap();
+        o["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let m = c["resources"]["limits"]["memory"].as_str().unwrap();
+                m.trim_end_matches("Mi").parse::<u64>().unwrap()
+            })
+            .sum()
+    };
+    for app in [AppTemplate::Wordpress, AppTemplate::Opensid] {
+        let objs = t.render(&input(app)).unwrap();
+        let total = pod_memory(&objs, "web") + pod_memory(&objs, "db");
+        // 1Gi: web 3/8 + 1/8, db 3/8 — room left for the suspension notice (32Mi)
+        assert_eq!(total, 896, "{app:?}");
+        let web = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        assert_eq!(web["spec"]["strategy"]["type"], "Recreate");
+    }
+    let objs = t.render(&input(AppTemplate::Opensid)).unwrap();
+    let fetch = &objs.iter().find(|o| o["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"]
+        ["initContainers"][0];
+    assert_eq!(
+        fetch["image"],
+        "registry.pusatdata.go.id/kavling/git-fetch:2.47-trixie-1"
+    );
+    assert!(
+        fetch["env"]
+            .to_string()
+            .contains("git://10.10.0.5:9418/opensid.git")
+    );
+    let np = objs
+        .iter()
+        .find(|o| o["metadata"]["name"] == "allow-source-mirror")
+        .unwrap();
+    assert_eq!(
+        np["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"],
+        "10.10.0.5/32"
+    );
+    assert_eq!(np["spec"]["egress"][0]["ports"][0]["port"], 9418);
+    // no mirror configured: a clear refusal, never a fetch from elsewhere
+    let mut i = input(AppTemplate::Opensid);
+    i.source_mirror = None;
+    let err = t.render(&i).unwrap_err().to_string();
+    assert!(err.contains("--source-mirror"), "{err}");
+    // the other templates fetch nothing and open nothing
+    let objs = t.render(&input(AppTemplate::Wordpress)).unwrap();
+    assert!(
+        !objs
+            .iter()
+            .any(|o| o["metadata"]["name"] == "allow-source-mirror")
+    );
+}
+
+#[test]
+fn a_source_mirror_is_an_address() {
+    let m: SourceMirror = "git://172.30.18.2:18419".parse().unwrap();
+    assert_eq!((m.ip.to_string(), m.port), ("172.30.18.2".into(), 18419));
+    let m: SourceMirror = "https://10.0.0.7/mirror/".parse().unwrap();
+    assert_eq!((m.port, m.url.as_str()), (443, "https://10.0.0.7/mirror"));
+    let m: SourceMirror = "git://[2001:db8::5]".parse().unwrap();
+    assert_eq!(m.port, 9418);
+    for bad in [
+        "git.pusatdata.go.id",
+        "git://git.pusatdata.go.id",
+        "ftp://10.0.0.1",
+    ] {
+        assert!(bad.parse::<SourceMirror>().is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -285,6 +285,7 @@ pub fn decide(
         ingress_namespace: settings.ingress_namespace.clone(),
         ingress_class: settings.ingress_class.clone(),
         images: settings.images.clone(),
+        source_mirror: settings.source_mirror.clone(),
     };
     let objects = templates.render(&input).map_err(|e| {
         (

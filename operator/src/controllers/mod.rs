@@ -93,6 +93,8 @@ pub struct Settings {
     pub denied_target_ranges: Vec<crate::rules::naming::Cidr>,
     /// The images hostings run: the catalog under the Pusat Data's registry.
     pub images: crate::hosting::Images,
+    /// The Pusat Data's git mirror of application sources (`--source-mirror`).
+    pub source_mirror: Option<crate::hosting::SourceMirror>,
 }
 
 /// The local Pusat Data's registry prefix (dev/node/node.sh); production names its own.
@@ -110,6 +112,7 @@ impl Default for Settings {
             denied_target_ranges: vec![],
             images: crate::hosting::Images::under(DEFAULT_IMAGE_REGISTRY)
                 .expect("the default registry prefix is valid"),
+            source_mirror: None,
         }
     }
 }
