@@ -194,6 +194,7 @@ push_one() {
   if [ -n "$have" ] && [ "$have" != "$want" ]; then
     die "$ref already holds a different image: the $role recipe changed, so bump its tag in templates/images.yaml"
   fi
+  if [ "$have" = "$want" ]; then say "$ref already there"; return; fi
   skopeo copy --quiet --dest-tls-verify=false "oci:$dir/oci:$(field "$role" tag)" "docker://$ref" \
     || die "could not push $role to $ref"
   say "pushed $ref"

@@ -199,9 +199,9 @@ image_ref() { "$REPO/dev/images.sh" ref "$1"; } # ROLE's name:tag (templates/ima
 start_registry() {
   launch registry "$P_REGISTRY" "$BIN_REGISTRY" serve "$DATA/registry/config.yml"
   wait_for registry curl -fsS "http://127.0.0.1:$P_REGISTRY/v2/"
-  "$REPO/dev/images.sh" push "127.0.0.1:$P_REGISTRY" >>"$LOGS/images.log" 2>&1 \
+  "$REPO/dev/images.sh" push "127.0.0.1:$P_REGISTRY" >"$LOGS/images.log" 2>&1 \
     || die "images: building or pushing the catalog failed; see $LOGS/images.log"
-  say "images pushed to the registry ($(grep -c pushed "$LOGS/images.log") so far) $(printf '(%ds)' $((SECONDS - T0)))"
+  say "images in the registry: $(grep -c ' pushed ' "$LOGS/images.log") pushed, $(grep -c 'already there' "$LOGS/images.log") already there $(printf '(%ds)' $((SECONDS - T0)))"
 }
 
 start_node_forward() {
@@ -213,7 +213,15 @@ start_node_forward() {
 
 start_containerd() {
   launch containerd - nsenter --net="$NETNS_PATH" containerd --config "$NODE/containerd.toml"
-  wait_for containerd ctr --address "$NODE/containerd.sock" version
+  wait_for containerd containerd_cri_ready
+}
+
+# containerd answers `ctr version` before its CRI service has recovered the containers it
+# had (a restart after many pods takes seconds); the kubelet refuses a CRI that is "not
+# initialized yet". The CRI service logs "Start streaming server" as its last step.
+containerd_cri_ready() {
+  ctr --address "$NODE/containerd.sock" version >/dev/null 2>&1 \
+    && grep -q "Start streaming server" "$LOGS/containerd.log" && sleep 0.5
 }
 
 start_kubelet() {
