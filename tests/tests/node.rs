@@ -260,7 +260,7 @@ async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certifica
     );
 
     // The tenant puts its page in; the site shows it.
-    let mut put = kubectl(
+    kubectl_with_input(
         &stack,
         "rina",
         &[
@@ -274,16 +274,9 @@ async fn a_static_hosting_answers_over_https_at_its_name_with_kavlings_certifica
             "-c",
             "cat > /usr/share/nginx/html/index.html",
         ],
-    );
-    put.stdin(std::process::Stdio::piped());
-    let mut child = put.spawn()?;
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"<h1>Selamat datang</h1>\n")?;
-    anyhow::ensure!(child.wait()?.success(), "kubectl exec as rina failed");
+        b"<h1>Selamat datang</h1>\n",
+    )
+    .map_err(|e| anyhow::anyhow!("kubectl exec as rina failed: {e}"))?;
     let (_, body) = https_get(&stack, &name, &addr)?;
     assert!(body.contains("Selamat datang"), "{body}");
 
@@ -698,19 +691,15 @@ async fn opensid_is_fetched_from_the_pusat_data_mirror_and_answers_over_https_wi
     assert_eq!(code, 403, "/.git/config");
     // the fetch could reach the mirror only: from the same pod, the audit remote (same
     // address, another port) is closed to it
-    let audit_port: u16 = stack
-        .get("KAVLING_AUDIT_REPO")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
-    let mirror_port: u16 = stack
-        .get("KAVLING_SOURCE_MIRROR")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    // (both are git:// URLs by IP address: the operator's own parser reads their ports)
+    let port = |key: &str| -> anyhow::Result<u16> {
+        Ok(stack
+            .get(key)
+            .parse::<kavling::hosting::SourceMirror>()
+            .map_err(anyhow::Error::msg)?
+            .port)
+    };
+    let (audit_port, mirror_port) = (port("KAVLING_AUDIT_REPO")?, port("KAVLING_SOURCE_MIRROR")?);
     let node_ip = stack.get("KAVLING_NODE_IP").to_string();
     assert!(
         connects_from(&stack, &hns, &node_ip, mirror_port)?,
@@ -783,8 +772,23 @@ async fn the_php_and_container_templates_serve_the_tenants_code_over_https() -> 
 
 /// `kubectl apply -f -` of `doc` as `user`: Ok(stdout) or Err(the API server's message).
 fn apply_as(stack: &Stack, user: &str, doc: &serde_json::Value) -> Result<String, String> {
+    kubectl_with_input(
+        stack,
+        user,
+        &["apply", "-f", "-"],
+        doc.to_string().as_bytes(),
+    )
+}
+
+/// `kubectl ARGS` as `user` with `input` on its stdin: Ok(stdout) or Err(stderr).
+fn kubectl_with_input(
+    stack: &Stack,
+    user: &str,
+    args: &[&str],
+    input: &[u8],
+) -> Result<String, String> {
     use std::io::Write;
-    let mut c = kubectl(stack, user, &["apply", "-f", "-"]);
+    let mut c = kubectl(stack, user, args);
     c.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -793,7 +797,7 @@ fn apply_as(stack: &Stack, user: &str, doc: &serde_json::Value) -> Result<String
         .stdin
         .take()
         .unwrap()
-        .write_all(doc.to_string().as_bytes())
+        .write_all(input)
         .map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
