@@ -464,7 +464,10 @@ cmd_component() {
     start)
       [ -x "$bin" ] || die "$name is not built ($bin); run cargo build --workspace"
       STARTED=()
+      # TMPDIR names no directory: as under the Deployment's readOnlyRootFilesystem, Kavling's
+      # processes must not need to write anywhere but their data directory.
       launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
+        TMPDIR="$STACK/no-tmp-for-kavling" \
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
         KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-$(ingress_address)}" \

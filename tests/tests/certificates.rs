@@ -414,6 +414,64 @@ async fn bad_names_and_bad_issuers_are_refused_and_nothing_is_ordered() -> anyho
     Ok(())
 }
 
+/// An Issuer trusting the wrong CA says so: the TLS cause, not "client error (Connect)". The
+/// operator runs with an unwritable temp directory (dev/stack.sh), as under
+/// readOnlyRootFilesystem, so the right CA bundle working elsewhere proves it is read from
+/// memory.
+#[tokio::test]
+async fn an_issuer_trusting_the_wrong_ca_names_the_tls_cause() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let admin = stack.client_as("kavling-restore").await?;
+    let issuers: Api<Issuer> = Api::all(admin.clone());
+    let good = issuers.get("pusat-data").await?;
+    assert!(
+        good.spec.ca_bundle.is_some(),
+        "the stack's issuer trusts the stack's CA through caBundle"
+    );
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("wrong-ca"));
+    std::fs::create_dir_all(&dir)?;
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=Bukan CA Pusat Data"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("ca.pem"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = kavling_e2e::unique("salah-ca");
+    let mut wrong = Issuer::new(&name, good.spec.clone());
+    wrong.spec.ca_bundle = Some(std::fs::read_to_string(dir.join("ca.pem"))?);
+    issuers.create(&PostParams::default(), &wrong).await?;
+    let msg = wait_for("the wrong CA is named", T, || async {
+        let i = issuers.get(&name).await?;
+        Ok(i.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .filter(|c| c.status == "False" && c.reason == "AccountFailed")
+            .map(|c| c.message.clone()))
+    })
+    .await?;
+    assert!(
+        msg.contains("invalid peer certificate") && msg.contains("UnknownIssuer"),
+        "the condition names the TLS cause: {msg}"
+    );
+    issuers.delete(&name, &Default::default()).await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_weekly_budget_of_a_registered_domain_is_kept_and_said() -> anyhow::Result<()> {
     let stack = Stack::load()?;

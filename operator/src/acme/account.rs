@@ -18,30 +18,61 @@ pub fn secret_name(issuer: &str) -> String {
     format!("acme-account-{issuer}")
 }
 
-/// An HTTP client for the directory: trusting `ca_bundle` when given (instant-acme takes the
-/// root from a file, so it is written to a file named by its digest).
+/// An HTTP client for the directory, trusting `ca_bundle` when given. The bundle is read from
+/// memory, never written anywhere: the operator runs with a read-only root filesystem.
 fn builder(spec: &IssuerSpec) -> Result<AccountBuilder, AcmeError> {
     match &spec.ca_bundle {
-        Some(pem) => {
-            let digest = Sha256::digest(pem.as_bytes());
-            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            let path = std::env::temp_dir().join(format!("kavling-acme-root-{hex}.pem"));
-            if !path.exists() {
-                std::fs::write(&path, pem).map_err(|source| AcmeError::Io {
-                    doing: format!("cannot write the CA bundle to {}", path.display()),
-                    source,
-                })?;
-            }
-            Account::builder_with_root(&path).map_err(|e| AcmeError::Spec {
-                field: "spec.caBundle",
-                message: e.to_string(),
-            })
-        }
+        Some(pem) => Ok(Account::builder_with_http(Box::new(client_trusting(
+            roots_from_pem(pem)?,
+        )))),
         None => Account::builder().map_err(|source| AcmeError::Ca {
             doing: "HTTP client".into(),
             source,
         }),
     }
+}
+
+/// The roots of a PEM bundle (one or more certificates; anything else is refused by name).
+pub fn roots_from_pem(pem: &str) -> Result<rustls::RootCertStore, AcmeError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let invalid = |message: String| AcmeError::Spec {
+        field: "spec.caBundle",
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
+        let cert = cert.map_err(|e| invalid(format!("certificate {}: {e}", i + 1)))?;
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("certificate {}: {e}", i + 1)))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+/// HTTPS only, HTTP/1.1 and 2, like instant-acme's own client but with these roots.
+fn client_trusting(
+    roots: rustls::RootCertStore,
+) -> hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    instant_acme::BodyWrapper<bytes::Bytes>,
+> {
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
 }
 
 /// Registers a new account at the Issuer's CA.
@@ -124,5 +155,34 @@ impl Accounts {
     /// Forgets an Issuer's account (its spec or credentials changed, or it failed).
     pub fn forget(&self, issuer: &str) {
         self.cache.lock().expect("accounts lock").remove(issuer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(cn: &str) -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_bundle_of_several_roots_is_read_from_memory_and_garbage_is_named() {
+        let bundle = format!("{}{}", ca_pem("Root A"), ca_pem("Root B"));
+        assert_eq!(roots_from_pem(&bundle).unwrap().len(), 2);
+        let e = roots_from_pem("not a certificate").unwrap_err().to_string();
+        assert!(
+            e.starts_with("spec.caBundle: holds no PEM certificate"),
+            "{e}"
+        );
+        let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let e = roots_from_pem(broken).unwrap_err().to_string();
+        assert!(e.starts_with("spec.caBundle: certificate 1:"), "{e}");
     }
 }

@@ -11,8 +11,10 @@ pub enum AcmeError {
         field: &'static str,
         message: String,
     },
-    /// The CA (or the way to it) failed: unreachable, refused, answered nonsense.
-    #[error("{doing}: {source}")]
+    /// The CA (or the way to it) failed: unreachable, refused, answered nonsense. The whole
+    /// chain of causes is shown: the HTTP client's own text ("client error (Connect)") hides
+    /// the TLS or network reason a person needs.
+    #[error("{doing}: {}", causes(source))]
     Ca {
         doing: String,
         #[source]
@@ -32,19 +34,27 @@ pub enum AcmeError {
         #[source]
         source: rcgen::Error,
     },
-    /// Local I/O (the CA bundle file).
-    #[error("{doing}: {source}")]
-    Io {
-        doing: String,
-        #[source]
-        source: std::io::Error,
-    },
     /// A Kavling DNS server does not serve the challenge (yet), or did not answer.
     #[error("{server}: {message}")]
     NotServed {
         server: std::net::SocketAddr,
         message: String,
     },
+}
+
+/// An error and its sources, "outer: inner: innermost", each said once (wrappers often repeat
+/// their source's text).
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
+        }
+        next = err.source();
+    }
+    said.join(": ")
 }
 
 impl AcmeError {
@@ -55,7 +65,6 @@ impl AcmeError {
             AcmeError::Ca { .. } => "ca",
             AcmeError::Credentials { .. } => "credentials",
             AcmeError::Key { .. } => "key",
-            AcmeError::Io { .. } => "io",
             AcmeError::NotServed { .. } => "dns-propagation",
         }
     }
@@ -82,5 +91,28 @@ mod tests {
         };
         assert!(e.to_string().starts_with("127.0.0.1:5353: does not serve"));
         assert_eq!(e.category(), "dns-propagation");
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_whole_chain_of_causes_is_said_once_each() {
+        let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let e = AcmeError::Ca {
+            doing: "registering at https://ca.example/dir".into(),
+            source: instant_acme::Error::Other(Box::new(Outer(io))),
+        };
+        assert_eq!(
+            e.to_string(),
+            "registering at https://ca.example/dir: client error (Connect): \
+             invalid peer certificate: UnknownIssuer"
+        );
     }
 }
