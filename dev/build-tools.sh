@@ -2,14 +2,15 @@
 # Builds (or finds in the cache) every third-party piece of the local Pusat Data:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 #   kubectl, the image registry (CNCF distribution), Traefik,
-#   Rancher's local-path-provisioner, kube-router, CoreDNS   — from Go modules,
+#   Rancher's local-path-provisioner, kube-router, CoreDNS,
+#   cert-manager's CRDs (files only, for a coexistence test) — from Go modules,
 #   garage                                                   — from the crate registry,
 #   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
 #   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
@@ -24,6 +25,8 @@ LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 # expression, which this VM's kernel lacks. v2.1.0 is the version the module proxy serves.
 KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+# cert-manager's CRDs, for the test that Kavling's kinds never shadow cert-manager's.
+CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.21.2}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -191,6 +194,21 @@ registry_tool() {
   go_tool registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry
 }
 
+# cert-manager's own CustomResourceDefinitions, as its Go module ships them (deploy/crds/):
+# installed next to Kavling's by tests/tests/coexistence.rs. Nothing of cert-manager runs.
+cert_manager_crds() {
+  local dir="$CACHE/cert-manager-crds-$CERT_MANAGER_VERSION" src
+  if [ -s "$dir/cert-manager.io_certificates.yaml" ]; then say "cert-manager CRDs $CERT_MANAGER_VERSION cached"; return; fi
+  need_toolchain go "install Go to fetch cert-manager's module"
+  say "fetching cert-manager $CERT_MANAGER_VERSION's CRDs from its Go module"
+  src=$(cd / && GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" \
+    2>>"$LOGS/cert-manager.log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] && [ -d "$src/deploy/crds" ] || fail "cert-manager's module has no deploy/crds; see $LOGS/cert-manager.log"
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  cp "$src"/deploy/crds/*.yaml "$dir.tmp"/
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+}
+
 # Traefik's go.mod replaces one of its own packages with a nested module the module zip leaves
 # out (pkg/config/dynamic/ext: two empty extension structs in the open-source build), so
 # `go install` refuses it; we build in a copy of the module with that directory restored.
@@ -229,7 +247,8 @@ case "${1:-all}" in
   local-path) local_path_tool ;;
   netpol) netpol_tool ;;
   coredns) coredns_tool ;;
+  cert-manager-crds) cert_manager_crds ;;
   browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|all)" ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool; cert_manager_crds ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|all)" ;;
 esac

@@ -81,7 +81,7 @@ as admin wait --for=condition=Available --timeout=240s deploy/web -n sungaipua--
 as admin get pods -n sungaipua--opensid -o wide
 
 step "TLS: every subdomain that wants it gets a certificate from the ACME CA (Pebble), DNS-01 through our zones"
-as ani wait --for=condition=Ready --timeout=120s certificates.kavling.go.id --all -A >/dev/null \
+as ani wait --for=condition=Ready --timeout=120s tlscertificates.kavling.go.id --all -A >/dev/null \
   || echo "   (some certificates are not Ready yet; see: kavling get certificates -A -o wide)"
 kavling ani get certificates -A
 

@@ -4,7 +4,23 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 eval "$("$REPO/dev/stack.sh" env)"
-kubectl() { "$KAVLING_KUBECTL" --kubeconfig "$KAVLING_KUBECONFIG_DIR/admin.yaml" "$@"; }
+# A discovery cache of its own: a cache from before a CRD was renamed would map a kind to
+# the old resource (kubectl keeps discovery for minutes).
+CACHE_DIR=$(mktemp -d); trap 'rm -rf "$CACHE_DIR"' EXIT
+kubectl() { "$KAVLING_KUBECTL" --kubeconfig "$KAVLING_KUBECONFIG_DIR/admin.yaml" --cache-dir "$CACHE_DIR" "$@"; }
+# A stack made by an older Kavling may hold CRDs of its group that this one no longer ships
+# (certificates and issuers became tlscertificates and acmeissuers, so as not to shadow
+# cert-manager's): they are removed with their objects, whose finalizers no controller serves.
+shipped=$(cd "$REPO/manifests/crds" && ls -- *.yaml | sed 's/\.yaml$//')
+for crd in $(kubectl get crd -o name | sed -n 's#^customresourcedefinition.apiextensions.k8s.io/\(.*\.kavling\.go\.id\)$#\1#p'); do
+  grep -qx "$crd" <<<"$shipped" && continue
+  echo "[manifests] removing $crd: this version of Kavling no longer ships it" >&2
+  kubectl get "$crd" -A -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.namespace}{"\n"}{end}' 2>/dev/null \
+    | while read -r name ns; do
+      kubectl patch "$crd" "$name" ${ns:+-n "$ns"} --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+    done
+  kubectl delete crd "$crd" --timeout=60s >/dev/null
+done
 kubectl apply --server-side --force-conflicts -f "$REPO/manifests/crds" -f "$REPO/manifests/rbac" -f "$REPO/manifests/policies" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$REPO/manifests/crds" >/dev/null
 echo "[manifests] CRDs, RBAC and admission policies installed" >&2

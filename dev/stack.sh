@@ -31,13 +31,14 @@ DINAS_GROUP="kavling:dinas"
 
 P_ETCD=$((BASE + 79)); P_ETCD_PEER=$((BASE + 80)); P_API=$((BASE + 443)); P_KCM=$((BASE + 257))
 P_PEBBLE=$((BASE + 400)); P_PEBBLE_MGMT=$((BASE + 401)); P_PEBBLE_HTTP=$((BASE + 402)); P_PEBBLE_TLS=$((BASE + 403))
-P_DNS=$((BASE + 53)); P_DNS_HTTP=$((BASE + 54)); P_OPERATOR=$((BASE + 808))
+P_DNS=$((BASE + 53)); P_DNS_HTTP=$((BASE + 54)); P_OPERATOR=$((BASE + 808)); P_STANDBY=$((BASE + 809))
 P_GIT=$((BASE + 418)); P_MIRROR=$((BASE + 419))
 P_S3=$((BASE + 900)); P_GARAGE_RPC=$((BASE + 901)); P_GARAGE_WEB=$((BASE + 902)); P_GARAGE_ADMIN=$((BASE + 903))
 
 BIN_ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
 BIN_K8S="$CACHE/kubernetes-$K8S_VERSION"
 BIN_GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
+CERT_MANAGER_CRDS="$CACHE/cert-manager-crds-${CERT_MANAGER_VERSION:-v1.21.2}"
 BIN_PEBBLE="$(command -v pebble || echo /usr/bin/pebble)"
 
 PKI="$STACK/pki"; KCFG="$STACK/kubeconfig"; LOGS="$STACK/logs"; RUN="$STACK/run"; DATA="$STACK/data"
@@ -101,6 +102,7 @@ stop_one() {
 COMPONENTS=(etcd kube-apiserver kube-controller-manager pebble garage audit-remote source-mirror)
 
 stop_all() {
+  stop_one kavling-operator-standby
   stop_one kavling-operator
   stop_one kavling-dns
   stop_node
@@ -368,6 +370,7 @@ KAVLING_CA=$PKI/ca.crt
 KAVLING_DNS_ADDR=127.0.0.1:$P_DNS
 KAVLING_DNS_HTTP=127.0.0.1:$P_DNS_HTTP
 KAVLING_OPERATOR_ADDR=127.0.0.1:$P_OPERATOR
+KAVLING_STANDBY_ADDR=127.0.0.1:$P_STANDBY
 KAVLING_ACME_DIRECTORY=https://127.0.0.1:$P_PEBBLE/dir
 KAVLING_ACME_CA_BUNDLE=$PKI/ca.crt
 KAVLING_PEBBLE_MGMT=https://127.0.0.1:$P_PEBBLE_MGMT
@@ -378,6 +381,7 @@ KAVLING_GARAGE_ADMIN=http://127.0.0.1:$P_GARAGE_ADMIN
 KAVLING_GARAGE_ADMIN_TOKEN_FILE=$STACK/garage-admin-token
 KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
+KAVLING_CERT_MANAGER_CRDS=$CERT_MANAGER_CRDS
 KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
 KAVLING_AUDIT_LOCAL=$DATA/audit
 KAVLING_AUDIT_SIGNING_KEY=$PKI/audit-signing
@@ -396,6 +400,7 @@ check_tools() {
   local missing=()
   [ -x "$BIN_ETCD" ] || missing+=(etcd)
   [ -x "$BIN_K8S/kube-apiserver" ] && [ -x "$BIN_K8S/kubelet" ] || missing+=(kubernetes)
+  [ -s "$CERT_MANAGER_CRDS/cert-manager.io_certificates.yaml" ] || missing+=(cert-manager-crds)
   if node_enabled; then
     [ -x "$BIN_REGISTRY" ] || missing+=(registry)
     [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)
@@ -449,13 +454,16 @@ cmd_component() {
   local name=$1; shift
   [ -f "$STACK/stack.env" ] || die "the stack is not started; run dev/stack.sh start"
   local target="${CARGO_TARGET_DIR:-$REPO/target}/debug"
-  local bin port health args extra_env=()
+  local bin port health args audit="" kcfg="$KCFG/$name.yaml" extra_env=()
   # where OpenSID's code comes from: the source mirror as the node's pods reach it
   node_enabled && extra_env+=(KAVLING_SOURCE_MIRROR="git://$NODE_IP:$P_MIRROR")
   case "$name" in
     kavling-operator)
-      bin="${KAVLING_OPERATOR_BIN:-$target/kavling-operator}"; port=$P_OPERATOR
+      bin="${KAVLING_OPERATOR_BIN:-$target/kavling-operator}"; port=$P_OPERATOR; audit="$DATA/audit"
       health="http://127.0.0.1:$P_OPERATOR/readyz"; args=(--listen "127.0.0.1:$P_OPERATOR") ;;
+    kavling-operator-standby) # a second replica for failover tests: its own audit copy and port
+      bin="${KAVLING_OPERATOR_BIN:-$target/kavling-operator}"; port=$P_STANDBY; audit="$DATA/audit-standby"; kcfg="$KCFG/kavling-operator.yaml"
+      health="http://127.0.0.1:$P_STANDBY/readyz"; args=(--listen "127.0.0.1:$P_STANDBY") ;;
     kavling-dns)
       bin="${KAVLING_DNS_BIN:-$target/kavling-dns}"; port=$P_DNS
       health="http://127.0.0.1:$P_DNS_HTTP/readyz"; args=(--listen "127.0.0.1:$P_DNS" --http "127.0.0.1:$P_DNS_HTTP") ;;
@@ -466,15 +474,17 @@ cmd_component() {
       STARTED=()
       # TMPDIR names no directory: as under the Deployment's readOnlyRootFilesystem, Kavling's
       # processes must not need to write anywhere but their data directory.
-      launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$KCFG/$name.yaml" \
-        TMPDIR="$STACK/no-tmp-for-kavling" \
+      # One identity per replica, kept across restarts (as a pod's name is), so a restarted
+      # leader takes its lease back at once instead of waiting it out.
+      launch "$name" "$port" env RUST_LOG="${RUST_LOG:-info,kube=warn}" KUBECONFIG="$kcfg" \
+        TMPDIR="$STACK/no-tmp-for-kavling" KAVLING_LEADER_IDENTITY="stack-$name" \
         KAVLING_GARAGE_ADMIN="http://127.0.0.1:$P_GARAGE_ADMIN" KAVLING_GARAGE_TOKEN_FILE="$STACK/garage-operator-token" \
         KAVLING_S3_ENDPOINT="http://127.0.0.1:$P_S3" KAVLING_S3_REGION=garage \
         KAVLING_DNS_SERVERS="127.0.0.1:$P_DNS" KAVLING_INGRESS_ADDRESSES="${KAVLING_INGRESS_ADDRESSES:-$(ingress_address)}" \
         KAVLING_INGRESS_NAMESPACE="$INGRESS_NAMESPACE" KAVLING_INGRESS_CLASS="$INGRESS_CLASS" \
         KAVLING_IMAGE_REGISTRY="$REGISTRY_NAME/kavling" \
         "${extra_env[@]}" \
-        KAVLING_AUDIT_REPO="$DATA/audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
+        KAVLING_AUDIT_REPO="$audit" KAVLING_AUDIT_REMOTE="git://127.0.0.1:$P_GIT/audit.git" \
         KAVLING_DENIED_TARGET_CIDRS="10.96.0.0/24" \
         "$bin" "${args[@]}"
       T0=$SECONDS
@@ -499,6 +509,7 @@ case "${1:-}" in
   status) cmd_status ;;
   env) sed -e '/^#/d' -e 's/^/export /' "$STACK/stack.env" ;;
   operator) shift; cmd_component kavling-operator "$@" ;;
+  operator-standby) shift; cmd_component kavling-operator-standby "$@" ;;
   dns) shift; cmd_component kavling-dns "$@" ;;
   garage|pebble|audit-remote) # for outage tests: stop and start one dependency alone
     c=$1; shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"

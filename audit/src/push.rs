@@ -48,3 +48,62 @@ pub fn push(repo: &Path, url: &str) -> Result<bool, PushError> {
         None => Ok(true),
     }
 }
+
+/// What [`adopt_remote`] did to the local `main`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Adopted {
+    /// The remote has no `main` yet: nothing to adopt.
+    RemoteEmpty,
+    /// Local and remote agree.
+    Same,
+    /// The local history holds the remote's and more (commits made while the remote was
+    /// down): they are pushed next.
+    LocalAhead,
+    /// The local `main` was behind (another replica led meanwhile) and now is the remote's.
+    FastForwarded,
+    /// The two histories had diverged: the remote's is kept (it is what auditors read) and
+    /// the local commits are kept aside under the named ref, never lost.
+    Diverged { kept_at: String },
+}
+
+/// Makes the local `main` continue from the remote's, before a new leader writes: the audit
+/// trail is one history however often leadership moves between replicas, and a change another
+/// replica already recorded is not recorded twice (the writer records only what differs from
+/// its repository's tree).
+pub fn adopt_remote(repo: &Path, url: &str) -> Result<Adopted, PushError> {
+    const FETCHED: &str = "refs/kavling/remote-main";
+    let repo = Repository::open_bare(repo)?;
+    let mut remote = repo.remote_anonymous(url)?;
+    remote.fetch(&[format!("+{BRANCH}:{FETCHED}")], None, None)?;
+    let Ok(theirs) = repo.refname_to_id(FETCHED) else {
+        return Ok(Adopted::RemoteEmpty);
+    };
+    let adopted = match repo.refname_to_id(BRANCH).ok() {
+        Some(ours) if ours == theirs => return Ok(Adopted::Same),
+        Some(ours) if repo.graph_descendant_of(ours, theirs)? => return Ok(Adopted::LocalAhead),
+        Some(ours) if !repo.graph_descendant_of(theirs, ours)? => {
+            let kept_at = format!(
+                "refs/kavling/diverged/{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default()
+            );
+            repo.reference(
+                &kept_at,
+                ours,
+                true,
+                "audit: local history diverged from the remote's",
+            )?;
+            Adopted::Diverged { kept_at }
+        }
+        _ => Adopted::FastForwarded,
+    };
+    repo.reference(
+        BRANCH,
+        theirs,
+        true,
+        "audit: continue from the remote's main",
+    )?;
+    Ok(adopted)
+}

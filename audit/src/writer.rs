@@ -104,6 +104,9 @@ pub async fn run(
         let path = settings.repo.clone();
         tokio::task::spawn_blocking(move || AuditRepo::open_or_init(&path, signer)).await??
     };
+    if let Some(remote) = settings.remote.clone() {
+        adopt_remote(&settings.repo, &remote).await;
+    }
     tracing::info!(repo = %settings.repo.display(), remote = ?settings.remote, "audit writer starting");
     let (tx, rx) = mpsc::channel(4096);
     let committed = Arc::new(Notify::new());
@@ -282,6 +285,39 @@ fn entries(repo: &AuditRepo, observed: Observed) -> Vec<Entry> {
                 })
             })
             .collect(),
+    }
+}
+
+/// Continues from the remote's history before writing (another replica may have led since
+/// this one last wrote). Tried for a while; a remote that stays down does not stop the audit
+/// trail: commits then wait locally, and a push the remote refuses is said in the log.
+async fn adopt_remote(repo: &std::path::Path, remote: &str) {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=6 {
+        let (r, u) = (repo.to_path_buf(), remote.to_string());
+        match tokio::task::spawn_blocking(move || crate::push::adopt_remote(&r, &u)).await {
+            Ok(Ok(crate::push::Adopted::Diverged { kept_at })) => {
+                tracing::warn!(%remote, %kept_at, "the local audit history diverged from the remote's; continuing from the remote's, local commits kept aside");
+                return;
+            }
+            Ok(Ok(how)) => {
+                tracing::info!(%remote, ?how, "audit history continues from the remote's");
+                return;
+            }
+            Ok(Err(e)) if attempt < 6 => {
+                tracing::debug!(%remote, error = %e, "audit remote not reachable yet");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%remote, error = %e, "cannot read the audit remote; continuing from the local history");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "adopting the audit remote panicked; continuing from the local history");
+                return;
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
     }
 }
 

@@ -74,4 +74,141 @@ mod tests {
             );
         }
     }
+
+    /// Property paths (`.spec.x`, `.status.conditions[].y`) without a description: what
+    /// `kubectl explain` would show empty.
+    fn undescribed(path: &str, schema: &serde_json::Value, out: &mut Vec<String>) {
+        if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+            for (name, sub) in props {
+                let here = format!("{path}.{name}");
+                let metadata =
+                    path.is_empty() && ["apiVersion", "kind", "metadata"].contains(&name.as_str());
+                if !metadata
+                    && sub
+                        .get("description")
+                        .and_then(|d| d.as_str())
+                        .is_none_or(str::is_empty)
+                {
+                    out.push(here.clone());
+                }
+                undescribed(&here, sub, out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            undescribed(&format!("{path}[]"), items, out);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for sub in schema
+                .get(key)
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                undescribed(path, sub, out);
+            }
+        }
+        if let Some(extra) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            undescribed(&format!("{path}[*]"), extra, out);
+        }
+    }
+
+    /// `kubectl explain` teaches every kind, spec and status field (kube's default text,
+    /// "Auto-generated derived type…", taught nothing).
+    #[test]
+    fn every_kind_and_every_field_is_described() {
+        let mut missing = Vec::new();
+        for crd in all() {
+            let kind = crd.spec.names.kind.clone();
+            let schema = serde_json::to_value(
+                crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .unwrap()
+                    .open_api_v3_schema
+                    .as_ref()
+                    .unwrap(),
+            )
+            .unwrap();
+            let top = schema["description"].as_str().unwrap_or_default();
+            if top.is_empty() || top.contains("Auto-generated") {
+                missing.push(format!("{kind} (the kind itself)"));
+            }
+            let mut fields = Vec::new();
+            undescribed("", &schema, &mut fields);
+            missing.extend(fields.into_iter().map(|f| format!("{kind}{f}")));
+        }
+        assert!(missing.is_empty(), "undescribed:\n{}", missing.join("\n"));
+    }
+
+    /// Columns never repeat kubectl's own (NAME, and NAMESPACE under `-A`); every kind with a
+    /// status says whether it is Ready; every kind has `-o wide` columns.
+    #[test]
+    fn printer_columns_do_not_repeat_kubectls_and_say_ready() {
+        for crd in all() {
+            let kind = &crd.spec.names.kind;
+            let v = &crd.spec.versions[0];
+            let cols = v.additional_printer_columns.clone().unwrap_or_default();
+            for c in &cols {
+                let up = c.name.to_uppercase();
+                assert!(
+                    up != "NAME" && up != "NAMESPACE",
+                    "{kind}: column {} repeats kubectl's",
+                    c.name
+                );
+            }
+            if v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+            {
+                assert!(
+                    cols.iter().any(|c| c.name == "Ready"),
+                    "{kind}: no Ready column"
+                );
+            }
+            assert!(
+                cols.iter().any(|c| c.priority.unwrap_or(0) > 0),
+                "{kind}: no -o wide column"
+            );
+        }
+    }
+
+    /// Kavling's resource names never shadow cert-manager's: with both installed, kubectl
+    /// resolves `certificates`, `cert`, `issuers` to cert-manager (tests/tests/coexistence.rs
+    /// proves it against cert-manager's own CRDs).
+    #[test]
+    fn no_name_kubectl_resolves_is_one_cert_manager_uses() {
+        const CERT_MANAGER: &[&str] = &[
+            "certificates",
+            "certificate",
+            "cert",
+            "certs",
+            "issuers",
+            "issuer",
+            "iss",
+            "ciss",
+            "clusterissuers",
+            "clusterissuer",
+            "certificaterequests",
+            "certificaterequest",
+            "cr",
+            "crs",
+            "orders",
+            "order",
+            "challenges",
+            "challenge",
+        ];
+        for crd in all() {
+            let n = &crd.spec.names;
+            let mut ours = vec![n.plural.clone(), n.singular.clone().unwrap_or_default()];
+            ours.extend(n.short_names.clone().unwrap_or_default());
+            for name in ours {
+                assert!(
+                    !CERT_MANAGER.contains(&name.as_str()),
+                    "{}: {name} is cert-manager's",
+                    n.kind
+                );
+            }
+        }
+    }
 }

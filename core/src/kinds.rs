@@ -35,7 +35,7 @@ impl Eq for Kind {}
 /// Every kind, in restore order: what another kind refers to comes first (an Issuer before the
 /// Certificates naming it, a Tenant before its Requests, a Request before its Approval).
 pub const KINDS: &[Kind] = &[
-    Kind::cluster("Issuer", "issuers", &[], Issuer::crd),
+    Kind::cluster("Issuer", "acmeissuers", &[], Issuer::crd),
     Kind::cluster("Zone", "zones", &[], Zone::crd),
     Kind::cluster("Tenant", "tenants", &[], Tenant::crd),
     Kind::namespaced("Request", "requests", &["phase"], Request::crd),
@@ -48,7 +48,7 @@ pub const KINDS: &[Kind] = &[
     // issued or renewed: a new serial
     Kind::namespaced(
         "Certificate",
-        "certificates",
+        "tlscertificates",
         &["serial", "notAfter"],
         Certificate::crd,
     ),

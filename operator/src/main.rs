@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use kavling::controllers::{self, Context};
+use kavling::leader;
 
 /// Kavling operator: turns approved requests into subdomains and DNS records.
 #[derive(Parser, Debug)]
@@ -89,6 +91,16 @@ struct Args {
     /// commits wait in --audit-repo and are pushed in order later.
     #[arg(long, env = "KAVLING_AUDIT_REMOTE")]
     audit_remote: Option<String>,
+    /// Leader election: replicas stand by until they hold the Lease `kavling-operator` in
+    /// --namespace; only the leader reconciles and writes the audit trail. `false` only for a
+    /// single process that must never wait.
+    #[arg(long, env = "KAVLING_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Seconds a leader's lease lasts unrenewed: how long a standby waits after the leader
+    /// died before taking over (renewals every 2 s; a leader that cannot renew for 2/3 of
+    /// this stops leading first).
+    #[arg(long, env = "KAVLING_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
+    lease_seconds: u64,
 }
 
 /// The object store from the arguments, when configured.
@@ -149,9 +161,17 @@ async fn main() -> anyhow::Result<()> {
     let metrics_ctx = ctx.clone();
     let audit_metrics = Arc::new(kavling_audit::writer::Metrics::default());
     let audit_render = audit_metrics.clone();
+    let leading = Arc::new(AtomicBool::new(false));
+    let leading_render = leading.clone();
     tokio::spawn(kavling::health::serve(
         listener,
-        Arc::new(move || metrics_ctx.render_metrics() + &audit_render.render()),
+        Arc::new(move || {
+            format!(
+                "# HELP kavling_leader 1 while this replica leads (reconciles and writes the audit trail).\n# TYPE kavling_leader gauge\nkavling_leader {}\n",
+                u8::from(leading_render.load(Ordering::Relaxed))
+            ) + &metrics_ctx.render_metrics()
+                + &audit_render.render()
+        }),
         ready.clone(),
     ));
 
@@ -160,6 +180,35 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the API server did not answer")?;
     tracing::info!(server = %version.git_version, listen = %args.listen, "kavling-operator starting");
+    controllers::ensure_namespace(&client, &args.namespace)
+        .await
+        .context("cannot make the operator's namespace")?;
+    // A standby is healthy and ready (it serves /metrics, and a rollout can proceed); it
+    // only does not reconcile.
+    ready.store(true, Ordering::Relaxed);
+    let mut elector = args.leader_elect.then(|| {
+        let secs = args.lease_seconds;
+        leader::Elector::new(
+            client.clone(),
+            &args.namespace,
+            "kavling-operator",
+            leader::identity(),
+            leader::Timings {
+                lease_duration: Duration::from_secs(secs),
+                renew_deadline: Duration::from_secs(secs * 2 / 3),
+                retry: Duration::from_secs((secs / 7).max(1)),
+            },
+        )
+    });
+    if let Some(e) = elector.as_mut() {
+        tracing::info!(identity = %e.identity(), "waiting for the leader lease");
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = shutdown_signal() => return Ok(()),
+        }
+        tracing::info!(identity = %e.identity(), "leading: reconciling and writing the audit trail");
+    }
+    leading.store(true, Ordering::Relaxed);
     match args.audit_repo.clone() {
         Some(repo) => {
             let settings = kavling_audit::writer::Settings {
@@ -167,9 +216,6 @@ async fn main() -> anyhow::Result<()> {
                 remote: args.audit_remote.clone(),
                 namespace: args.namespace.clone(),
             };
-            controllers::ensure_namespace(&client, &args.namespace)
-                .await
-                .context("cannot make the operator's namespace")?;
             let client = client.clone();
             tokio::spawn(async move {
                 if let Err(e) = kavling_audit::writer::run(client, settings, audit_metrics).await {
@@ -183,9 +229,38 @@ async fn main() -> anyhow::Result<()> {
             "no --audit-repo given: changes are NOT recorded in an audit trail (set it in production)"
         ),
     }
-    ready.store(true, Ordering::Relaxed);
 
-    controllers::run_all(ctx).await;
+    let lost = async {
+        match elector.as_mut() {
+            Some(e) => e.hold().await,
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = controllers::run_all(ctx) => tracing::info!("controllers stopped"),
+        _ = shutdown_signal() => tracing::info!("asked to stop"),
+        why = lost => {
+            // Another replica may lead already: stop at once rather than write beside it.
+            tracing::error!(?why, "lost the leader lease; stopping (a restart stands by)");
+            std::process::exit(1);
+        }
+    }
+    leading.store(false, Ordering::Relaxed);
+    if let Some(e) = elector.as_mut()
+        && let Err(err) = e.release().await
+    {
+        tracing::warn!(error = %err, "could not release the leader lease; it expires by itself");
+    }
     tracing::info!("kavling-operator stopped");
     Ok(())
+}
+
+/// SIGTERM (a pod being stopped) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

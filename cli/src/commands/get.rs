@@ -33,9 +33,22 @@ pub enum Kind {
     Records,
     #[value(alias = "bucket", alias = "bkt")]
     Buckets,
-    #[value(alias = "certificate", alias = "cert", alias = "certs")]
+    #[value(
+        alias = "certificate",
+        alias = "cert",
+        alias = "certs",
+        alias = "tlscertificates",
+        alias = "tlscertificate",
+        alias = "tlscert"
+    )]
     Certificates,
-    #[value(alias = "issuer", alias = "iss")]
+    #[value(
+        alias = "issuer",
+        alias = "iss",
+        alias = "acme",
+        alias = "acmeissuers",
+        alias = "acmeissuer"
+    )]
     Issuers,
     #[value(alias = "hosting", alias = "host")]
     Hostings,

@@ -13,12 +13,15 @@ use super::request::Request;
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Approval",
+    doc = "The Dinas's decision on one `Request` in the same namespace. Immutable: a decision is changed by a new request, never by editing. Only members of the Dinas group may create one, and `approver` must be the creating user (the API server checks both).",
     namespaced,
     shortname = "apv",
     category = "kavling",
     printcolumn = r#"{"name":"Request","type":"string","jsonPath":".spec.request"}"#,
     printcolumn = r#"{"name":"Decision","type":"string","jsonPath":".spec.decision"}"#,
     printcolumn = r#"{"name":"Approver","type":"string","jsonPath":".spec.approver"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".spec.reason","priority":1}"#,
+    printcolumn = r#"{"name":"Digest","type":"string","jsonPath":".spec.specDigest","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -37,6 +40,7 @@ pub struct ApprovalSpec {
     #[schemars(length(min = 71, max = 71))]
     #[x_kube(validation = Rule::new("self.matches('^sha256:[0-9a-f]{64}$')").message("spec.specDigest: must be sha256:<64 hex digits> of the Request's spec (kavling approve fills it in)"))]
     pub spec_digest: String,
+    /// `Approve` or `Reject`.
     pub decision: Decision,
     /// The Dinas member deciding; must be you.
     #[schemars(length(min = 1, max = 253))]

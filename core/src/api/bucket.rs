@@ -15,6 +15,7 @@ use super::request::DataClassification;
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Bucket",
+    doc = "A storage bucket for a tenant (in its home namespace). Kavling creates the bucket on the object store as `<tenant>--<name>`, one access key for it, and the Secret `<name>-s3-credentials` with the endpoint and that key. The key rotates every `rotation.period`; the previous key keeps working for `rotation.grace`, then is removed.",
     namespaced,
     status = "BucketStatus",
     shortname = "bkt",
@@ -25,6 +26,7 @@ use super::request::DataClassification;
     printcolumn = r#"{"name":"Class","type":"string","jsonPath":".spec.classification"}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a bucket name is a DNS label of at most 40 characters; the object store's name is <tenant>--<name>"),
     validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a bucket name may not contain '--': Kavling joins the tenant and the name with it (<tenant>--<name>)")
@@ -113,6 +115,7 @@ pub enum DeletionPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetiringKey {
+    /// The old key's id (its secret is gone from the Secret already).
     pub access_key_id: String,
     /// RFC 3339; the key is removed after this.
     pub until: String,
@@ -122,10 +125,13 @@ pub struct RetiringKey {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketUsage {
+    /// Bytes stored.
     pub bytes: u64,
+    /// Objects stored.
     pub objects: u64,
 }
 
+/// The bucket in the object store, its access key Secret and usage.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketStatus {
@@ -159,8 +165,12 @@ pub struct BucketStatus {
     pub retiring_key: Option<RetiringKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<BucketUsage>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -13,11 +13,18 @@ use super::common::Condition;
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Issuer",
+    // not `issuers`: cert-manager's Issuer has that name, and kubectl would resolve one of
+    // the two silently (see docs/architecture.md, "Next to cert-manager")
+    plural = "acmeissuers",
+    singular = "acmeissuer",
+    doc = "An ACME certificate authority: Let's Encrypt for public names, an internal ACME CA for intranet names, Pebble on the local Pusat Data. Kavling registers one account per Issuer (its key is kept in a Secret in the operator's namespace, created once).",
     status = "IssuerStatus",
-    shortname = "iss",
+    shortname = "acme",
     category = "kavling",
     printcolumn = r#"{"name":"Directory","type":"string","jsonPath":".spec.directory"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.account","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -53,6 +60,7 @@ pub struct IssuerSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalAccountBinding {
+    /// The key id the CA gave with the HMAC key.
     #[schemars(length(min = 1, max = 256))]
     pub key_id: String,
     /// Secret in the operator's namespace, and the key within it.
@@ -62,8 +70,10 @@ pub struct ExternalAccountBinding {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
+    /// The Secret's name.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// The key inside the Secret's data.
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
@@ -97,14 +107,19 @@ impl Default for IssuerLimits {
     }
 }
 
+/// What the operator last saw of the Issuer: its ACME account and whether it can order.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuerStatus {
     /// The ACME account URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
@@ -117,15 +132,22 @@ pub struct IssuerStatus {
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Certificate",
+    // not `certificates`/`cert`: cert-manager's Certificate has those names
+    plural = "tlscertificates",
+    singular = "tlscertificate",
+    doc = "A TLS certificate for names the namespace's tenant holds, ordered by ACME with DNS-01 through Kavling's own DNS server, stored as a `kubernetes.io/tls` Secret and renewed by itself.",
     namespaced,
     status = "CertificateStatus",
-    shortname = "cert",
+    shortname = "tlscert",
     category = "kavling",
     printcolumn = r#"{"name":"Names","type":"string","jsonPath":".spec.dnsNames"}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".spec.secretName"}"#,
     printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.notAfter"}"#,
     printcolumn = r#"{"name":"Step","type":"string","jsonPath":".status.step"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Issuer","type":"string","jsonPath":".spec.issuer","priority":1}"#,
+    printcolumn = r#"{"name":"Renews","type":"string","jsonPath":".status.renewalTime","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -176,18 +198,24 @@ pub enum OrderStep {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
+    /// One CamelCase word, e.g. `OrderInvalid`, `CaUnreachable`.
     pub reason: String,
+    /// What failed, with its cause.
     pub message: String,
+    /// When (RFC 3339).
     pub at: String,
     /// Consecutive failures (drives the backoff).
     pub count: u32,
 }
 
+/// The certificate now in the Secret, the order in flight, and when Kavling renews.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateStatus {
+    /// Start of the current certificate's validity (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
+    /// End of the current certificate's validity (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
     /// When Kavling will renew (two thirds of the lifetime, or inside the CA's ARI window).
@@ -214,8 +242,12 @@ pub struct CertificateStatus {
     /// The names the Secret's certificate covers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -74,8 +74,11 @@ pub fn parse_until(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputRef {
+    /// The kind created, e.g. `Subdomain`, `Hosting`, `Bucket`.
     pub kind: String,
+    /// Its name.
     pub name: String,
+    /// Its namespace; absent for cluster-scoped kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }

@@ -15,15 +15,17 @@ use super::common::{Condition, Suspension};
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Hosting",
+    doc = "Hosting for a PD, Kabupaten or Desa: the namespace `<tenant>--<name>` rendered from an app template (static, php, wordpress, opensid, container) with a quota, limits, default-deny network policies, the tenant's rights, and an Ingress with TLS for its domains.",
     namespaced,
     status = "HostingStatus",
     shortname = "host",
     category = "kavling",
     printcolumn = r#"{"name":"Template","type":"string","jsonPath":".spec.template"}"#,
-    printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".status.namespace"}"#,
+    printcolumn = r#"{"name":"Runs In","type":"string","jsonPath":".status.namespace"}"#,
     printcolumn = r#"{"name":"CPU","type":"string","jsonPath":".spec.resources.cpu"}"#,
     printcolumn = r#"{"name":"Memory","type":"string","jsonPath":".spec.resources.memory"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a hosting name is a DNS label of at most 40 characters; the namespace is <tenant>--<name>"),
     validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a hosting name may not contain '--': Kavling joins the tenant and the name with it (<tenant>--<name>)")
@@ -114,12 +116,15 @@ fn default_pods() -> u32 {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostingUsage {
+    /// What the site's namespace uses now, by quota resource (`limits.cpu`, `pods`…).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub used: BTreeMap<String, String>,
+    /// The namespace's ResourceQuota, by the same resources.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hard: BTreeMap<String, String>,
 }
 
+/// Where the site runs, what it uses of its quota, and whether it serves.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostingStatus {
@@ -138,8 +143,12 @@ pub struct HostingStatus {
     pub objects: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<HostingUsage>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -17,6 +17,7 @@ pub const LABEL_RULE: &str = "self.size() <= 63 && self.matches('^[a-z0-9]([-a-z
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Request",
+    doc = "A written request (surat permohonan) for a subdomain, hosting or storage, filed by a tenant in its home namespace. Nothing is provisioned until a Dinas member approves it with an `Approval`.",
     namespaced,
     status = "RequestStatus",
     shortname = "req",
@@ -25,6 +26,8 @@ pub const LABEL_RULE: &str = "self.size() <= 63 && self.matches('^[a-z0-9]([-a-z
     printcolumn = r#"{"name":"Letter","type":"string","jsonPath":".spec.letter.number"}"#,
     printcolumn = r#"{"name":"By","type":"string","jsonPath":".spec.requestedBy"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +73,7 @@ pub struct Letter {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Signer {
+    /// Full name of the official who signed the letter.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// Position (jabatan), e.g. "Kepala Dinas Kesehatan".
@@ -213,6 +217,7 @@ pub enum RequestPhase {
     Failed,
 }
 
+/// Where the request stands: its phase, the decision on it and what it created.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestStatus {
@@ -228,8 +233,12 @@ pub struct RequestStatus {
     /// What was created for this request.
     #[serde(default)]
     pub outputs: Vec<OutputRef>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
@@ -238,11 +247,16 @@ pub struct RequestStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionRecord {
+    /// The Approval object that decided (same namespace).
     pub approval: String,
+    /// Approve or Reject.
     pub decision: super::approval::Decision,
+    /// Who decided: the Dinas user the API server authenticated.
     pub approver: String,
+    /// The reason given with the decision.
     #[serde(default)]
     pub reason: String,
+    /// When the decision was taken (RFC 3339).
     pub at: String,
 }
 

@@ -13,12 +13,14 @@ use super::request::{LABEL_RULE, Target};
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Subdomain",
+    doc = "An official name (named by its FQDN, so the API server itself refuses a second claim on the same name) in a `Zone`, owned by a `Tenant`. Kavling makes its `DnsRecord`s.",
     status = "SubdomainStatus",
     shortname = "sd",
     category = "kavling",
     printcolumn = r#"{"name":"Tenant","type":"string","jsonPath":".spec.tenant"}"#,
     printcolumn = r#"{"name":"Website","type":"boolean","jsonPath":".spec.website"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Suspended","type":"string","jsonPath":".status.conditions[?(@.type==\"Suspended\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name == self.spec.label + '.' + self.spec.zone").message("metadata.name: a Subdomain is named by its FQDN, <spec.label>.<spec.zone>")
@@ -56,14 +58,19 @@ pub struct SubdomainSpec {
     pub suspend: Option<Suspension>,
 }
 
+/// The records published for the name and whether they are served.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubdomainStatus {
     /// Names of the DnsRecords currently published for it.
     #[serde(default)]
     pub records: Vec<String>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -13,14 +13,16 @@ use super::common::Suspension;
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Tenant",
+    doc = "A government unit served by the Pusat Data: a Perangkat Daerah (department), the DPRD, a Kabupaten/Kota or a Desa/Kelurahan. Kavling gives it the home namespace `tenant-<name>` where its groups may file `Request`s and read what was made for them.",
     status = "TenantStatus",
     shortname = "tn",
     category = "kavling",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
     printcolumn = r#"{"name":"Code","type":"string","jsonPath":".spec.code"}"#,
-    printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".status.namespace"}"#,
+    printcolumn = r#"{"name":"Tenant Namespace","type":"string","jsonPath":".status.namespace"}"#,
     printcolumn = r#"{"name":"Subdomains","type":"integer","jsonPath":".status.usage.subdomains"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a tenant name is a DNS label of at most 56 characters (lowercase letters, digits, '-'), because it becomes the namespace tenant-<name>"),
     validation = Rule::new("!self.metadata.name.contains('--')").message("metadata.name: a tenant name may not contain '--': Kavling joins a tenant and a name with it (<tenant>--<name>), so names of buckets and hosting namespaces stay unique across tenants"),
@@ -92,12 +94,14 @@ impl TenantType {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
+    /// Full name, as on the appointment letter.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     pub identity: Identity,
     /// Official e-mail, normally on the region's go.id domain.
     #[schemars(length(min = 3, max = 254))]
     pub email: String,
+    /// A phone number the Dinas can reach the contact on (free form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     pub phone: Option<String>,
@@ -193,10 +197,13 @@ impl Default for TenantLimits {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantUsage {
+    /// Subdomains the tenant holds (against `spec.limits.subdomains`).
     pub subdomains: u32,
+    /// Of those, the ones marked `website` (the one-website rule counts these).
     pub websites: u32,
 }
 
+/// The tenant's namespace, what it uses of its limits, and whether it is ready.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
@@ -205,8 +212,12 @@ pub struct TenantStatus {
     pub namespace: Option<String>,
     #[serde(default)]
     pub usage: TenantUsage,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<super::common::Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -13,12 +13,14 @@ use super::common::Condition;
     group = "kavling.go.id",
     version = "v1alpha1",
     kind = "Zone",
+    doc = "An authoritative zone served by Kavling's DNS server, named by its domain (`bukittinggikota.go.id`, `sungaipuar.desa.id`). Its SOA serial increases on every change of its records.",
     status = "ZoneStatus",
     shortname = "zn",
     category = "kavling",
     printcolumn = r#"{"name":"Serial","type":"integer","jsonPath":".status.serial"}"#,
     printcolumn = r#"{"name":"Records","type":"integer","jsonPath":".status.records"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.size() <= 253 && self.metadata.name.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.)+[a-z]{2,63}$')").message("metadata.name: a Zone is named by its domain, e.g. bukittinggikota.go.id (lowercase labels separated by dots)")
 )]
@@ -61,12 +63,15 @@ pub struct Soa {
     /// Responsible mailbox as an e-mail address (RNAME), e.g. hostmaster@bukittinggikota.go.id.
     #[schemars(length(min = 3, max = 254))]
     pub hostmaster: String,
+    /// Seconds a secondary waits before checking the serial again (SOA REFRESH).
     #[serde(default = "default_refresh")]
     #[schemars(range(min = 60, max = 2419200))]
     pub refresh: u32,
+    /// Seconds a secondary waits to retry a failed refresh (SOA RETRY).
     #[serde(default = "default_retry")]
     #[schemars(range(min = 60, max = 2419200))]
     pub retry: u32,
+    /// Seconds after which a secondary that cannot refresh stops answering (SOA EXPIRE).
     #[serde(default = "default_expire")]
     #[schemars(range(min = 3600, max = 4838400))]
     pub expire: u32,
@@ -189,6 +194,7 @@ pub enum SuspensionMode {
     Redirect,
 }
 
+/// The zone as served: its SOA serial and record count.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneStatus {
@@ -201,8 +207,12 @@ pub struct ZoneStatus {
     /// Digest of the record set the serial was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_digest: Option<String>,
+    /// Ready, Reconciling, Suspended, Failed: the state a person reads first (`kubectl
+    /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed from: older than the object's means
+    /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
