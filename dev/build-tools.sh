@@ -3,14 +3,14 @@
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 #   kubectl, the image registry (CNCF distribution), Traefik,
 #   Rancher's local-path-provisioner, kube-router, CoreDNS,
-#   cert-manager's CRDs (files only, for a coexistence test) — from Go modules,
+#   Helm, cert-manager's CRDs (files only, for a coexistence test) — from Go modules,
 #   garage                                                   — from the crate registry,
 #   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
 #   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
@@ -27,6 +27,8 @@ KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 # cert-manager's CRDs, for the test that Kavling's kinds never shadow cert-manager's.
 CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.21.2}"
+# Helm: Kavling's chart is installed on the local node by tests/tests/install.rs.
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -190,6 +192,10 @@ coredns_tool() {
   go_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
 }
 
+helm_tool() {
+  go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+}
+
 registry_tool() {
   go_tool registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry
 }
@@ -248,7 +254,8 @@ case "${1:-all}" in
   netpol) netpol_tool ;;
   coredns) coredns_tool ;;
   cert-manager-crds) cert_manager_crds ;;
+  helm) helm_tool ;;
   browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool; cert_manager_crds ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|all)" ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool; cert_manager_crds; helm_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|all)" ;;
 esac

@@ -5,6 +5,8 @@
 #   dev/images.sh push REGISTRY [ROLE...] copy them into REGISTRY (e.g. 127.0.0.1:17500)
 #   dev/images.sh sbom ROLE              the Debian packages inside ROLE's image
 #   dev/images.sh ref ROLE               ROLE's name:tag in the catalog
+#   dev/images.sh kavling REGISTRY [BIN_DIR]  Kavling's own image (kavling-operator, kavling-dns,
+#                                        kavling) from built binaries; prints the pushed reference
 #
 # The catalog is templates/images.yaml (role → name and tag). Each role has a recipe below;
 # an image is cached under $KAVLING_CACHE/images/<name>-<tag>-<key> where key hashes the
@@ -155,6 +157,59 @@ recipe_dns() {
   opts --user 65532:65532 --port 53 --entrypoint '["/coredns"]'
 }
 
+# ---------------------------------------------------------------- Kavling's own image
+
+# The base under Kavling's binaries: Debian's essential set with zlib and the CA roots (the
+# binaries link glibc and zlib; Let's Encrypt is trusted through the system roots), uid 65532.
+# The suite is the one the binaries were built on, so its glibc is new enough.
+KAVLING_SUITE="${KAVLING_IMAGE_SUITE:-bookworm}"
+kavling_base() {
+  local key dir
+  key=$( { declare -f kavling_base mmdebstrap_rootfs; echo "$KAVLING_SUITE $SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
+  dir="$IMAGES/kavling-base-$KAVLING_SUITE-$key"
+  if [ ! -s "$dir/rootfs.tar" ]; then
+    say "building the base of Kavling's image from Debian $KAVLING_SUITE"
+    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+    mmdebstrap_rootfs "$dir.tmp/rootfs.tar" "$dir.tmp/sbom.txt" "$KAVLING_SUITE" zlib1g,ca-certificates \
+      'echo "kavling:x:65532:65532:kavling:/nonexistent:/usr/sbin/nologin" >>"$1/etc/passwd"' \
+      'echo "kavling:x:65532:" >>"$1/etc/group"' \
+      || die "mmdebstrap failed for Kavling's base"
+    rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+# kavling_image REGISTRY BIN_DIR — Kavling's binaries (debug info stripped) over the base, as
+# one image tagged <version>-<digest of the binaries>: a tag names one build forever.
+kavling_image() {
+  local registry=$1 bins=$2 base w tag ref version
+  for b in kavling-operator kavling-dns kavling; do
+    [ -x "$bins/$b" ] || die "$bins/$b is not built (cargo build --workspace, or --release)"
+  done
+  base=$(kavling_base)
+  w=$(mktemp -d); trap 'rm -rf "$w"' RETURN
+  mkdir -p "$w/root/usr/local/bin"
+  for b in kavling-operator kavling-dns kavling; do
+    objcopy --strip-debug "$bins/$b" "$w/root/usr/local/bin/$b"
+  done
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n1)
+  tag="$version-$(cat "$w/root/usr/local/bin/"* | sha256sum | cut -c1-12)"
+  ref="$registry/kavling/kavling:$tag"
+  if skopeo inspect --raw --tls-verify=false "docker://$ref" >/dev/null 2>&1; then
+    say "$ref already there"; echo "$ref"; return
+  fi
+  cp "$base/rootfs.tar" "$w/rootfs.tar"
+  tar --append --owner=0 --group=0 --numeric-owner --mtime=@$SOURCE_DATE_EPOCH \
+    -C "$w/root" -f "$w/rootfs.tar" ./usr/local/bin/kavling-operator ./usr/local/bin/kavling-dns ./usr/local/bin/kavling
+  { cat "$base/sbom.txt"; for b in kavling-operator kavling-dns kavling; do echo "$b $tag (this repository)"; done; } >"$w/sbom.txt"
+  python3 "$REPO/dev/node/oci.py" "$w/rootfs.tar" "$w/oci" "kavling:$tag" \
+    --user 65532:65532 --entrypoint '["/usr/local/bin/kavling-operator"]' --port 8080 >"$w/digest"
+  skopeo copy --quiet --dest-tls-verify=false "oci:$w/oci:$tag" "docker://$ref" || die "could not push $ref"
+  mkdir -p "$IMAGES/kavling-sbom"; cp "$w/sbom.txt" "$IMAGES/kavling-sbom/$tag.txt"
+  say "pushed $ref ($(du -h "$w/rootfs.tar" | cut -f1) uncompressed; SBOM $IMAGES/kavling-sbom/$tag.txt)"
+  echo "$ref"
+}
+
 # ---------------------------------------------------------------- build, push
 
 image_dir() { # the cache directory for ROLE (its key hashes the recipe and its inputs)
@@ -208,5 +263,7 @@ case "$cmd" in
   sbom) cat "$(image_dir "${1:?usage: dev/images.sh sbom ROLE}")/sbom.txt" ;;
   ref) r=${1:?usage: dev/images.sh ref ROLE}; [ -n "$(field "$r" name)" ] || die "no role '$r' in $CATALOG"
        echo "$(field "$r" name):$(field "$r" tag)" ;;
-  *) die "usage: dev/images.sh build|push REGISTRY|sbom ROLE|ref ROLE" ;;
+  kavling) kavling_image "${1:?usage: dev/images.sh kavling REGISTRY [BIN_DIR]}" \
+             "${2:-${CARGO_TARGET_DIR:-$REPO/target}/debug}" ;;
+  *) die "usage: dev/images.sh build|push REGISTRY|sbom ROLE|ref ROLE|kavling REGISTRY [BIN_DIR]" ;;
 esac

@@ -21,7 +21,7 @@ for crd in $(kubectl get crd -o name | sed -n 's#^customresourcedefinition.apiex
     done
   kubectl delete crd "$crd" --timeout=60s >/dev/null
 done
-kubectl apply --server-side --force-conflicts -f "$REPO/manifests/crds" -f "$REPO/manifests/rbac" -f "$REPO/manifests/policies" >/dev/null
+kubectl apply --server-side --force-conflicts -f "$REPO/manifests/namespace.yaml" -f "$REPO/manifests/crds" -f "$REPO/manifests/rbac" -f "$REPO/manifests/policies" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$REPO/manifests/crds" >/dev/null
 echo "[manifests] CRDs, RBAC and admission policies installed" >&2
 

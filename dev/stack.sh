@@ -39,6 +39,7 @@ BIN_ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
 BIN_K8S="$CACHE/kubernetes-$K8S_VERSION"
 BIN_GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
 CERT_MANAGER_CRDS="$CACHE/cert-manager-crds-${CERT_MANAGER_VERSION:-v1.21.2}"
+BIN_HELM="$CACHE/helm-${HELM_VERSION:-v3.22.0}/helm"
 BIN_PEBBLE="$(command -v pebble || echo /usr/bin/pebble)"
 
 PKI="$STACK/pki"; KCFG="$STACK/kubeconfig"; LOGS="$STACK/logs"; RUN="$STACK/run"; DATA="$STACK/data"
@@ -382,6 +383,7 @@ KAVLING_GARAGE_ADMIN_TOKEN_FILE=$STACK/garage-admin-token
 KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
 KAVLING_CERT_MANAGER_CRDS=$CERT_MANAGER_CRDS
+KAVLING_HELM=$BIN_HELM
 KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
 KAVLING_AUDIT_LOCAL=$DATA/audit
 KAVLING_AUDIT_SIGNING_KEY=$PKI/audit-signing
@@ -401,6 +403,7 @@ check_tools() {
   [ -x "$BIN_ETCD" ] || missing+=(etcd)
   [ -x "$BIN_K8S/kube-apiserver" ] && [ -x "$BIN_K8S/kubelet" ] || missing+=(kubernetes)
   [ -s "$CERT_MANAGER_CRDS/cert-manager.io_certificates.yaml" ] || missing+=(cert-manager-crds)
+  [ -x "$BIN_HELM" ] || missing+=(helm)
   if node_enabled; then
     [ -x "$BIN_REGISTRY" ] || missing+=(registry)
     [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)

@@ -35,25 +35,60 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests/crds")
     }
 
-    /// Regenerate with `KAVLING_UPDATE_CRDS=1 cargo test -p kavling-core crds`.
+    fn chart_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/kavling")
+    }
+
+    /// Writes (with KAVLING_UPDATE_CRDS) or checks one generated or copied file.
+    fn committed(path: &std::path::Path, want: &str) {
+        if std::env::var_os("KAVLING_UPDATE_CRDS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, want).unwrap();
+            return;
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} drifted; run KAVLING_UPDATE_CRDS=1 cargo test -p kavling-core crds",
+            path.display()
+        );
+    }
+
+    /// The CRDs in manifests/ and in the Helm chart are the Rust types'. Regenerate with
+    /// `KAVLING_UPDATE_CRDS=1 cargo test -p kavling-core crds`.
     #[test]
     fn committed_crds_match_the_code() {
-        let dir = manifests_dir();
-        let update = std::env::var_os("KAVLING_UPDATE_CRDS").is_some();
         for crd in all() {
-            let path = dir.join(file_name(&crd));
             let want = to_yaml(&crd);
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &want).unwrap();
-                continue;
+            committed(&manifests_dir().join(file_name(&crd)), &want);
+            committed(&chart_dir().join("crds").join(file_name(&crd)), &want);
+        }
+    }
+
+    /// The chart ships manifests/rbac and manifests/policies unchanged (Helm cannot read
+    /// files outside the chart, so they are copies; this keeps them so).
+    #[test]
+    fn the_charts_rbac_and_policies_are_the_manifests() {
+        for dir in ["rbac", "policies"] {
+            let from = manifests_dir().join("..").join(dir);
+            let mut files: Vec<_> = std::fs::read_dir(&from)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files {
+                let text = std::fs::read_to_string(&f).unwrap();
+                assert!(
+                    !text.contains("{{"),
+                    "{} would be read as a Helm template",
+                    f.display()
+                );
+                let to = chart_dir()
+                    .join("templates")
+                    .join(dir)
+                    .join(f.file_name().unwrap());
+                committed(&to, &text);
             }
-            let have = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                have == want,
-                "{} drifted from the Rust types; run KAVLING_UPDATE_CRDS=1 cargo test -p kavling-core crds",
-                path.display()
-            );
         }
     }
 

@@ -229,14 +229,26 @@ fn conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
-/// A replica's identity: `KAVLING_LEADER_IDENTITY`, else the pod's name (the Deployment passes
-/// it from the Downward API) — both kept across a container restart, so a restarted leader
-/// renews its own lease at once; else the host's name with a random suffix, so two processes
-/// on one host are two candidates. Two live replicas must never share one.
+/// A replica's identity: `KAVLING_LEADER_IDENTITY`, else the pod's name and uid (the chart
+/// passes both from the Downward API) — kept across a container restart, so a restarted
+/// leader renews its own lease at once, yet new for a new pod of the same name (a pod
+/// force-deleted may still run while its replacement starts: the two must not share one);
+/// else the host's name with a random suffix. Two live replicas must never share one.
 pub fn identity() -> String {
-    let given = |var: &str| std::env::var(var).ok().filter(|s| !s.trim().is_empty());
-    if let Some(id) = given("KAVLING_LEADER_IDENTITY").or_else(|| given("POD_NAME")) {
-        return id.trim().to_string();
+    let given = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(id) = given("KAVLING_LEADER_IDENTITY") {
+        return id;
+    }
+    if let Some(pod) = given("POD_NAME") {
+        return match given("POD_UID") {
+            Some(uid) => format!("{pod}_{}", uid.chars().take(8).collect::<String>()),
+            None => pod,
+        };
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

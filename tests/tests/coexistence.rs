@@ -60,16 +60,25 @@ async fn install_cert_manager_crds(stack: &Stack) -> anyhow::Result<()> {
         "clusterissuers.cert-manager.io",
         "certificaterequests.cert-manager.io",
     ] {
-        let (ok, _, err) = kubectl(
-            stack,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                &format!("crd/{crd}"),
-            ],
-        );
-        anyhow::ensure!(ok, "{crd} not established: {err}");
+        // (`kubectl wait` fails outright while a new CRD has no conditions yet)
+        wait_for(
+            &format!("{crd} established"),
+            Duration::from_secs(60),
+            || async {
+                let (ok, out, _) = kubectl(
+                    stack,
+                    &[
+                        "get",
+                        "crd",
+                        crd,
+                        "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+                    ],
+                );
+                Ok((ok && out.trim() == "True").then_some(()))
+            },
+        )
+        .await?;
     }
     // discovery and the OpenAPI document (what `kubectl explain` reads) are published a
     // little after a CRD is Established
