@@ -3,14 +3,14 @@
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
 #   kubectl, the image registry (CNCF distribution), Traefik,
 #   Rancher's local-path-provisioner, kube-router, CoreDNS,
-#   Helm, cert-manager's CRDs (files only, for a coexistence test) — from Go modules,
+#   Helm, promtool, Pebble (ARI), cert-manager's CRDs (files only, for a coexistence test) — from Go modules,
 #   garage                                                   — from the crate registry,
-#   pebble, dig/kdig, knot, nsd, dnsperf, containerd, runc,
+#   dig/kdig, knot, nsd, dnsperf, containerd, runc,
 #   CNI plugins, mmdebstrap, skopeo                          — from Debian.
 # Everything is cached by version under $KAVLING_CACHE (default ~/.cache/kavling), so only
 # the first run pays for the builds (Kubernetes from source: 15–25 minutes on 2 cores).
 #
-# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|all]   (default: all)
+# Usage: dev/build-tools.sh [apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|promtool|pebble|all]   (default: all)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
@@ -29,6 +29,10 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.21.2}"
 # Helm: Kavling's chart is installed on the local node by tests/tests/install.rs.
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# promtool checks and unit-tests Kavling's alert rules (Prometheus 3.x's module version).
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+# Pebble from its Go module: Debian's 2.4 has no ARI (RFC 9773) and no `replaces`.
+PEBBLE_VERSION="${PEBBLE_VERSION:-v2.10.3}"
 CACHE="${KAVLING_CACHE:-$HOME/.cache/kavling}"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE" "$LOGS"
@@ -43,7 +47,7 @@ need_toolchain() {
 # git: the audit remote (git daemon) and real `git verify-commit`, which needs ssh-keygen.
 # The node: containerd, runc, the CNI plugins, iptables/conntrack for kube-proxy; the images:
 # mmdebstrap (root filesystems from Debian packages) and skopeo (into the registry).
-APT_PACKAGES=(pebble dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc
+APT_PACKAGES=(dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc
   containerd runc containernetworking-plugins iptables ipset conntrack mmdebstrap skopeo)
 
 apt_tools() {
@@ -164,13 +168,13 @@ garage_tool() {
   say "garage built: $root/bin/garage"
 }
 
-# go_tool NAME VERSION MODULE/cmd/PATH — `go install` one command into the cache.
+# go_tool NAME VERSION MODULE/cmd/PATH [BUILD-TAGS] — `go install` one command into the cache.
 go_tool() {
-  local name=$1 version=$2 pkg=$3 dir="$CACHE/$1-$2"
+  local name=$1 version=$2 pkg=$3 tags=${4:-} dir="$CACHE/$1-$2"
   if [ -x "$dir/$name" ]; then say "$name $version cached"; return; fi
   need_toolchain go "install Go to build $name from its module"
   say "building $name $version from $pkg (log: $LOGS/$name-build.log)"
-  GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$pkg@$version" \
+  GOBIN="$dir.tmp" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' ${tags:+-tags "$tags"} "$pkg@$version" \
     >"$LOGS/$name-build.log" 2>&1 || fail "$name build failed; see $LOGS/$name-build.log"
   # a command in a directory named cmd installs as "cmd"
   [ -x "$dir.tmp/$name" ] || mv "$dir.tmp/$(basename "$pkg")" "$dir.tmp/$name"
@@ -194,6 +198,15 @@ coredns_tool() {
 
 helm_tool() {
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+}
+
+pebble_tool() {
+  go_tool pebble "$PEBBLE_VERSION" github.com/letsencrypt/pebble/v2/cmd/pebble
+}
+
+promtool_tool() {
+  # without the cloud service discoveries (their SDKs are most of the build; rules need none)
+  go_tool promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool remove_all_sd
 }
 
 registry_tool() {
@@ -255,7 +268,9 @@ case "${1:-all}" in
   coredns) coredns_tool ;;
   cert-manager-crds) cert_manager_crds ;;
   helm) helm_tool ;;
+  promtool) promtool_tool ;;
+  pebble) pebble_tool ;;
   browser) APT_PACKAGES=(chromium); apt_tools ;;  # the demo's screenshot (not needed by the tests)
-  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool; cert_manager_crds; helm_tool ;;
-  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|all)" ;;
+  all) apt_tools; etcd_tool; kubernetes_tool; garage_tool; registry_tool; traefik_tool; local_path_tool; netpol_tool; coredns_tool; cert_manager_crds; helm_tool; promtool_tool; pebble_tool ;;
+  *) fail "unknown target '$1' (apt|etcd|kubernetes|garage|registry|traefik|local-path|netpol|coredns|cert-manager-crds|helm|promtool|pebble|all)" ;;
 esac

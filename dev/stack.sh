@@ -40,7 +40,9 @@ BIN_K8S="$CACHE/kubernetes-$K8S_VERSION"
 BIN_GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
 CERT_MANAGER_CRDS="$CACHE/cert-manager-crds-${CERT_MANAGER_VERSION:-v1.21.2}"
 BIN_HELM="$CACHE/helm-${HELM_VERSION:-v3.22.0}/helm"
-BIN_PEBBLE="$(command -v pebble || echo /usr/bin/pebble)"
+BIN_PROMTOOL="$CACHE/promtool-${PROMETHEUS_VERSION:-v0.316.0}/promtool"
+# Pebble from its Go module (dev/build-tools.sh pebble): ARI (RFC 9773) and `replaces`.
+BIN_PEBBLE="$CACHE/pebble-${PEBBLE_VERSION:-v2.10.3}/pebble"
 
 PKI="$STACK/pki"; KCFG="$STACK/kubeconfig"; LOGS="$STACK/logs"; RUN="$STACK/run"; DATA="$STACK/data"
 
@@ -258,7 +260,9 @@ start_pebble() {
     "tlsPort": $P_PEBBLE_TLS,
     "ocspResponderURL": "",
     "externalAccountBindingRequired": false,
-    "certificateValidityPeriod": ${KAVLING_PEBBLE_CERT_VALIDITY:-7776000}
+    "profiles": {
+      "default": {"description": "the local Pusat Data's", "validityPeriod": ${KAVLING_PEBBLE_CERT_VALIDITY:-7776000}}
+    }
   }
 }
 JSON
@@ -281,6 +285,10 @@ garage_cli() { "$BIN_GARAGE" -c "$DATA/garage/garage.toml" "$@"; }
 start_audit_remote() {
   mkdir -p "$DATA/git"
   [ -d "$DATA/git/audit.git" ] || git init -q --bare -b main "$DATA/git/audit.git"
+  # No automatic gc after a push: a detached `git gc --auto` keeps the client's connection
+  # open until it has repacked (tens of seconds once thousands of audit commits are loose),
+  # and the operator's push waits that long.
+  git --git-dir="$DATA/git/audit.git" config receive.autogc false
   # Only the operator's signed, fast-forward history of main is accepted (see the hook).
   printf 'kavling-audit@kavling.go.id namespaces="git" %s\n' "$(cut -d' ' -f1,2 "$PKI/audit-signing.pub")" \
     >"$DATA/git/allowed_signers"
@@ -384,6 +392,7 @@ KAVLING_GARAGE_OPERATOR_TOKEN_FILE=$STACK/garage-operator-token
 KAVLING_KUBECTL=$BIN_K8S/kubectl
 KAVLING_CERT_MANAGER_CRDS=$CERT_MANAGER_CRDS
 KAVLING_HELM=$BIN_HELM
+KAVLING_PROMTOOL=$BIN_PROMTOOL
 KAVLING_AUDIT_REPO=git://127.0.0.1:$P_GIT/audit.git
 KAVLING_AUDIT_LOCAL=$DATA/audit
 KAVLING_AUDIT_SIGNING_KEY=$PKI/audit-signing
@@ -404,6 +413,7 @@ check_tools() {
   [ -x "$BIN_K8S/kube-apiserver" ] && [ -x "$BIN_K8S/kubelet" ] || missing+=(kubernetes)
   [ -s "$CERT_MANAGER_CRDS/cert-manager.io_certificates.yaml" ] || missing+=(cert-manager-crds)
   [ -x "$BIN_HELM" ] || missing+=(helm)
+  [ -x "$BIN_PROMTOOL" ] || missing+=(promtool)
   if node_enabled; then
     [ -x "$BIN_REGISTRY" ] || missing+=(registry)
     [ -x "$BIN_LOCAL_PATH" ] || missing+=(local-path)
@@ -413,7 +423,7 @@ check_tools() {
     command -v containerd >/dev/null && command -v mmdebstrap >/dev/null || missing+=(apt)
   fi
   [ -x "$BIN_GARAGE" ] || missing+=(garage)
-  command -v pebble >/dev/null || missing+=(apt)
+  [ -x "$BIN_PEBBLE" ] || missing+=(pebble)
   command -v openssl >/dev/null || missing+=(apt)
   if [ ${#missing[@]} -gt 0 ]; then
     say "missing: ${missing[*]} — building (cached under $CACHE)"

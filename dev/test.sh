@@ -10,6 +10,8 @@ export KAVLING_STACK_DIR="${KAVLING_TEST_STACK_DIR:-${CARGO_TARGET_DIR:-$REPO/ta
 export KAVLING_PORT_BASE="${KAVLING_TEST_PORT_BASE:-18000}"
 # Pebble issues 60-second certificates here, so renewal (at two thirds) happens within a test.
 export KAVLING_PEBBLE_CERT_VALIDITY=60
+# ask Pebble for renewal windows (ARI) every few seconds, as it would be hours in production
+export KAVLING_ARI_POLL_SECONDS=5
 
 dev/build-tools.sh all
 echo "[test] building the workspace" >&2

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub commit_failures: AtomicU64,
     pub pushes: AtomicU64,
     pub push_failures: AtomicU64,
+    /// Commits made since the last successful push (the backlog while the remote is down).
+    pub unpushed: AtomicU64,
 }
 
 impl Metrics {
@@ -80,6 +82,10 @@ impl Metrics {
             ),
         ]
         .concat()
+            + &format!(
+                "# HELP kavling_audit_unpushed_commits Commits made since the last successful push.\n# TYPE kavling_audit_unpushed_commits gauge\nkavling_audit_unpushed_commits {}\n",
+                self.unpushed.load(Ordering::Relaxed)
+            )
     }
 }
 
@@ -212,6 +218,7 @@ fn write_loop(
                 match repo.record(&entry) {
                     Ok(Some(id)) => {
                         metrics.commits.fetch_add(1, Ordering::Relaxed);
+                        metrics.unpushed.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(commit = %id, path = entry.path(), "audit commit");
                         committed.notify_one();
                         break;
@@ -344,6 +351,7 @@ async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metric
             Ok(pushed) => {
                 if pushed {
                     metrics.pushes.fetch_add(1, Ordering::Relaxed);
+                    metrics.unpushed.store(0, Ordering::Relaxed);
                 }
                 if failing {
                     tracing::info!(%remote, "audit remote reachable again; history pushed");

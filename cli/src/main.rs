@@ -17,7 +17,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 use commands::{
-    apply, audit, decide, describe, get, plan, request, restore, suspend, validate, wait,
+    apply, audit, decide, describe, get, ondemand, plan, request, restore, suspend, validate, wait,
 };
 
 /// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
@@ -62,6 +62,12 @@ enum Command {
     Suspend(suspend::SuspendArgs),
     /// Resume a suspended subdomain, hosting or bucket (Dinas only).
     Resume(suspend::SuspendArgs),
+    /// Renew a certificate now instead of at its renewal time (Dinas only; audited):
+    /// `kavling renew certificate NAME -n NAMESPACE`.
+    Renew(ondemand::OnDemandArgs),
+    /// Make a bucket's new access key now (Dinas only; audited); the old key keeps working for
+    /// the rotation grace period: `kavling rotate bucket NAME -n NAMESPACE`.
+    Rotate(ondemand::OnDemandArgs),
     /// Print the CustomResourceDefinitions (or write one file each with --dir).
     Crds {
         /// Write one file per CRD into this directory instead of printing.
@@ -189,6 +195,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => return wait::run(client, args).await,
         Command::Suspend(args) => suspend::run(client, args, true).await?,
         Command::Resume(args) => suspend::run(client, args, false).await?,
+        Command::Renew(args) => ondemand::run(client, args, ondemand::Ask::Renew).await?,
+        Command::Rotate(args) => ondemand::run(client, args, ondemand::Ask::Rotate).await?,
         Command::Whoami => {
             let (user, groups) = whoami_full(&client).await?;
             println!("user:   {user}\ngroups: {}", groups.join(", "));

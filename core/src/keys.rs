@@ -47,6 +47,8 @@ pub struct KeyPlan {
 
 /// The schedule (pure): `serial` keys made so far, the current one made at `last_rotation`;
 /// a retiring key (if any) works until `retiring_until`. While suspended nothing rotates.
+/// `requested`: a rotation asked for at that time (`kavling rotate bucket`), done once if it
+/// is after the current key was made and not in the future.
 pub fn plan(
     now: DateTime<Utc>,
     serial: u32,
@@ -54,10 +56,12 @@ pub fn plan(
     retiring_until: Option<DateTime<Utc>>,
     period: Duration,
     suspended: bool,
+    requested: Option<DateTime<Utc>>,
 ) -> KeyPlan {
+    let asked = |t: DateTime<Utc>| requested.is_some_and(|r| r > t && r <= now);
     let (serial_after, new_key, current_since) = match last_rotation {
         _ if serial == 0 => (1, true, now),
-        Some(t) if !suspended && now >= t + period => (serial + 1, true, now),
+        Some(t) if !suspended && (now >= t + period || asked(t)) => (serial + 1, true, now),
         Some(t) => (serial, false, t),
         // a key without a recorded time: count from now
         None => (serial, false, now),
@@ -108,16 +112,24 @@ mod tests {
     fn first_key_then_rotation_at_the_period() {
         let p = Duration::days(90);
         let now = t("2026-01-01T00:00:00Z");
-        let first = plan(now, 0, None, None, p, false);
+        let first = plan(now, 0, None, None, p, false, None);
         assert_eq!((first.serial, first.new_key), (1, true));
         assert_eq!(first.wake_at, now + p);
 
         let made = now;
-        let before = plan(now + Duration::days(89), 1, Some(made), None, p, false);
+        let before = plan(
+            now + Duration::days(89),
+            1,
+            Some(made),
+            None,
+            p,
+            false,
+            None,
+        );
         assert_eq!((before.serial, before.new_key), (1, false));
         assert_eq!(before.wake_at, made + p);
 
-        let due = plan(made + p, 1, Some(made), None, p, false);
+        let due = plan(made + p, 1, Some(made), None, p, false, None);
         assert_eq!((due.serial, due.new_key), (2, true));
     }
 
@@ -125,7 +137,15 @@ mod tests {
     fn suspended_buckets_do_not_rotate() {
         let p = Duration::hours(1);
         let made = t("2026-01-01T00:00:00Z");
-        let late = plan(made + Duration::hours(5), 3, Some(made), None, p, true);
+        let late = plan(
+            made + Duration::hours(5),
+            3,
+            Some(made),
+            None,
+            p,
+            true,
+            None,
+        );
         assert_eq!((late.serial, late.new_key), (3, false));
     }
 
@@ -141,11 +161,67 @@ mod tests {
             Some(until),
             p,
             false,
+            None,
         );
         assert!(!during.retire_now);
         assert_eq!(during.wake_at, until);
-        let after = plan(until, 2, Some(made), Some(until), p, false);
+        let after = plan(until, 2, Some(made), Some(until), p, false, None);
         assert!(after.retire_now);
         assert_eq!(after.wake_at, made + p);
+    }
+
+    #[test]
+    fn a_requested_rotation_happens_once_and_not_before_its_time() {
+        let p = Duration::days(90);
+        let made = t("2026-01-01T00:00:00Z");
+        let now = made + Duration::days(3);
+        let asked = plan(
+            now,
+            1,
+            Some(made),
+            None,
+            p,
+            false,
+            Some(now - Duration::minutes(1)),
+        );
+        assert!(asked.new_key && asked.serial == 2);
+        // the next reconcile: the key was made after the request, nothing more
+        let again = plan(
+            now + Duration::minutes(1),
+            2,
+            Some(now),
+            None,
+            p,
+            false,
+            Some(now - Duration::minutes(1)),
+        );
+        assert!(!again.new_key && again.serial == 2);
+        // a request dated in the future waits; one from before the key is stale
+        assert!(
+            !plan(
+                now,
+                1,
+                Some(made),
+                None,
+                p,
+                false,
+                Some(now + Duration::hours(1))
+            )
+            .new_key
+        );
+        assert!(
+            !plan(
+                now,
+                1,
+                Some(made),
+                None,
+                p,
+                false,
+                Some(made - Duration::days(1))
+            )
+            .new_key
+        );
+        // suspended: nothing rotates
+        assert!(!plan(now, 1, Some(made), None, p, true, Some(now)).new_key);
     }
 }

@@ -11,6 +11,8 @@ pub mod types {
     pub const RECONCILING: &str = "Reconciling";
     pub const SUSPENDED: &str = "Suspended";
     pub const FAILED: &str = "Failed";
+    /// A Bucket at its size or object quota: reads work, writes are refused by the store.
+    pub const QUOTA_FULL: &str = "QuotaFull";
 }
 
 /// Condition reasons: one CamelCase word a program can switch on.
@@ -58,6 +60,8 @@ pub mod reasons {
     pub const ORDER_GONE: &str = "OrderGone";
     pub const OBJECT_CONFLICT: &str = "ObjectConflict";
     pub const DECOMMISSIONED: &str = "Decommissioned";
+    pub const QUOTA_REACHED: &str = "QuotaReached";
+    pub const WITHIN_QUOTA: &str = "WithinQuota";
 }
 
 /// Now, as Kubernetes writes times.

@@ -36,9 +36,20 @@ struct Args {
     no_api: bool,
 }
 
+/// `# HELP` and `# TYPE` of one family (promtool checks every family has both).
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# TYPE kavling_dns_queries_total counter");
+    family(
+        &mut out,
+        "kavling_dns_queries_total",
+        "counter",
+        "Queries answered, by query type.",
+    );
     for (i, (_, name)) in QTYPE_BUCKETS.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -51,37 +62,71 @@ fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> S
         "kavling_dns_queries_total{{qtype=\"other\"}} {}",
         stats.qtype[QTYPE_BUCKETS.len()].load(Ordering::Relaxed)
     );
-    let _ = writeln!(out, "# TYPE kavling_dns_responses_total counter");
+    family(
+        &mut out,
+        "kavling_dns_responses_total",
+        "counter",
+        "Responses sent, by RCODE (numeric).",
+    );
     for (rcode, n) in stats.rcode.iter().enumerate() {
         let n = n.load(Ordering::Relaxed);
         if n > 0 {
             let _ = writeln!(out, "kavling_dns_responses_total{{rcode=\"{rcode}\"}} {n}");
         }
     }
+    family(
+        &mut out,
+        "kavling_dns_dropped_total",
+        "counter",
+        "UDP packets dropped unanswered (unparseable, or a transfer asked over UDP).",
+    );
     let _ = writeln!(
         out,
         "kavling_dns_dropped_total {}",
         stats.dropped.load(Ordering::Relaxed)
+    );
+    family(
+        &mut out,
+        "kavling_dns_transfers_total",
+        "counter",
+        "Zone transfers (AXFR) served.",
     );
     let _ = writeln!(
         out,
         "kavling_dns_transfers_total {}",
         stats.transfers.load(Ordering::Relaxed)
     );
+    family(
+        &mut out,
+        "kavling_dns_snapshot_rebuild_seconds",
+        "gauge",
+        "How long the last rebuild of the served snapshot took.",
+    );
     let _ = writeln!(
         out,
         "kavling_dns_snapshot_rebuild_seconds {}",
         published.last_rebuild_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    family(
+        &mut out,
+        "kavling_dns_snapshot_rebuilds_total",
+        "counter",
+        "Rebuilds of the served snapshot (one per batch of API changes).",
     );
     let _ = writeln!(
         out,
         "kavling_dns_snapshot_rebuilds_total {}",
         published.rebuilds.load(Ordering::Relaxed)
     );
-    let _ = writeln!(out, "# TYPE kavling_dns_zone_serial gauge");
     let cat = catalog.load();
     let mut zones: Vec<_> = cat.zones.values().collect();
     zones.sort_by(|a, b| a.domain.cmp(&b.domain));
+    family(
+        &mut out,
+        "kavling_dns_zone_serial",
+        "gauge",
+        "The SOA serial this replica serves, by zone (compare kavling_zone_serial, the API's).",
+    );
     for z in &zones {
         let _ = writeln!(
             out,
@@ -89,6 +134,12 @@ fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> S
             z.domain, z.serial
         );
     }
+    family(
+        &mut out,
+        "kavling_dns_zone_rrsets",
+        "gauge",
+        "RRsets this replica serves, by zone.",
+    );
     for z in &zones {
         let _ = writeln!(
             out,

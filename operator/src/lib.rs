@@ -11,4 +11,5 @@ pub use kavling_core::{api, crds, dns, health, hosting, kinds, logging, outputs,
 pub mod acme;
 pub mod controllers;
 pub mod leader;
+pub mod metrics;
 pub mod objectstore;

@@ -99,6 +99,10 @@ struct Args {
     /// Seconds a leader's lease lasts unrenewed: how long a standby waits after the leader
     /// died before taking over (renewals every 2 s; a leader that cannot renew for 2/3 of
     /// this stops leading first).
+    /// The longest wait (seconds) between two asks for a certificate's suggested renewal
+    /// window (ARI, RFC 9773); the CA's Retry-After is honoured below it.
+    #[arg(long, env = "KAVLING_ARI_POLL_SECONDS", default_value_t = 6 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    ari_poll_seconds: u64,
     #[arg(long, env = "KAVLING_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
     lease_seconds: u64,
 }
@@ -152,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         denied_target_ranges: args.denied_target_cidrs.clone(),
         images: kavling::hosting::Images::under(&args.image_registry)?,
         source_mirror: args.source_mirror.clone(),
+        ari_poll_max: Duration::from_secs(args.ari_poll_seconds),
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));
@@ -166,11 +171,13 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(kavling::health::serve(
         listener,
         Arc::new(move || {
-            format!(
-                "# HELP kavling_leader 1 while this replica leads (reconciles and writes the audit trail).\n# TYPE kavling_leader gauge\nkavling_leader {}\n",
+            let mut out = String::new();
+            kavling::metrics::header(&mut out, "kavling_leader");
+            out += &format!(
+                "kavling_leader {}\n",
                 u8::from(leading_render.load(Ordering::Relaxed))
-            ) + &metrics_ctx.render_metrics()
-                + &audit_render.render()
+            );
+            out + &metrics_ctx.render_metrics() + &audit_render.render()
         }),
         ready.clone(),
     ));

@@ -239,6 +239,73 @@ async fn rotation_keeps_a_working_key_at_every_moment_and_retires_the_old_one() 
     Ok(())
 }
 
+/// `kavling rotate bucket`: the Dinas asks, a new key is made at once (the default period is
+/// 90 days), the old one works through its grace period; a tenant may not ask.
+#[tokio::test]
+async fn a_rotation_asked_for_makes_a_new_key_now_and_only_the_dinas_may_ask() -> anyhow::Result<()>
+{
+    let stack = Stack::load()?;
+    let (_, _, ns) = zone_and_rina_tenant(
+        &stack,
+        "minta",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    let api: Api<Bucket> = Api::namespaced(stack.client_as("kavling-restore").await?, &ns);
+    api.create(
+        &PostParams::default(),
+        &Bucket::new("arsip", bucket_spec("10Mi")),
+    )
+    .await?;
+    let before = ready_bucket(&api, "arsip").await?.status.unwrap();
+    let old = credentials(&stack, &ns, "arsip").await?;
+
+    let (code, _, err) = kavling_e2e::kavling_cli(
+        &stack,
+        Some("rina"),
+        &["rotate", "bucket", "arsip", "-n", &ns],
+    );
+    assert_ne!(code, 0, "a tenant may not rotate: {err}");
+    assert!(
+        err.contains("forbidden") || err.contains("Forbidden"),
+        "{err}"
+    );
+    let (code, out, err) = kavling_e2e::kavling_cli(
+        &stack,
+        Some("ani"),
+        &["rotate", "bucket", "arsip", "-n", &ns],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    let after = wait_for("the new key", T, || async {
+        let st = api.get("arsip").await?.status.unwrap_or_default();
+        Ok((st.key_serial == before.key_serial + 1).then_some(st))
+    })
+    .await?;
+    assert_ne!(after.access_key_id, before.access_key_id);
+    assert_eq!(
+        after.retiring_key.as_ref().map(|r| r.access_key_id.clone()),
+        before.access_key_id,
+        "the old key retires through its grace period"
+    );
+    let new = credentials(&stack, &ns, "arsip").await?;
+    assert_eq!(new.put("baru", b"x".to_vec()).await?, 200);
+    assert_eq!(
+        old.put("lama", b"x".to_vec()).await?,
+        200,
+        "the old key still works in its grace period"
+    );
+    // asked once, done once
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        api.get("arsip").await?.status.unwrap().key_serial,
+        after.key_serial
+    );
+    api.delete("arsip", &DeleteParams::default()).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn suspension_denies_access_and_resume_restores_it_with_the_data_intact() -> anyhow::Result<()>
 {

@@ -212,6 +212,160 @@ async fn a_subdomain_with_tls_gets_a_certificate_chaining_to_pebble_for_exactly_
     check_issued(&stack, &ns, &c, &[&fqdn]).await
 }
 
+/// Sets the renewal window Pebble's ARI answers for the leaf of `chain` (its management
+/// `/set-renewal-info/`), as a CA moves a window after an incident.
+async fn set_window(
+    stack: &Stack,
+    chain: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let leaf = chain
+        .split_inclusive("-----END CERTIFICATE-----")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let window = serde_json::json!({"suggestedWindow": {"start": fmt(start), "end": fmt(end)}});
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&stack.ca_pem())?)
+        .user_agent("kavling-e2e")
+        .build()?;
+    // (Pebble wants its ACME content type even on this management call)
+    let answer = http
+        .post(format!(
+            "{}/set-renewal-info/",
+            stack.get("KAVLING_PEBBLE_MGMT")
+        ))
+        .header("Content-Type", "application/jose+json")
+        .body(
+            serde_json::json!({"Certificate": leaf, "ARIResponse": window.to_string()}).to_string(),
+        )
+        .send()
+        .await?;
+    let code = answer.status();
+    anyhow::ensure!(
+        code.is_success(),
+        "set-renewal-info: {code} {}",
+        answer.text().await?
+    );
+    Ok(())
+}
+
+/// A Ready certificate whose CA (through ARI) has moved its renewal a day away — past the
+/// certificate's own 60-second life here — and Kavling has taken that in: from then on only
+/// something else (the CA again, or a person) renews it before it expires.
+async fn ready_with_renewal_a_day_away(
+    stack: &Stack,
+    prefix: &str,
+) -> anyhow::Result<(String, String, Api<Certificate>, CertificateStatus)> {
+    let (_, zone, ns) = zone_and_rina_tenant(
+        stack,
+        prefix,
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    let fqdn = claim(stack, &ns, &zone, "web", true).await?;
+    let certs: Api<Certificate> = Api::namespaced(stack.client_as("rina").await?, &ns);
+    let first = ready_cert(&certs, &fqdn).await?.status.unwrap();
+    assert!(
+        first.renewal_window.is_some(),
+        "the CA's window is shown: {first:?}"
+    );
+    assert!(first.renewal_info_next_check.is_some(), "{first:?}");
+    let (chain, _, _) = tls_secret(stack, &ns, &format!("{fqdn}-tls")).await?;
+    let day = chrono::Utc::now() + chrono::Duration::days(1);
+    set_window(stack, &chain, day, day + chrono::Duration::hours(1)).await?;
+    // ARI is asked every 5 s under dev/test.sh: the renewal follows the CA's window
+    let moved = wait_for("the renewal time follows the CA's window", T, || async {
+        let st = certs.get(&fqdn).await?.status.unwrap_or_default();
+        let at = st
+            .renewal_time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        Ok((st.serial == first.serial
+            && at.is_some_and(|t| t >= day - chrono::Duration::minutes(1)))
+        .then_some(st))
+    })
+    .await?;
+    Ok((ns, fqdn, certs, moved))
+}
+
+fn issued(st: &CertificateStatus) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(st.last_issued.as_deref().unwrap()).unwrap()
+}
+
+fn expiry(st: &CertificateStatus) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(st.not_after.as_deref().unwrap()).unwrap()
+}
+
+/// `kavling renew certificate`: the Dinas asks and a new certificate is issued at once —
+/// before the current one expires, though its renewal is scheduled a day away; a tenant may
+/// not ask.
+#[tokio::test]
+async fn a_renewal_asked_for_issues_at_once() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let (ns, fqdn, certs, first) = ready_with_renewal_a_day_away(&stack, "baru").await?;
+    let (code, _, err) = kavling_e2e::kavling_cli(
+        &stack,
+        Some("rina"),
+        &["renew", "certificate", &fqdn, "-n", &ns],
+    );
+    assert_ne!(code, 0, "a tenant may not renew: {err}");
+    let (code, out, err) = kavling_e2e::kavling_cli(
+        &stack,
+        Some("ani"),
+        &["renew", "certificate", &fqdn, "-n", &ns],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let renewed = wait_for("a new certificate", T, || async {
+        let st = certs.get(&fqdn).await?.status.unwrap_or_default();
+        Ok((st.serial != first.serial && st.last_issued.is_some()).then_some(st))
+    })
+    .await?;
+    assert!(
+        issued(&renewed) < expiry(&first),
+        "renewed at {} before the old one expired at {}",
+        issued(&renewed),
+        expiry(&first)
+    );
+    Ok(())
+}
+
+/// ARI (RFC 9773) against Pebble 2.10: Kavling follows the CA's window both ways — a day
+/// away (above), then to now, as after a revocation or a CA incident: it notices at its next
+/// ask and renews inside the window, before the certificate expires, telling the CA which
+/// certificate the order replaces.
+#[tokio::test]
+async fn a_renewal_window_moved_by_the_ca_is_honoured() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let (ns, fqdn, certs, first) = ready_with_renewal_a_day_away(&stack, "ari").await?;
+    let (chain, _, _) = tls_secret(&stack, &ns, &format!("{fqdn}-tls")).await?;
+    let now = chrono::Utc::now();
+    set_window(
+        &stack,
+        &chain,
+        now - chrono::Duration::seconds(30),
+        now + chrono::Duration::seconds(5),
+    )
+    .await?;
+    let renewed = wait_for("a renewal inside the CA's new window", T, || async {
+        let st = certs.get(&fqdn).await?.status.unwrap_or_default();
+        Ok((st.serial != first.serial && st.last_issued.is_some()).then_some(st))
+    })
+    .await?;
+    assert!(
+        issued(&renewed) < expiry(&first),
+        "renewed at {} before the old one expired at {}, because the CA asked",
+        issued(&renewed),
+        expiry(&first)
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn several_names_and_a_wildcard_in_one_certificate() -> anyhow::Result<()> {
     let stack = Stack::load()?;

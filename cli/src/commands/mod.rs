@@ -5,6 +5,7 @@ pub mod audit;
 pub mod decide;
 pub mod describe;
 pub mod get;
+pub mod ondemand;
 pub mod plan;
 pub mod request;
 pub mod restore;

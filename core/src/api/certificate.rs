@@ -227,6 +227,15 @@ pub struct CertificateStatus {
     /// When the current certificate was issued by Kavling (counts against the budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_issued: Option<String>,
+    /// The renewal window the CA last suggested for the current certificate (ARI, RFC 9773),
+    /// `<start>/<end>` in RFC 3339; `renewalTime` lies inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_window: Option<String>,
+    /// When Kavling next asks the CA for its suggested window (the CA's Retry-After, at most
+    /// the operator's --ari-poll-seconds). A window moved earlier (a revocation, a CA
+    /// incident) moves the renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_info_next_check: Option<String>,
     /// The order's current step.
     #[serde(default)]
     pub step: OrderStep,

@@ -22,6 +22,16 @@ pub mod labels {
     pub const MANAGER: &str = "kavling";
 }
 
+/// Annotations a person sets to ask Kavling for something now (the Dinas, through the CLI).
+pub mod annotations {
+    /// On a Certificate: renew if the current certificate was issued before this time
+    /// (RFC 3339; `kavling renew certificate`).
+    pub const RENEW_REQUESTED_AT: &str = "kavling.go.id/renew-requested-at";
+    /// On a Bucket: rotate its key if the current one was made before this time (RFC 3339;
+    /// `kavling rotate bucket`).
+    pub const ROTATE_REQUESTED_AT: &str = "kavling.go.id/rotate-requested-at";
+}
+
 /// A standard Kubernetes condition (`metav1.Condition`), with its own schema so every kind
 /// shows the same `status.conditions` shape.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]

@@ -19,7 +19,7 @@ pub use certificate::{
     Certificate, CertificateSpec, CertificateStatus, ExternalAccountBinding, Failure, Issuer,
     IssuerLimits, IssuerSpec, IssuerStatus, KeyAlgorithm, OrderStep, SecretKeyRef,
 };
-pub use common::{Condition, GROUP, OutputRef, Suspension, labels};
+pub use common::{Condition, GROUP, OutputRef, Suspension, annotations, labels};
 pub use dnsrecord::{DnsRecord, DnsRecordSpec, DnsRecordStatus, RecordType, record_object_name};
 pub use hosting::{
     AppTemplate, Hosting, HostingResources, HostingSpec, HostingStatus, HostingUsage,

@@ -198,6 +198,19 @@ async fn reconcile(b: Arc<Bucket>, ctx: Arc<Context>) -> Result<Action> {
     out
 }
 
+/// A Bucket's gauges: its quota and what it holds (for the "near quota" alert).
+fn gauges(b: &Bucket) -> Vec<crate::metrics::Sample> {
+    let labels = crate::metrics::object(&b.namespace().unwrap_or_default(), &b.name_any());
+    let mut out = Vec::new();
+    if let Some(size) = storage::size_bytes(&b.spec.size) {
+        out.push(("kavling_bucket_quota_bytes", labels.clone(), size as f64));
+    }
+    if let Some(u) = b.status.as_ref().and_then(|s| s.usage.as_ref()) {
+        out.push(("kavling_bucket_used_bytes", labels, u.bytes as f64));
+    }
+    out
+}
+
 async fn patch_status(ctx: &Context, b: &Bucket, st: &BucketStatus) -> Result<()> {
     if b.status.as_ref() == Some(st) {
         return Ok(());
@@ -307,6 +320,10 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
         .retiring_key
         .as_ref()
         .and_then(|r| parse_time(Some(&r.until)));
+    let requested = b
+        .annotations()
+        .get(crate::api::annotations::ROTATE_REQUESTED_AT)
+        .and_then(|t| parse_time(Some(t)));
     let plan = keys::plan(
         now,
         old.key_serial,
@@ -314,6 +331,7 @@ async fn apply(b: &Bucket, ctx: &Context) -> Result<Action> {
         retiring_until,
         period,
         suspended,
+        requested,
     );
     if plan.retire_now
         && let Some(r) = &old.retiring_key
@@ -607,6 +625,57 @@ fn ready_status(
             gen_,
         ),
     );
+    // at the quota: Ready stays (reads work) but a person must see it (condition and Event)
+    let quota = storage::size_bytes(&b.spec.size);
+    let full_bytes = quota.is_some_and(|q| r.info.bytes >= q);
+    let full_objects = b.spec.max_objects.is_some_and(|m| r.info.objects >= m);
+    let was_full = status::is_true(&st.conditions, types::QUOTA_FULL);
+    let full_message = if full_bytes {
+        format!(
+            "holds {} bytes of its {} quota: writes are refused; delete objects or file a request for a larger size",
+            r.info.bytes, b.spec.size
+        )
+    } else if full_objects {
+        format!(
+            "holds {} objects, its limit: writes are refused; delete objects or file a request for a higher limit",
+            r.info.objects
+        )
+    } else {
+        format!(
+            "{} bytes and {} objects, within its quota",
+            r.info.bytes, r.info.objects
+        )
+    };
+    let full = full_bytes || full_objects;
+    status::set(
+        &mut st.conditions,
+        status::condition(
+            types::QUOTA_FULL,
+            full,
+            if full {
+                reasons::QUOTA_REACHED
+            } else {
+                reasons::WITHIN_QUOTA
+            },
+            full_message.clone(),
+            gen_,
+        ),
+    );
+    if full && !was_full {
+        events.push((
+            EventType::Warning,
+            reasons::QUOTA_REACHED,
+            "Usage",
+            full_message,
+        ));
+    } else if !full && was_full {
+        events.push((
+            EventType::Normal,
+            reasons::WITHIN_QUOTA,
+            "Usage",
+            full_message,
+        ));
+    }
     if r.suspended {
         let why = b
             .spec
@@ -759,12 +828,16 @@ async fn cleanup(b: &Bucket, ctx: &Context) -> Result<Action> {
 /// Runs the Bucket controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
+    let controller = Controller::new(
+        Api::<Bucket>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    ctx.metrics.collect_with(Box::new(move || {
+        store.state().iter().flat_map(|b| gauges(b)).collect()
+    }));
     super::harness::run(
-        Controller::new(
-            Api::<Bucket>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .owns(
+        controller.owns(
             Api::<Secret>::all(client.clone()),
             watcher::Config::default().labels(&format!(
                 "{}={}",
@@ -886,5 +959,49 @@ mod tests {
         assert_eq!(events.len(), 1);
         let (_, events) = ready_status(&bucket(), st, &ready(false, true));
         assert_eq!(events[0].2, "Resume");
+    }
+
+    #[test]
+    fn a_full_bucket_stays_ready_and_says_so_once() {
+        let info = |objects, bytes| crate::objectstore::BucketInfo {
+            id: "b-1".into(),
+            objects,
+            bytes,
+            keys: vec![],
+        };
+        let now = Utc::now();
+        let mut b = bucket();
+        b.spec.size = "1Ki".into();
+        b.spec.max_objects = Some(10);
+        let ready = |info| Ready {
+            backend_name: "dinkes--arsip",
+            current_id: "GK1",
+            store_name: "garage",
+            endpoint: "http://127.0.0.1:3900",
+            info,
+            serial: 1,
+            period: chrono::Duration::days(90),
+            now,
+            suspended: false,
+            was_suspended: false,
+        };
+        let (i1, i2, i3, i4) = (info(3, 100), info(3, 1024), info(10, 10), info(2, 10));
+        let (st, events) = ready_status(&b, Default::default(), &ready(&i1));
+        assert!(!status::is_true(&st.conditions, types::QUOTA_FULL) && events.is_empty());
+        let (st, events) = ready_status(&b, st, &ready(&i2));
+        assert!(status::is_true(&st.conditions, types::READY));
+        let full = status::get(&st.conditions, types::QUOTA_FULL).unwrap();
+        assert!(
+            full.status == "True" && full.message.contains("writes are refused"),
+            "{full:?}"
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].1, reasons::QUOTA_REACHED);
+        // still full: no second Event; objects at their limit count too
+        let (st, events) = ready_status(&b, st, &ready(&i3));
+        assert!(status::is_true(&st.conditions, types::QUOTA_FULL) && events.is_empty());
+        let (st, events) = ready_status(&b, st, &ready(&i4));
+        assert!(!status::is_true(&st.conditions, types::QUOTA_FULL));
+        assert_eq!(events[0].1, reasons::WITHIN_QUOTA);
     }
 }

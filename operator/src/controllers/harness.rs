@@ -49,7 +49,10 @@ where
                 let fut = reconcile(obj.clone(), c.clone());
                 let kind = kind.clone();
                 async move {
+                    let _running = c.context().metrics.running(&kind);
+                    let start = std::time::Instant::now();
                     let out = super::timed(&kind, obj.name_any(), fut).await;
+                    c.context().metrics.observe(&kind, start.elapsed());
                     if out.is_ok() {
                         c.context().succeeded(obj.as_ref());
                     }

@@ -15,7 +15,7 @@ pub mod tenant;
 pub mod website;
 pub mod zone;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +95,9 @@ pub struct Settings {
     pub images: crate::hosting::Images,
     /// The Pusat Data's git mirror of application sources (`--source-mirror`).
     pub source_mirror: Option<crate::hosting::SourceMirror>,
+    /// The longest wait between two asks for a certificate's renewal window (ARI): the CA's
+    /// Retry-After is honoured below it.
+    pub ari_poll_max: std::time::Duration,
 }
 
 /// The local Pusat Data's registry prefix (dev/node/node.sh); production names its own.
@@ -113,6 +116,7 @@ impl Default for Settings {
             images: crate::hosting::Images::under(DEFAULT_IMAGE_REGISTRY)
                 .expect("the default registry prefix is valid"),
             source_mirror: None,
+            ari_poll_max: std::time::Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -129,8 +133,8 @@ pub struct Context {
     pub templates: crate::hosting::Templates,
     pub settings: Settings,
     backoff: Backoff,
-    /// Reconcile outcomes by (kind, result), for `/metrics`.
-    pub metrics: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Counters, durations and per-object gauges for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Context {
@@ -157,7 +161,7 @@ impl Context {
                 .expect("the compiled-in templates load (unit-tested)"),
             settings,
             backoff: Backoff::default(),
-            metrics: Mutex::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -191,25 +195,12 @@ impl Context {
     }
 
     fn count(&self, kind: String, result: &'static str) {
-        *self
-            .metrics
-            .lock()
-            .expect("metrics lock")
-            .entry((kind, result))
-            .or_insert(0) += 1;
+        self.metrics.count(&kind, result);
     }
 
-    /// Prometheus text exposition of the reconcile counters.
+    /// Prometheus text exposition of the operator's metrics.
     pub fn render_metrics(&self) -> String {
-        let mut out = String::from(
-            "# HELP kavling_reconcile_total Reconciles by kind and result (success or error category).\n# TYPE kavling_reconcile_total counter\n",
-        );
-        for ((kind, result), n) in self.metrics.lock().expect("metrics lock").iter() {
-            out.push_str(&format!(
-                "kavling_reconcile_total{{kind=\"{kind}\",result=\"{result}\"}} {n}\n"
-            ));
-        }
-        out
+        self.metrics.render()
     }
 
     /// The error policy shared by every controller: capped exponential backoff per object.

@@ -95,6 +95,21 @@ pub fn run(
         .watches_stream(records.subscribe(), |r: DnsRecord| {
             Some(ObjectRef::<Zone>::new(&r.spec.zone))
         });
+    let store = controller.store();
+    zc.ctx.metrics.collect_with(Box::new(move || {
+        store
+            .state()
+            .iter()
+            .filter_map(|z| {
+                let serial = z.status.as_ref()?.serial;
+                Some((
+                    "kavling_zone_serial",
+                    vec![("zone", z.name_any())],
+                    f64::from(serial),
+                ))
+            })
+            .collect()
+    }));
     super::harness::run(controller, zc, reconcile)
 }
 

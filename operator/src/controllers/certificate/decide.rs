@@ -139,7 +139,19 @@ pub fn decide(now: DateTime<Utc>, c: &Certificate, o: &Observed<'_>) -> Decision
         o.current
             .map(|l| schedule::renewal_time(l.not_before, l.not_after, None, &l.serial))
     });
+    // `kavling renew certificate`: renew now if the current one was issued before the request
+    let renewal_asked = c
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::annotations::RENEW_REQUESTED_AT))
+        .and_then(|t| parse_time(Some(t)))
+        .is_some_and(|asked| {
+            asked <= now
+                && parse_time(old.last_issued.as_deref()).is_none_or(|issued| issued < asked)
+        });
     if valid_now
+        && !renewal_asked
         && old.order.is_none()
         && let (Some(renew_at), Some(l)) = (renew_at, o.current)
         && now < renew_at
@@ -305,6 +317,39 @@ mod tests {
             decide(at(2, 0), &c2, &o2),
             Decision::Order { renewal: false }
         );
+    }
+
+    #[test]
+    fn a_renewal_asked_for_renews_once() {
+        let zones = vec!["agamkab.go.id".to_string()];
+        let held = vec!["portal.agamkab.go.id".to_string()];
+        let ready = issuer(true);
+        let l = leaf(&["portal.agamkab.go.id"], at(1, 0), 90);
+        let o = observe(&zones, &held, Some(&ready), Some(&l));
+        let mut c = cert(&["portal.agamkab.go.id"]);
+        c.status = Some(CertificateStatus {
+            last_issued: Some(at(1, 0).to_rfc3339()),
+            ..Default::default()
+        });
+        let ask = |c: &mut Certificate, when: DateTime<Utc>| {
+            c.metadata.annotations = Some(
+                [(
+                    crate::api::annotations::RENEW_REQUESTED_AT.to_string(),
+                    when.to_rfc3339(),
+                )]
+                .into(),
+            );
+        };
+        // asked after the certificate was issued: renew now
+        ask(&mut c, at(2, 0));
+        assert_eq!(decide(at(2, 1), &c, &o), Decision::Order { renewal: true });
+        // asked for a time still to come: not yet
+        ask(&mut c, at(3, 0));
+        assert!(matches!(decide(at(2, 1), &c, &o), Decision::Valid { .. }));
+        // issued after the request: done, nothing more
+        ask(&mut c, at(2, 0));
+        c.status.as_mut().unwrap().last_issued = Some(at(2, 2).to_rfc3339());
+        assert!(matches!(decide(at(2, 3), &c, &o), Decision::Valid { .. }));
     }
 
     #[test]

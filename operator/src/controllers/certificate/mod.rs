@@ -158,6 +158,11 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
         c,
         now,
         valid_now,
+        replaces: d
+            .current
+            .as_ref()
+            .filter(|_| valid_now)
+            .map(|l| l.der.as_slice()),
     };
     let renewal = match decision {
         Decision::Invalid(why) => {
@@ -174,7 +179,10 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
             let step = wait(reasons::ISSUER_NOT_READY, why, Duration::from_secs(60));
             return at.report_as(old, step, false).await;
         }
-        Decision::Valid { renew_at, message } => {
+        Decision::Valid {
+            mut renew_at,
+            message,
+        } => {
             remove_challenges(ctx, c).await?;
             let mut st = old.clone();
             if let Some(l) = &d.current {
@@ -182,11 +190,33 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
                 st.not_after = Some(time(l.not_after));
                 st.serial = Some(l.serial.clone());
                 st.names = l.names.iter().cloned().collect();
+                // ARI: ask the CA again when due; its window moves the renewal
+                let due =
+                    parse_time(old.renewal_info_next_check.as_deref()).is_none_or(|t| t <= now);
+                if due {
+                    let ari = order::renewal_window(ctx, c, l).await;
+                    if let Some((window, _)) = ari {
+                        renew_at = schedule::renewal_time(
+                            l.not_before,
+                            l.not_after,
+                            Some(window),
+                            &l.serial,
+                        );
+                        st.renewal_window = Some(order::window_text(window));
+                    }
+                    st.renewal_info_next_check = Some(time(order::next_ari_check(
+                        now,
+                        ari.map(|(_, r)| r),
+                        ctx.settings.ari_poll_max,
+                    )));
+                }
             }
             st.renewal_time = Some(time(renew_at));
-            let requeue = (renew_at - now)
+            let next_check = parse_time(st.renewal_info_next_check.as_deref()).unwrap_or(renew_at);
+            let requeue = (renew_at.min(next_check) - now)
                 .to_std()
                 .unwrap_or_default()
+                .max(Duration::from_millis(200))
                 .min(super::SAFETY_REQUEUE);
             let step = Step {
                 ready: true,
@@ -256,12 +286,16 @@ async fn apply(c: &Certificate, ctx: &Context) -> Result<Action> {
 /// Runs the Certificate controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
+    let controller = Controller::new(
+        Api::<Certificate>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    ctx.metrics.collect_with(Box::new(move || {
+        store.state().iter().flat_map(|c| gauges(c)).collect()
+    }));
     super::harness::run(
-        Controller::new(
-            Api::<Certificate>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .owns(
+        controller.owns(
             Api::<Secret>::all(client.clone()),
             watcher::Config::default().labels(&format!(
                 "{}={}",
@@ -273,6 +307,33 @@ pub async fn run(ctx: Arc<Context>) {
         reconcile,
     )
     .await;
+}
+
+/// A Certificate's gauges: when its certificate expires, and whether it is Ready.
+fn gauges(c: &Certificate) -> Vec<crate::metrics::Sample> {
+    let labels = crate::metrics::object(&c.namespace().unwrap_or_default(), &c.name_any());
+    let st = c.status.clone().unwrap_or_default();
+    let ready = st
+        .conditions
+        .iter()
+        .any(|x| x.type_ == "Ready" && x.status == "True");
+    let mut out = vec![(
+        "kavling_certificate_ready",
+        labels.clone(),
+        f64::from(u8::from(ready)),
+    )];
+    if let Some(t) = st
+        .not_after
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    {
+        out.push((
+            "kavling_certificate_expiry_timestamp_seconds",
+            labels,
+            t.timestamp() as f64,
+        ));
+    }
+    out
 }
 
 /// Keeps a Subdomain's Certificate in line with `spec.tls`: applied when wanted, removed

@@ -133,7 +133,29 @@ async fn open(
             }
         },
         None => {
-            match account.new_order(&NewOrder::new(&idents)).await {
+            // a renewal says which certificate it replaces (RFC 9773 §5): a CA may then spare
+            // it from rate limits; should the CA refuse the reference, order without it
+            let replaced = at
+                .replaces
+                .as_ref()
+                .map(|der| rustls_pki_types::CertificateDer::from(der.to_vec()));
+            let id = replaced
+                .as_ref()
+                .and_then(|d| instant_acme::CertificateIdentifier::try_from(d).ok());
+            let placed = match id {
+                Some(id) => match account
+                    .new_order(&NewOrder::new(&idents).replaces(id))
+                    .await
+                {
+                    Err(e) if ca_answered(&e) && !account_unknown(&e) => {
+                        tracing::info!(error = %e, "the CA refused `replaces`; ordering without it");
+                        account.new_order(&NewOrder::new(&idents)).await
+                    }
+                    other => other,
+                },
+                None => account.new_order(&NewOrder::new(&idents)).await,
+            };
+            match placed {
                 Ok(o) => {
                     // record it at once: a restart resumes this order instead of placing another
                     st.order = Some(o.url().to_string());
@@ -574,7 +596,18 @@ pub(super) async fn collect(
         )
         .await?;
     let ari = renewal_window(ctx, c, &leaf).await;
-    let renew_at = schedule::renewal_time(leaf.not_before, leaf.not_after, ari, &leaf.serial);
+    let renew_at = schedule::renewal_time(
+        leaf.not_before,
+        leaf.not_after,
+        ari.map(|(w, _)| w),
+        &leaf.serial,
+    );
+    st.renewal_window = ari.map(|(w, _)| window_text(w));
+    st.renewal_info_next_check = Some(time(next_ari_check(
+        now,
+        ari.map(|(_, r)| r),
+        ctx.settings.ari_poll_max,
+    )));
     let first = st.serial.is_none();
     st.order = None;
     st.step = OrderStep::Idle;
@@ -627,12 +660,13 @@ pub(super) async fn collect(
     at.report_as(st, step, true).await
 }
 
-/// The CA's suggested renewal window (RFC 9773), when it offers one.
+/// The CA's suggested renewal window (RFC 9773) and when to ask again (its Retry-After),
+/// when it offers one.
 pub(super) async fn renewal_window(
     ctx: &Context,
     c: &Certificate,
     leaf: &cert::Leaf,
-) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+) -> Option<((DateTime<Utc>, DateTime<Utc>), Duration)> {
     let issuer = Api::<Issuer>::all(ctx.client.clone())
         .get_opt(&c.spec.issuer)
         .await
@@ -647,8 +681,26 @@ pub(super) async fn renewal_window(
         .ok()?;
     let der = rustls_pki_types::CertificateDer::from(leaf.der.clone());
     let id = instant_acme::CertificateIdentifier::try_from(&der).ok()?;
-    let (info, _) = account.renewal_info(&id).await.ok()?;
+    let (info, retry_after) = account.renewal_info(&id).await.ok()?;
     let w = info.suggested_window;
     let conv = |t: time::OffsetDateTime| DateTime::from_timestamp(t.unix_timestamp(), 0);
-    Some((conv(w.start)?, conv(w.end)?))
+    Some(((conv(w.start)?, conv(w.end)?), retry_after))
+}
+
+/// When to ask the CA for the window again: its Retry-After, within [1 s, the operator's cap].
+pub(super) fn next_ari_check(
+    now: DateTime<Utc>,
+    retry_after: Option<Duration>,
+    cap: Duration,
+) -> DateTime<Utc> {
+    let wait = retry_after
+        .unwrap_or(cap)
+        .min(cap)
+        .max(Duration::from_secs(1));
+    now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(6))
+}
+
+/// A window as the status shows it.
+pub(super) fn window_text((start, end): (DateTime<Utc>, DateTime<Utc>)) -> String {
+    format!("{}/{}", time(start), time(end))
 }

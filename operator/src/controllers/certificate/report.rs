@@ -41,6 +41,8 @@ pub(super) struct Attempt<'a> {
     pub(super) c: &'a Certificate,
     pub(super) now: DateTime<Utc>,
     pub(super) valid_now: bool,
+    /// The certificate a renewal replaces (DER), sent as the order's `replaces`.
+    pub(super) replaces: Option<&'a [u8]>,
 }
 
 impl Attempt<'_> {
