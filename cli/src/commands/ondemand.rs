@@ -30,7 +30,8 @@ pub enum Ask {
 }
 
 pub async fn run(client: kube::Client, args: OnDemandArgs, ask: Ask) -> anyhow::Result<()> {
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    // milliseconds: the key or certificate it is compared with may be from the same second
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let kind = args.kind.to_lowercase();
     let pp = PatchParams::default();
     match (ask, kind.as_str()) {

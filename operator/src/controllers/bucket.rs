@@ -556,7 +556,8 @@ async fn rotate(
             )
             .await;
         }
-        st.last_rotation = Some(time(now));
+        // milliseconds: a rotation asked for in the same second must not look unanswered
+        st.last_rotation = Some(now.to_rfc3339_opts(SecondsFormat::Millis, true));
     } else if let (Some(r), true) = (&st.retiring_key, suspended) {
         store
             .set_key_expiry(&r.access_key_id, Some(disabled_since()))

@@ -616,7 +616,8 @@ pub(super) async fn collect(
     st.serial = Some(leaf.serial.clone());
     st.names = leaf.names.iter().cloned().collect();
     st.renewal_time = Some(time(renew_at));
-    st.last_issued = Some(time(now));
+    // milliseconds: a renewal asked for in the same second must not look unanswered
+    st.last_issued = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     st.last_failure = None;
     remove_challenges(ctx, c).await?;
     delete_staging(ctx, c).await?;
