@@ -295,7 +295,8 @@ start_audit_remote() {
   install -m 0755 "$REPO/dev/audit-remote-pre-receive" "$DATA/git/audit.git/hooks/pre-receive"
   # git-daemon itself, not the `git daemon` wrapper, so the recorded PID is the server's.
   launch audit-remote "$P_GIT" "$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$P_GIT" \
-    --base-path="$DATA/git" --export-all --enable=receive-pack --informative-errors "$DATA/git"
+    --base-path="$DATA/git" --export-all --enable=receive-pack --informative-errors \
+    --init-timeout=10 --timeout=30 "$DATA/git"
   wait_for audit-remote git ls-remote "git://127.0.0.1:$P_GIT/audit.git"
 }
 

@@ -328,6 +328,11 @@ async fn adopt_remote(repo: &std::path::Path, remote: &str) {
     }
 }
 
+/// How long one push may take before it is abandoned and tried again: a push of a few
+/// commits takes well under a second; one stuck on a half-dead connection must not hold the
+/// trail back for long (the local stack's remote has shown such stalls under load).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Pushes `main` after commits, and retries with backoff while the remote is unreachable.
 /// Commits wait in the local repository meanwhile and arrive in order (git pushes history).
 async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metrics: Arc<Metrics>) {
@@ -337,7 +342,7 @@ async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metric
         let attempt = {
             let (repo, remote) = (repo.clone(), remote.clone());
             tokio::time::timeout(
-                Duration::from_secs(60),
+                PUSH_TIMEOUT,
                 tokio::task::spawn_blocking(move || crate::push::push(&repo, &remote)),
             )
             .await
@@ -345,7 +350,10 @@ async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metric
         let result = match attempt {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(crate::push::PushError::Other(e.to_string())),
-            Err(_) => Err(crate::push::PushError::Other("timed out after 60 s".into())),
+            Err(_) => Err(crate::push::PushError::Other(format!(
+                "timed out after {} s",
+                PUSH_TIMEOUT.as_secs()
+            ))),
         };
         match result {
             Ok(pushed) => {

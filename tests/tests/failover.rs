@@ -13,6 +13,9 @@ use kube::Api;
 use kube::api::PostParams;
 
 const T: Duration = Duration::from_secs(60);
+/// For a commit to reach the remote: a push stuck on the stack's git daemon is abandoned
+/// after 20 s and tried again.
+const PUSHED: Duration = Duration::from_secs(120);
 
 async fn metrics(addr: &str) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("http://{addr}/metrics"))
@@ -96,7 +99,7 @@ async fn the_standby_takes_over_a_killed_leader_and_the_audit_history_stays_one(
     let (before, _) = reconciled_zone(&zones, "sebelum").await?;
     wait_for(
         "the first leader's commit reaches the remote",
-        T,
+        PUSHED,
         || async {
             Ok((commits_of(&remote_history(&stack, &scratch)?, &before) > 0).then_some(()))
         },
@@ -116,10 +119,14 @@ async fn the_standby_takes_over_a_killed_leader_and_the_audit_history_stays_one(
 
     // the new leader's commits continue the remote's history: the push is accepted (the
     // remote refuses anything but a fast-forward), and what was recorded is not recorded again
-    let history = wait_for("the new leader's commit reaches the remote", T, || async {
-        let h = remote_history(&stack, &scratch)?;
-        Ok((commits_of(&h, &after) > 0).then_some(h))
-    })
+    let history = wait_for(
+        "the new leader's commit reaches the remote",
+        PUSHED,
+        || async {
+            let h = remote_history(&stack, &scratch)?;
+            Ok((commits_of(&h, &after) > 0).then_some(h))
+        },
+    )
     .await?;
     assert_eq!(
         commits_of(&history, &before),
