@@ -329,9 +329,9 @@ async fn adopt_remote(repo: &std::path::Path, remote: &str) {
 }
 
 /// How long one push may take before it is abandoned and tried again: a push of a few
-/// commits takes well under a second; one stuck on a half-dead connection must not hold the
-/// trail back for long (the local stack's remote has shown such stalls under load).
-const PUSH_TIMEOUT: Duration = Duration::from_secs(20);
+/// commits takes well under a second, but a backlog through a verifying hook takes longer;
+/// a push abandoned too early is retried with a larger backlog (see docs: a known spiral).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Pushes `main` after commits, and retries with backoff while the remote is unreachable.
 /// Commits wait in the local repository meanwhile and arrive in order (git pushes history).
