@@ -171,6 +171,8 @@ async fn pebble_directory_answers_over_tls_and_serves_its_root() -> anyhow::Resu
         .tls_built_in_root_certs(false)
         .add_root_certificate(ca)
         .timeout(Duration::from_secs(10))
+        // Pebble 2.10 refuses requests without one, as RFC 8555 §6.1 asks
+        .user_agent("kavling-e2e")
         .build()?;
     let dir: serde_json::Value = http
         .get(stack.get("KAVLING_ACME_DIRECTORY"))
