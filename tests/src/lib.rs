@@ -574,3 +574,34 @@ pub async fn apply_rendered(
     }
     Ok(())
 }
+
+/// Creates a Zone and waits until a leader has reconciled it (its Ready condition is True);
+/// returns its name and how long that took (the failover and install tests time takeovers
+/// with it).
+pub async fn reconciled_zone(
+    zones: &kube::Api<kavling::api::Zone>,
+    prefix: &str,
+    timeout: Duration,
+) -> anyhow::Result<(String, Duration)> {
+    use kube::api::PostParams;
+    let name = format!("{}.go.id", unique(prefix));
+    let t0 = std::time::Instant::now();
+    zones
+        .create(
+            &PostParams::default(),
+            &kavling::api::Zone::new(&name, zone_spec(&name)),
+        )
+        .await?;
+    wait_for(&format!("zone {name} reconciled"), timeout, || async {
+        let z = zones.get(&name).await?;
+        Ok(z.status
+            .is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+            .then_some(()))
+    })
+    .await?;
+    Ok((name, t0.elapsed()))
+}

@@ -3,14 +3,11 @@
 //! the audit history from the remote's head (nothing recorded twice, nothing refused), and a
 //! leader stopped cleanly hands over at once. Prints the failover and handover times.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kavling::api::Zone;
-use kavling_e2e::{
-    GitCommit, Stack, audit_history, git, stack_script, unique, wait_for, zone_spec,
-};
+use kavling_e2e::{GitCommit, Stack, audit_history, git, stack_script, unique, wait_for};
 use kube::Api;
-use kube::api::PostParams;
 
 const T: Duration = Duration::from_secs(60);
 /// For a commit to reach the remote: a push stuck on the stack's git daemon is abandoned
@@ -55,25 +52,8 @@ fn commits_of(history: &[GitCommit], object: &str) -> usize {
         .count()
 }
 
-/// Creates a Zone and waits until a leader has reconciled it (its Ready condition is True).
 async fn reconciled_zone(zones: &Api<Zone>, prefix: &str) -> anyhow::Result<(String, Duration)> {
-    let name = format!("{}.go.id", unique(prefix));
-    let t0 = Instant::now();
-    zones
-        .create(&PostParams::default(), &Zone::new(&name, zone_spec(&name)))
-        .await?;
-    wait_for(&format!("zone {name} reconciled"), T, || async {
-        let z = zones.get(&name).await?;
-        Ok(z.status
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .then_some(()))
-    })
-    .await?;
-    Ok((name, t0.elapsed()))
+    kavling_e2e::reconciled_zone(zones, prefix, T).await
 }
 
 #[tokio::test]

@@ -7,12 +7,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kavling::api::Zone;
-use kavling_e2e::{Stack, stack_script, unique, wait_for, workspace_bin, zone_spec};
+use kavling_e2e::{Stack, stack_script, wait_for, workspace_bin};
 use kube::Api;
-use kube::api::PostParams;
 
 const T: Duration = Duration::from_secs(120);
 
@@ -76,25 +75,8 @@ fn lease_holder(stack: &Stack) -> String {
     .unwrap_or_default()
 }
 
-/// Creates a Zone and returns how long until a leader had reconciled it (Ready=True).
 async fn reconciled_zone(zones: &Api<Zone>, prefix: &str) -> anyhow::Result<Duration> {
-    let name = format!("{}.go.id", unique(prefix));
-    let t0 = Instant::now();
-    zones
-        .create(&PostParams::default(), &Zone::new(&name, zone_spec(&name)))
-        .await?;
-    wait_for(&format!("zone {name} reconciled"), T, || async {
-        let z = zones.get(&name).await?;
-        Ok(z.status
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .then_some(()))
-    })
-    .await?;
-    Ok(t0.elapsed())
+    Ok(kavling_e2e::reconciled_zone(zones, prefix, T).await?.1)
 }
 
 #[tokio::test]
