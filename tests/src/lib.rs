@@ -110,16 +110,28 @@ pub fn zone_spec(zone: &str) -> kavling::api::ZoneSpec {
     }
 }
 
-/// A name no other test run uses.
+/// A name no other test run uses: a random per-process base plus a counter, so two
+/// tests of one binary never get the same name (the clock alone collided in CI when
+/// two threads read the same nanosecond).
 pub fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{:x}",
-        (n % 0xffff_ffff) as u32 ^ std::process::id()
-    )
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static BASE: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
+        h.write_u32(std::process::id());
+        h.finish() as u32
+    });
+    let n = base.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{prefix}-{n:08x}")
 }
 
 /// The path of a workspace binary built by `cargo build` (the e2e crate cannot use
