@@ -328,13 +328,14 @@ async fn adopt_remote(repo: &std::path::Path, remote: &str) {
     }
 }
 
-/// How long one push may take before it is abandoned and tried again: a push of a few
-/// commits takes well under a second, but a backlog through a verifying hook takes longer;
-/// a push abandoned too early is retried with a larger backlog (see docs: a known spiral).
+/// How long one push may take before it is abandoned and tried again: a batch of
+/// [`PUSH_BATCH`](crate::push::PUSH_BATCH) commits through the Pusat Data's verifying hook
+/// takes a few seconds even on a busy node.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Pushes `main` after commits, and retries with backoff while the remote is unreachable.
-/// Commits wait in the local repository meanwhile and arrive in order (git pushes history).
+/// Pushes `main` after commits, in batches, and retries with backoff while the remote is
+/// unreachable. Commits wait in the local repository meanwhile and arrive in order (git pushes
+/// history).
 async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metrics: Arc<Metrics>) {
     let mut delay = Duration::from_secs(1);
     let mut failing = false;
@@ -343,7 +344,9 @@ async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metric
             let (repo, remote) = (repo.clone(), remote.clone());
             tokio::time::timeout(
                 PUSH_TIMEOUT,
-                tokio::task::spawn_blocking(move || crate::push::push(&repo, &remote)),
+                tokio::task::spawn_blocking(move || {
+                    crate::push::push(&repo, &remote, crate::push::PUSH_BATCH)
+                }),
             )
             .await
         };
@@ -357,15 +360,23 @@ async fn push_loop(repo: PathBuf, remote: String, committed: Arc<Notify>, metric
         };
         match result {
             Ok(pushed) => {
-                if pushed {
-                    metrics.pushes.fetch_add(1, Ordering::Relaxed);
-                    metrics.unpushed.store(0, Ordering::Relaxed);
-                }
+                let remaining = match pushed {
+                    crate::push::Pushed::Batch { remaining, .. } => {
+                        metrics.pushes.fetch_add(1, Ordering::Relaxed);
+                        remaining
+                    }
+                    _ => 0,
+                };
+                metrics.unpushed.store(remaining as u64, Ordering::Relaxed);
                 if failing {
-                    tracing::info!(%remote, "audit remote reachable again; history pushed");
+                    tracing::info!(%remote, "audit remote reachable again; pushing the history");
                 }
                 failing = false;
                 delay = Duration::from_secs(1);
+                if remaining > 0 {
+                    tracing::debug!(%remote, remaining, "audit backlog: pushing the next batch");
+                    continue;
+                }
                 // Wait for the next commit, or check again after a while (a missed wake-up
                 // costs at most that long).
                 let _ = tokio::time::timeout(Duration::from_secs(30), committed.notified()).await;
