@@ -34,6 +34,34 @@ struct Args {
     /// Serve only the --zone-file zones; do not watch an API server.
     #[arg(long)]
     no_api: bool,
+    /// On SIGTERM, keep answering this long (seconds) with /readyz failing before exiting.
+    /// Behind a Service (the chart sets 5): queries reach a terminating replica until every
+    /// kube-proxy has seen it go, so a replica that exited at once would drop the queries
+    /// already on their way and a rolling upgrade would lose answers. 0 for a host process.
+    #[arg(long, env = "KAVLING_DNS_DRAIN_SECONDS", default_value_t = 0)]
+    drain_seconds: u64,
+}
+
+/// Waits for SIGTERM (the kubelet stopping a pod) or SIGINT (Ctrl-C).
+async fn stop_requested() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        r = tokio::signal::ctrl_c() => r.map(|_| "SIGINT").map_err(Into::into),
+    }
+}
+
+/// Stops gracefully: not ready any more, still answering for `drain`, then done.
+async fn drain(ready: &std::sync::atomic::AtomicBool, signal: &str, drain: std::time::Duration) {
+    ready.store(false, Ordering::Relaxed);
+    tracing::info!(
+        signal,
+        drain_seconds = drain.as_secs(),
+        "stopping: still answering while the Service lets go of this replica"
+    );
+    tokio::time::sleep(drain).await;
+    tracing::info!("stopped");
 }
 
 /// `# HELP` and `# TYPE` of one family (promtool checks every family has both).
@@ -203,25 +231,37 @@ async fn main() -> anyhow::Result<()> {
         ready.clone(),
     ));
     let p = published.clone();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (r, s) = (ready.clone(), stopping.clone());
     tokio::spawn(async move {
-        // ready once the first complete catalog is published
+        // ready once the first complete catalog is published (and not once stopping)
         while !p.ready.load(Ordering::Relaxed) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        ready.store(true, Ordering::Relaxed);
+        if !s.load(Ordering::Relaxed) {
+            r.store(true, Ordering::Relaxed);
+        }
     });
+    let drain_for = std::time::Duration::from_secs(args.drain_seconds);
     tracing::info!(listen = %args.listen, http = %args.http, workers, "kavling-dns serving");
     if args.no_api {
         published.ready.store(true, Ordering::Relaxed);
-        tokio::signal::ctrl_c().await?;
+        let signal = stop_requested().await?;
+        stopping.store(true, Ordering::Relaxed);
+        drain(&ready, signal, drain_for).await;
         return Ok(());
     }
     let client = kube::Client::try_default()
         .await
         .context("no usable kubeconfig or in-cluster configuration")?;
+    let watches = tokio::spawn(watch::run(client, catalog, published));
     tokio::select! {
-        _ = watch::run(client, catalog, published) => tracing::warn!("watches ended"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        _ = watches => tracing::warn!("watches ended"),
+        signal = stop_requested() => {
+            stopping.store(true, Ordering::Relaxed);
+            // the watches go on during the drain: answers stay current to the last query
+            drain(&ready, signal?, drain_for).await;
+        }
     }
     Ok(())
 }

@@ -42,6 +42,11 @@ struct Args {
         value_delimiter = ','
     )]
     dns_servers: Vec<SocketAddr>,
+    /// A headless Service in --namespace whose ready endpoints are every kavling-dns replica
+    /// (the chart's `kavling-dns-replicas`, port `dns-udp`): read at every check, so a rollout
+    /// is followed. May be combined with --dns-server.
+    #[arg(long, env = "KAVLING_DNS_SERVICE")]
+    dns_service: Option<String>,
     /// The Issuer used for Subdomains that want TLS.
     #[arg(long, env = "KAVLING_DEFAULT_ISSUER", default_value = "pusat-data")]
     default_issuer: String,
@@ -137,14 +142,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("no usable kubeconfig or in-cluster configuration")?;
     let store = object_store(&args)?;
-    if args.dns_servers.is_empty() {
+    let dns = kavling::acme::replicas::DnsReplicas {
+        fixed: args.dns_servers.clone(),
+        service: args.dns_service.clone(),
+    };
+    if dns.is_empty() {
         tracing::warn!(
-            "no --dns-server given: ACME challenges cannot be checked before the CA is told, so certificates will wait"
+            "no --dns-server or --dns-service given: ACME challenges cannot be checked before the CA is told, so certificates will wait"
         );
     }
     let settings = controllers::Settings {
         namespace: args.namespace.clone(),
-        dns_servers: args.dns_servers.clone(),
+        dns,
         default_issuer: args.default_issuer.clone(),
         ingress_namespace: args.ingress_namespace.clone(),
         ingress_class: args.ingress_class.clone(),

@@ -270,28 +270,37 @@ async fn ready_with_renewal_a_day_away(
     .await?;
     let fqdn = claim(stack, &ns, &zone, "web", true).await?;
     let certs: Api<Certificate> = Api::namespaced(stack.client_as("rina").await?, &ns);
-    let first = ready_cert(&certs, &fqdn).await?.status.unwrap();
+    let mut first = ready_cert(&certs, &fqdn).await?.status.unwrap();
     assert!(
         first.renewal_window.is_some(),
         "the CA's window is shown: {first:?}"
     );
     assert!(first.renewal_info_next_check.is_some(), "{first:?}");
-    let (chain, _, _) = tls_secret(stack, &ns, &format!("{fqdn}-tls")).await?;
-    let day = chrono::Utc::now() + chrono::Duration::days(1);
-    set_window(stack, &chain, day, day + chrono::Duration::hours(1)).await?;
-    // ARI is asked every 5 s under dev/test.sh: the renewal follows the CA's window
-    let moved = wait_for("the renewal time follows the CA's window", T, || async {
-        let st = certs.get(&fqdn).await?.status.unwrap_or_default();
-        let at = st
-            .renewal_time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        Ok((st.serial == first.serial
-            && at.is_some_and(|t| t >= day - chrono::Duration::minutes(1)))
-        .then_some(st))
-    })
-    .await?;
-    Ok((ns, fqdn, certs, moved))
+    // The certificate lives 60 s and Pebble's own window opens at about 40 s: on a loaded
+    // machine it may renew before the moved window is taken in. Then move the new one's.
+    for _ in 0..4 {
+        let (chain, _, _) = tls_secret(stack, &ns, &format!("{fqdn}-tls")).await?;
+        let day = chrono::Utc::now() + chrono::Duration::days(1);
+        set_window(stack, &chain, day, day + chrono::Duration::hours(1)).await?;
+        // ARI is asked every 5 s under dev/test.sh: the renewal follows the CA's window
+        let seen = wait_for("the renewal time follows the CA's window", T, || async {
+            let st = certs.get(&fqdn).await?.status.unwrap_or_default();
+            let at = st
+                .renewal_time
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            let moved = st.serial == first.serial
+                && at.is_some_and(|t| t >= day - chrono::Duration::minutes(1));
+            let renewed_first = st.serial != first.serial && st.last_issued.is_some();
+            Ok((moved || renewed_first).then_some((moved, st)))
+        })
+        .await?;
+        match seen {
+            (true, moved) => return Ok((ns, fqdn, certs, moved)),
+            (false, _) => first = ready_cert(&certs, &fqdn).await?.status.unwrap(),
+        }
+    }
+    anyhow::bail!("{fqdn} kept renewing on Pebble's own window before the moved one was taken in")
 }
 
 fn issued(st: &CertificateStatus) -> chrono::DateTime<chrono::FixedOffset> {

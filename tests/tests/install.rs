@@ -2,8 +2,10 @@
 //! image is built here (`dev/images.sh kavling`), pushed to the Pusat Data's registry and run
 //! by the kubelet under PSA `restricted` with a read-only root filesystem. The chart's
 //! operator pods stand by while the stack's operator leads, take the lease when it stops
-//! cleanly, and one takes over when the leading pod is deleted. Prints both times. At the end
-//! the chart's operator is scaled to zero and the stack's operator leads again.
+//! cleanly, and one takes over when the leading pod is deleted. Prints both times. The
+//! chart's kavling-dns replicas are rolled (new pods replace the old, one at a time) while
+//! dnsperf sends a fixed rate of queries to their Service from the node: no query may be lost.
+//! At the end the chart's operator is scaled to zero and the stack's operator leads again.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -73,6 +75,173 @@ fn lease_holder(stack: &Stack) -> String {
     .output()
     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     .unwrap_or_default()
+}
+
+/// What dnsperf saw while the kavling-dns Deployment rolled.
+struct UnderLoad {
+    sent: u64,
+    lost: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    rollout: Duration,
+}
+
+/// The answers dnsperf `-v` printed: one line `> RCODE QUERY LATENCY` per answered query.
+fn latencies_ms(verbose: &str) -> Vec<f64> {
+    let mut out: Vec<f64> = verbose
+        .lines()
+        .filter_map(|l| l.strip_prefix("> NOERROR "))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(_, secs)| secs.trim().parse::<f64>().ok())
+        .map(|s| s * 1000.0)
+        .collect();
+    out.sort_by(|a, b| a.total_cmp(b));
+    out
+}
+
+fn summary_count(report: &str, label: &str) -> anyhow::Result<u64> {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("dnsperf printed no {label:?}: {report}"))
+}
+
+/// Rolls the kavling-dns Deployment (a new pod template: new pods, started and made ready one
+/// at a time, then the old ones stopped) while dnsperf, inside the node's network namespace,
+/// asks the Service's address for `zone`'s SOA at `rate` queries per second from 8 sockets.
+async fn roll_dns_under_load(stack: &Stack, zone: &str, rate: u32) -> anyhow::Result<UnderLoad> {
+    let netns = stack.get("KAVLING_NETNS");
+    let ip = run(
+        "the kavling-dns Service",
+        &mut kubectl(
+            stack,
+            &[
+                "get",
+                "service",
+                "-n",
+                "kavling-system",
+                "kavling-dns",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        ),
+    )?
+    .trim()
+    .to_string();
+    // the Service answers the zone before the load starts
+    wait_for(&format!("{zone} SOA through {ip}:53"), T, || async {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={netns}"))
+            .args([
+                "dig",
+                "+short",
+                "+time=1",
+                "+tries=1",
+                &format!("@{ip}"),
+                zone,
+                "SOA",
+            ])
+            .output()?;
+        Ok((!String::from_utf8_lossy(&out.stdout).trim().is_empty()).then_some(()))
+    })
+    .await?;
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("dnsperf"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("queries"), format!("{zone} SOA\n"))?;
+    let seconds = 90;
+    let log = std::fs::File::create(dir.join("out"))?;
+    let mut perf = Command::new("nsenter")
+        .arg(format!("--net={netns}"))
+        .arg("dnsperf")
+        .args(["-s", &ip, "-p", "53", "-c", "8", "-t", "2", "-v"])
+        .args(["-Q", &rate.to_string(), "-l", &seconds.to_string()])
+        .arg("-d")
+        .arg(dir.join("queries"))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let t0 = std::time::Instant::now();
+    run(
+        "kubectl rollout restart",
+        &mut kubectl(
+            stack,
+            &[
+                "rollout",
+                "restart",
+                "-n",
+                "kavling-system",
+                "deployment/kavling-dns",
+            ],
+        ),
+    )?;
+    run(
+        "kubectl rollout status",
+        &mut kubectl(
+            stack,
+            &[
+                "rollout",
+                "status",
+                "-n",
+                "kavling-system",
+                "deployment/kavling-dns",
+                "--timeout=75s",
+            ],
+        ),
+    )?;
+    // the old pods are gone, not only the new ones ready
+    wait_for("the old kavling-dns pods gone", T, || async {
+        let pods = run(
+            "kavling-dns pods",
+            &mut kubectl(
+                stack,
+                &[
+                    "get",
+                    "pods",
+                    "-n",
+                    "kavling-system",
+                    "-l",
+                    "app.kubernetes.io/name=kavling-dns",
+                    "-o",
+                    "name",
+                ],
+            ),
+        )?;
+        Ok((pods.lines().count() == 2).then_some(()))
+    })
+    .await?;
+    let rollout = t0.elapsed();
+    anyhow::ensure!(
+        rollout + Duration::from_secs(10) < Duration::from_secs(seconds - 5),
+        "the rollout took {rollout:?}: longer than the load ({seconds} s) covers"
+    );
+    let status = tokio::task::spawn_blocking(move || perf.wait()).await??;
+    let out = std::fs::read_to_string(dir.join("out"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(status.success(), "dnsperf failed: {out}");
+    let report = out
+        .split_once("Statistics:")
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    let sent = summary_count(report, "Queries sent:")?;
+    let lost = summary_count(report, "Queries lost:")?;
+    let latencies = latencies_ms(&out);
+    anyhow::ensure!(
+        !latencies.is_empty(),
+        "no answer in dnsperf's output: {out}"
+    );
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Ok(UnderLoad {
+        sent,
+        lost,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        rollout,
+    })
 }
 
 async fn reconciled_zone(zones: &Api<Zone>, prefix: &str) -> anyhow::Result<Duration> {
@@ -159,6 +328,23 @@ async fn the_chart_runs_kavling_in_the_cluster_and_its_pods_take_over_leading() 
         String::from_utf8_lossy(&wrong.stderr)
     );
 
+    // the kustomize base is accepted by the API server as it stands (nothing applied; before
+    // the chart, whose StatefulSet would differ in fields an update may not change)
+    run(
+        "kubectl apply --dry-run=server -k manifests/",
+        &mut kubectl(
+            &stack,
+            &[
+                "apply",
+                "--dry-run=server",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                repo().join("manifests").to_str().unwrap(),
+            ],
+        ),
+    )?;
+
     install("2")?;
     let holder = lease_holder(&stack);
     assert_eq!(
@@ -187,6 +373,21 @@ async fn the_chart_runs_kavling_in_the_cluster_and_its_pods_take_over_leading() 
         "Running/65532/true Running/65532/true",
         "{users}"
     );
+
+    // kavling-dns rolls to a new pod template while it answers 500 queries/s: none is lost
+    let (zone, _) = kavling_e2e::reconciled_zone(&zones, "gulir", T).await?;
+    let load = roll_dns_under_load(&stack, &zone, 500).await?;
+    println!(
+        "kavling-dns rollout under load: {} queries at 500/s, {} lost; rollout {:.1} s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+        load.sent,
+        load.lost,
+        load.rollout.as_secs_f64(),
+        load.p50_ms,
+        load.p99_ms,
+        load.max_ms
+    );
+    assert_eq!(load.lost, 0, "queries lost during the rollout");
+    assert!(load.sent >= 500 * 60, "dnsperf sent only {}", load.sent);
 
     // the stack's operator stops cleanly: a pod takes the lease at its next try
     stack_script(&stack, &["operator", "stop"]);

@@ -7,6 +7,7 @@ pub mod account;
 pub mod cert;
 pub mod dnscheck;
 pub mod error;
+pub mod replicas;
 
 pub use error::AcmeError;
 pub use kavling_core::acme::{names, schedule};

@@ -77,9 +77,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Settings {
     /// Where the operator keeps its own state (ACME account Secrets).
     pub namespace: String,
-    /// Every Kavling DNS server replica: a challenge is handed to the CA only once all of
-    /// them answer it.
-    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// Every Kavling DNS server replica (a fixed list, the ready endpoints of a headless
+    /// Service, or both): a challenge is handed to the CA only once all of them answer it.
+    pub dns: crate::acme::replicas::DnsReplicas,
     /// The Issuer of Certificates made for Subdomains with `tls: true`.
     pub default_issuer: String,
     /// The ingress controller's namespace (hosting namespaces admit traffic only from it).
@@ -107,7 +107,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             namespace: "kavling-system".into(),
-            dns_servers: vec![],
+            dns: Default::default(),
             default_issuer: "pusat-data".into(),
             ingress_namespace: "ingress-nginx".into(),
             ingress_class: "nginx".into(),

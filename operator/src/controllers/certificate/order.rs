@@ -315,9 +315,31 @@ async fn publish(
             .await?;
     }
     // every DNS server must answer every value before the CA is told
+    let servers = match ctx
+        .settings
+        .dns
+        .resolve(&ctx.client, &ctx.settings.namespace)
+        .await
+    {
+        Ok(servers) => servers,
+        Err(why) => {
+            st.step = OrderStep::Publishing;
+            return at
+                .report(
+                    std::mem::take(st),
+                    Step::wait(
+                        OrderStep::Publishing,
+                        reasons::PUBLISHING,
+                        format!("challenge published; cannot check it: {why}"),
+                        Duration::from_secs(5),
+                    ),
+                )
+                .await
+                .map(Some);
+        }
+    };
     for (fqdn, values) in txt {
-        if let Err(why) = dnscheck::served_everywhere(&ctx.settings.dns_servers, fqdn, values).await
-        {
+        if let Err(why) = dnscheck::served_everywhere(&servers, fqdn, values).await {
             st.step = OrderStep::Publishing;
             return at
                 .report(
