@@ -27,7 +27,7 @@ case "$what" in
   hosting-https) "$REL/hosting-https" "$@" ;;
   dns-change) "$REL/dns-change" "$@" ;;
   zone-fill) "$REL/zone-fill" "$@" ;;
-  audit) "$REL/audit" cluster "${1:-100}"; echo; "$REL/audit" repo "${2:-10000}" ;;
+  audit) "$REL/audit" cluster "${1:-100}"; echo; "$REL/audit" repo "${2:-10000}"; echo; "$REL/audit" layout "${3:-4000}" ;;
   all) "$REL/approve-to-ready" subdomain 100 10; echo; "$REL/approve-to-ready" storage 100 10; echo; "$REL/approve-to-ready" tls 50 10; echo; "$REL/approve-to-ready" hosting 100 10; echo; "$REL/dns-change" 1000; echo; "$REL/audit" cluster 100; echo; "$REL/audit" repo 10000 ;;
   *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|audit|all] [N]" >&2; exit 2 ;;
 esac

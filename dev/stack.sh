@@ -183,7 +183,8 @@ gen_pki() {
     "IP:127.0.0.1,IP:10.96.0.1,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   # The apiserver's client certificate towards kubelets (logs, exec, port-forward).
   gen_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client/O=kavling:apiserver"
-  gen_cert pebble "/CN=pebble" "IP:127.0.0.1,DNS:localhost"
+  # (and the node's address: pods reach the ACME directory through forward-in)
+  gen_cert pebble "/CN=pebble" "IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
   [ -f "$PKI/sa.key" ] || { openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null; openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
   # The operator's audit signing key, made here so the audit remote can trust it before the
   # operator's first push (dev/install-manifests.sh hands it to the operator as its Secret).
@@ -402,6 +403,10 @@ KAVLING_NETNS=$(node_enabled && echo "$NETNS_PATH")
 KAVLING_REGISTRY=127.0.0.1:$P_REGISTRY
 KAVLING_IMAGE_REGISTRY=$REGISTRY_NAME/kavling
 KAVLING_SOURCE_MIRROR=$(node_enabled && echo "git://$NODE_IP:$P_MIRROR")
+KAVLING_NODE_ACME_DIRECTORY=$(node_enabled && echo "https://$NODE_IP:$P_PEBBLE/dir")
+KAVLING_NODE_GARAGE_ADMIN=$(node_enabled && echo "http://$NODE_IP:$P_GARAGE_ADMIN")
+KAVLING_NODE_S3_ENDPOINT=$(node_enabled && echo "http://$NODE_IP:$P_S3")
+KAVLING_NODE_AUDIT_REMOTE=$(node_enabled && echo "git://$NODE_IP:$P_GIT/audit.git")
 KAVLING_INGRESS_ADDRESS=$(ingress_address)
 KAVLING_INGRESS_NAMESPACE=$INGRESS_NAMESPACE
 KAVLING_INGRESS_CLASS=$INGRESS_CLASS

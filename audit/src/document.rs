@@ -13,17 +13,30 @@ use serde_json::{Map, Value, json};
 /// The kinds recorded, in restore order: the registry of kinds.
 pub use kavling_core::kinds::{KINDS, Kind as AuditedKind};
 
-/// The object a path names: kind, namespace, name. `None` for paths the writer never makes.
+/// The object a path names: kind, namespace, name. `None` for paths the writer never makes
+/// (a spread kind's file in another subdirectory than its name's shard is one). A spread
+/// kind's unspread path, from before spreading, names its object too.
 pub fn parse_path(path: &str) -> Option<(&'static AuditedKind, Option<String>, String)> {
     let stem = path.strip_suffix(".yaml")?;
     let mut parts = stem.split('/');
     let kind = AuditedKind::by_plural(parts.next()?)?;
     let (ns, name) = match (kind.namespaced, parts.next(), parts.next(), parts.next()) {
         (true, Some(ns), Some(name), None) => (Some(ns.to_string()), name.to_string()),
+        (false, Some(shard), Some(name), None)
+            if kind.spread && shard == kavling_core::kinds::shard(name) =>
+        {
+            (None, name.to_string())
+        }
         (false, Some(name), None, None) => (None, name.to_string()),
         _ => return None,
     };
     Some((kind, ns, name))
+}
+
+/// Whether `path` is where its object was filed before its kind was spread.
+pub fn is_unspread(path: &str) -> bool {
+    parse_path(path)
+        .is_some_and(|(kind, _, name)| kind.unspread_path(&name).as_deref() == Some(path))
 }
 
 /// Annotations that are tooling noise, never intent.
@@ -365,5 +378,16 @@ mod tests {
         assert_eq!(parse_path(&z).unwrap().2, "agam.go.id");
         assert!(parse_path("secrets/x.yaml").is_none());
         assert!(parse_path("zones/a/b.yaml").is_none());
+        // a spread kind: in its shard, or (written before spreading) flat; nowhere else
+        let rec = AuditedKind::by_kind("DnsRecord").unwrap();
+        let p = rec.path(None, "www-agam-go-id-a");
+        assert_eq!(parse_path(&p).unwrap().2, "www-agam-go-id-a");
+        assert!(!is_unspread(&p));
+        assert_eq!(
+            parse_path("dnsrecords/www-agam-go-id-a.yaml").unwrap().2,
+            "www-agam-go-id-a"
+        );
+        assert!(is_unspread("dnsrecords/www-agam-go-id-a.yaml"));
+        assert!(parse_path("dnsrecords/00/www-agam-go-id-a.yaml").is_none());
     }
 }

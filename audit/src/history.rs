@@ -97,20 +97,49 @@ pub fn verify(repo: &Repository, head: Oid, allowed: &[PublicKey]) -> Result<Ver
             .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
             .map_err(|e| bad(e.to_string()))?;
         let deltas: Vec<_> = diff.deltas().collect();
-        if deltas.len() != 1 {
-            return Err(bad(format!(
-                "changes {} documents; an audit commit changes exactly one",
-                deltas.len()
-            )));
-        }
-        let delta = &deltas[0];
-        let path = delta
-            .new_file()
-            .path()
-            .or(delta.old_file().path())
-            .and_then(|p| p.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let path_of = |d: &git2::DiffDelta<'_>| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .and_then(|p| p.to_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        // One document changed — or one moved out of the flat directory of its kind (written
+        // before the kind was spread) as it changed: its old file deleted, its new one added.
+        let (path, status, moved_from) = match deltas.as_slice() {
+            [d] => (path_of(d), d.status(), None),
+            [a, b] => {
+                let moved = [(a, b), (b, a)].into_iter().find(|(gone, added)| {
+                    gone.status() == Delta::Deleted
+                        && added.status() == Delta::Added
+                        && document::is_unspread(&path_of(gone))
+                        && document::parse_path(&path_of(gone))
+                            .map(|(k, _, n)| k.path(None, &n))
+                            .as_deref()
+                            == Some(path_of(added).as_str())
+                });
+                match moved {
+                    Some((gone, added)) => (path_of(added), Delta::Modified, Some(path_of(gone))),
+                    None => {
+                        return Err(bad(
+                            "changes 2 documents; an audit commit changes exactly one".into(),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "changes {} documents; an audit commit changes exactly one",
+                    deltas.len()
+                )));
+            }
+        };
+        let new_id = deltas
+            .iter()
+            .find(|d| path_of(d) == path)
+            .map(|d| d.new_file().id())
+            .unwrap_or_else(Oid::zero);
         let (kind, ns, name) = document::parse_path(&path)
             .ok_or_else(|| bad(format!("{path} is not a path the audit writer makes")))?;
         let object = match &ns {
@@ -123,7 +152,7 @@ pub fn verify(repo: &Repository, head: Oid, allowed: &[PublicKey]) -> Result<Ver
                 c.trailers.kind, c.trailers.object
             )));
         }
-        let expected = match delta.status() {
+        let expected = match status {
             Delta::Added => vec![Change::Create],
             Delta::Deleted => vec![Change::Delete],
             Delta::Modified => vec![Change::Spec, Change::Status],
@@ -134,12 +163,15 @@ pub fn verify(repo: &Repository, head: Oid, allowed: &[PublicKey]) -> Result<Ver
                 "{path}: the Change trailer does not match the change made"
             )));
         }
-        match delta.status() {
+        if let Some(gone) = &moved_from {
+            replay.remove(gone);
+        }
+        match status {
             Delta::Deleted => {
                 replay.remove(&path);
             }
             _ => {
-                let blob_id = delta.new_file().id();
+                let blob_id = new_id;
                 let blob = repo.find_blob(blob_id).map_err(|e| bad(e.to_string()))?;
                 let doc: serde_json::Value = serde_norway::from_slice(blob.content())
                     .map_err(|e| bad(format!("{path} is not YAML: {e}")))?;

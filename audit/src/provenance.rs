@@ -116,8 +116,10 @@ fn owner_request(
     let owners = obj["metadata"]["ownerReferences"].as_array()?;
     owners.iter().find_map(|o| {
         let kind = super::document::AuditedKind::by_kind(o["kind"].as_str()?)?;
-        let path = kind.path(obj["metadata"]["namespace"].as_str(), o["name"].as_str()?);
-        let owner = recorded(&path)?;
+        let name = o["name"].as_str()?;
+        let path = kind.path(obj["metadata"]["namespace"].as_str(), name);
+        // (or where it was filed before its kind was spread)
+        let owner = recorded(&path).or_else(|| recorded(&kind.unspread_path(name)?))?;
         let annotations = &owner["metadata"]["annotations"];
         let key = annotations["kavling.go.id/request"].as_str()?.to_string();
         let uid = annotations[REQUEST_UID_ANNOTATION]

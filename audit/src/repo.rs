@@ -129,9 +129,20 @@ impl AuditRepo {
         out
     }
 
+    /// The entry's object as recorded in `main`, and where: its path, or (written before its
+    /// kind was spread) its unspread path.
+    fn recorded(&self, entry: &Entry) -> Option<(String, String)> {
+        let path = entry.path();
+        if let Some(yaml) = self.read(&path) {
+            return Some((path, yaml));
+        }
+        let old = entry.kind.unspread_path(&entry.name)?;
+        self.read(&old).map(|yaml| (old, yaml))
+    }
+
     /// Whether `main` already holds exactly this state for the entry's object.
     pub fn holds(&self, entry: &Entry) -> bool {
-        self.read(&entry.path()) == entry.document.as_ref().map(document::to_yaml)
+        self.recorded(entry).map(|(_, y)| y) == entry.document.as_ref().map(document::to_yaml)
     }
 
     /// Records `entry` unless `main` already holds exactly that state. The new commit, if one
@@ -139,7 +150,7 @@ impl AuditRepo {
     pub fn record(&mut self, entry: &Entry) -> Result<Option<Oid>, RepoError> {
         let path = entry.path();
         let new = entry.document.as_ref().map(document::to_yaml);
-        let old = self.read(&path);
+        let (old_path, old) = self.recorded(entry).unzip();
         if old == new {
             return Ok(None);
         }
@@ -168,14 +179,14 @@ impl AuditRepo {
             None => self.repo.find_tree(self.repo.treebuilder(None)?.write()?)?,
         };
         let mut update = TreeUpdateBuilder::new();
-        match &new {
-            Some(yaml) => {
-                let blob = self.repo.blob(yaml.as_bytes())?;
-                update.upsert(&path, blob, FileMode::Blob);
-            }
-            None => {
-                update.remove(&path);
-            }
+        // Gone, or recorded before its kind was spread (the change moves it: still one
+        // document, see history::verify): the old file goes.
+        if let Some(old_path) = old_path.filter(|p| new.is_none() || *p != path) {
+            update.remove(&old_path);
+        }
+        if let Some(yaml) = &new {
+            let blob = self.repo.blob(yaml.as_bytes())?;
+            update.upsert(&path, blob, FileMode::Blob);
         }
         let tree = self
             .repo
@@ -349,6 +360,68 @@ mod tests {
         );
         assert_eq!(repo.paths_of(a.kind).len(), 2);
         assert!(repo.paths_under("approvals/tenant-c").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn record_entry(kind: &'static AuditedKind, name: &str, target: &str) -> Entry {
+        Entry {
+            kind,
+            namespace: None,
+            name: name.into(),
+            document: Some(
+                serde_json::json!({"kind": "DnsRecord", "metadata": {"name": name}, "spec": {"target": target}}),
+            ),
+            trailers: Trailers::default(),
+        }
+    }
+
+    /// A repository written before DnsRecords were spread keeps working: an unchanged record
+    /// is not re-committed, a changed one moves into its shard in the same (verifiable)
+    /// commit, a deleted one goes from where it was.
+    #[test]
+    fn records_filed_before_spreading_move_when_they_change() {
+        let dir = std::env::temp_dir().join(format!("kavling-spread-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let signer = Signer::generate();
+        let allowed = [signer.public_key()];
+        let mut repo = AuditRepo::open_or_init(&dir, signer).unwrap();
+        let spread = AuditedKind::by_kind("DnsRecord").unwrap();
+        let flat: &'static AuditedKind = Box::leak(Box::new(AuditedKind {
+            spread: false,
+            ..*spread
+        }));
+        for name in ["a", "b"] {
+            repo.record(&record_entry(flat, name, "1")).unwrap();
+        }
+        assert_eq!(
+            repo.paths_of(spread),
+            vec!["dnsrecords/a.yaml", "dnsrecords/b.yaml"]
+        );
+        // unchanged: held where it is
+        assert!(repo.holds(&record_entry(spread, "a", "1")));
+        assert!(
+            repo.record(&record_entry(spread, "a", "1"))
+                .unwrap()
+                .is_none()
+        );
+        // changed: moved into its shard, one commit, one document
+        repo.record(&record_entry(spread, "a", "2"))
+            .unwrap()
+            .unwrap();
+        let a = spread.path(None, "a");
+        assert_eq!(
+            repo.paths_of(spread),
+            vec!["dnsrecords/b.yaml".into(), a.clone()]
+        );
+        // deleted from the flat directory
+        let mut gone = record_entry(spread, "b", "1");
+        gone.document = None;
+        repo.record(&gone).unwrap().unwrap();
+        assert_eq!(repo.paths_of(spread), vec![a]);
+        let proof =
+            super::super::history::verify(repo.repository(), repo.head().unwrap(), &allowed)
+                .unwrap();
+        assert_eq!((proof.commits, proof.objects), (4, 1));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -277,9 +277,13 @@ fn entries(repo: &AuditRepo, observed: Observed) -> Vec<Entry> {
         Observed::Listed(kind, present) => repo
             .paths_of(kind)
             .into_iter()
-            .filter(|p| !present.contains(p))
             .filter_map(|p| {
                 let (kind, namespace, name) = document::parse_path(&p)?;
+                // by the object's own path: a file from before its kind was spread is the
+                // same object, still present
+                if present.contains(&kind.path(namespace.as_deref(), &name)) {
+                    return None;
+                }
                 Some(Entry {
                     kind,
                     namespace,

@@ -7,6 +7,9 @@
 //! 2. `audit repo N`: N changes through the writer's own code into a fresh repository (no
 //!    cluster): commit rate, repository size before and after `git gc`, and `kavling audit
 //!    verify` in-process, against real `git verify-commit` per commit on a sample.
+//! 3. `audit layout N`: N DnsRecords created one commit each (a zone being filled), filed
+//!    spread over 256 subdirectories as the writer does, against the same into one flat
+//!    directory (the layout before): commit time as the count grows and bytes written.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -279,6 +282,78 @@ fn repo_bench(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates `n` DnsRecords, one commit each, filed as `kind` says: seconds per 1,000 commits
+/// in each tenth of the run, the loose bytes written, and the total time.
+fn fill(kind: &'static AuditedKind, n: usize) -> anyhow::Result<(Vec<f64>, u64, Duration)> {
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("audit-layout"));
+    let mut repo = AuditRepo::open_or_init(&dir, Signer::generate())?;
+    let tenth = (n / 10).max(1);
+    let mut slopes = Vec::new();
+    let started = Instant::now();
+    let mut t = Instant::now();
+    for i in 0..n {
+        let name = format!("app{i}-kab-agam-go-id-a");
+        let entry = Entry {
+            kind,
+            namespace: None,
+            name: name.clone(),
+            document: Some(serde_json::json!({
+                "apiVersion": "kavling.go.id/v1alpha1", "kind": "DnsRecord",
+                "metadata": {"name": name, "labels": {"kavling.go.id/zone": "kab-agam.go.id"}},
+                "spec": {"zone": "kab-agam.go.id", "name": format!("app{i}"), "type": "A",
+                         "values": [format!("10.20.{}.{}", i / 250, i % 250)], "ttl": 300},
+                "status": {"ready": true}
+            })),
+            trailers: Trailers {
+                actor: Some("kavling-operator".into()),
+                ..Default::default()
+            },
+        };
+        anyhow::ensure!(repo.record(&entry)?.is_some(), "every create must commit");
+        if (i + 1) % tenth == 0 {
+            slopes.push(t.elapsed().as_secs_f64() * 1000.0 / tenth as f64);
+            t = Instant::now();
+        }
+    }
+    let total = started.elapsed();
+    let bytes = du(&dir);
+    std::fs::remove_dir_all(&dir)?;
+    Ok((slopes, bytes, total))
+}
+
+fn layout_bench(n: usize) -> anyhow::Result<()> {
+    let spread = AuditedKind::by_kind("DnsRecord").expect("audited");
+    anyhow::ensure!(spread.spread, "DnsRecords are filed spread");
+    let flat: &'static AuditedKind = Box::leak(Box::new(AuditedKind {
+        spread: false,
+        ..*spread
+    }));
+    println!("audit layout: {n} DnsRecords created, one signed commit each (no cluster)");
+    let mut results = Vec::new();
+    for (label, kind) in [("spread (256 dirs)", spread), ("peer: one flat dir", flat)] {
+        let (slopes, bytes, total) = fill(kind, n)?;
+        let shown: Vec<String> = slopes.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "  {label:<20} total {:>6.1} s, {:>7.1} MiB loose ({:>6.0} bytes/commit); s per 1,000 commits by tenth: {}",
+            total.as_secs_f64(),
+            bytes as f64 / 1048576.0,
+            bytes as f64 / n as f64,
+            shown.join(" ")
+        );
+        results.push((slopes, bytes, total));
+    }
+    let (s, f) = (&results[0], &results[1]);
+    println!(
+        "  ratio flat/spread: time {:.1}×, bytes {:.1}×, last tenth's slope {:.1}×; slope growth first→last tenth: spread {:.1}×, flat {:.1}×",
+        f.2.as_secs_f64() / s.2.as_secs_f64(),
+        f.1 as f64 / s.1 as f64,
+        f.0.last().unwrap_or(&0.0) / s.0.last().unwrap_or(&1.0).max(1e-9),
+        s.0.last().unwrap_or(&0.0) / s.0.first().unwrap_or(&1.0).max(1e-9),
+        f.0.last().unwrap_or(&0.0) / f.0.first().unwrap_or(&1.0).max(1e-9),
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -287,10 +362,15 @@ async fn main() -> anyhow::Result<()> {
         .get(2)
         .map(|s| s.parse())
         .transpose()?
-        .unwrap_or(if what == "cluster" { 100 } else { 10_000 });
+        .unwrap_or(match what {
+            "cluster" => 100,
+            "layout" => 4_000,
+            _ => 10_000,
+        });
     match what {
         "cluster" => cluster(n).await,
         "repo" => tokio::task::spawn_blocking(move || repo_bench(n)).await?,
-        _ => anyhow::bail!("usage: audit cluster|repo [N]"),
+        "layout" => tokio::task::spawn_blocking(move || layout_bench(n)).await?,
+        _ => anyhow::bail!("usage: audit cluster|repo|layout [N]"),
     }
 }

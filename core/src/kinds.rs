@@ -21,6 +21,11 @@ pub struct Kind {
     /// Status fields the audit trail records besides Ready, Suspended and Failed: the
     /// transitions a person audits (a request's phase, a certificate's serial…).
     pub audited_status: &'static [&'static str],
+    /// Cluster-scoped and counted in thousands in a province (Tenants, Subdomains,
+    /// DnsRecords): filed under 256 subdirectories, because git writes a directory's whole
+    /// tree object again on every commit that touches one of its files — one flat directory
+    /// of 20,000 records made every audit commit write 1.25 MB.
+    pub spread: bool,
     /// The CustomResourceDefinition, generated from the Rust type.
     pub crd: fn() -> CustomResourceDefinition,
 }
@@ -37,11 +42,11 @@ impl Eq for Kind {}
 pub const KINDS: &[Kind] = &[
     Kind::cluster("Issuer", "acmeissuers", &[], Issuer::crd),
     Kind::cluster("Zone", "zones", &[], Zone::crd),
-    Kind::cluster("Tenant", "tenants", &[], Tenant::crd),
+    Kind::cluster_spread("Tenant", "tenants", Tenant::crd),
     Kind::namespaced("Request", "requests", &["phase"], Request::crd),
     Kind::namespaced("Approval", "approvals", &[], Approval::crd),
-    Kind::cluster("Subdomain", "subdomains", &[], Subdomain::crd),
-    Kind::cluster("DnsRecord", "dnsrecords", &[], DnsRecord::crd),
+    Kind::cluster_spread("Subdomain", "subdomains", Subdomain::crd),
+    Kind::cluster_spread("DnsRecord", "dnsrecords", DnsRecord::crd),
     // a rotation is a new key serial (the key itself never enters git)
     Kind::namespaced("Bucket", "buckets", &["keySerial"], Bucket::crd),
     Kind::namespaced("Hosting", "hostings", &[], Hosting::crd),
@@ -62,6 +67,16 @@ impl Kind {
         crd: fn() -> CustomResourceDefinition,
     ) -> Self {
         Self::new(kind, plural, false, audited_status, crd)
+    }
+
+    const fn cluster_spread(
+        kind: &'static str,
+        plural: &'static str,
+        crd: fn() -> CustomResourceDefinition,
+    ) -> Self {
+        let mut k = Self::new(kind, plural, false, &[], crd);
+        k.spread = true;
+        k
     }
 
     const fn namespaced(
@@ -85,6 +100,7 @@ impl Kind {
             plural,
             namespaced,
             audited_status,
+            spread: false,
             crd,
         }
     }
@@ -108,19 +124,35 @@ impl Kind {
         }
     }
 
-    /// Its file in the audit repository: `<plural>/<namespace>/<name>.yaml`, or
-    /// `<plural>/<name>.yaml` for cluster-scoped kinds.
+    /// Its file in the audit repository: `<plural>/<namespace>/<name>.yaml`; for
+    /// cluster-scoped kinds `<plural>/<name>.yaml`, or `<plural>/<xx>/<name>.yaml` when the
+    /// kind is [`spread`](Kind::spread) (`xx`: [`shard`]).
     pub fn path(&self, namespace: Option<&str>, name: &str) -> String {
         match (self.namespaced, namespace) {
             (true, Some(ns)) => format!("{}/{ns}/{name}.yaml", self.plural),
+            _ if self.spread => format!("{}/{}/{name}.yaml", self.plural, shard(name)),
             _ => format!("{}/{name}.yaml", self.plural),
         }
+    }
+
+    /// Where a spread kind's object was filed before spreading (`<plural>/<name>.yaml`), in
+    /// repositories written earlier: read from there until the object is next recorded,
+    /// which moves it. `None` for kinds that were never moved.
+    pub fn unspread_path(&self, name: &str) -> Option<String> {
+        self.spread.then(|| format!("{}/{name}.yaml", self.plural))
     }
 
     /// Where restore replays it: its position in [`KINDS`].
     pub fn restore_rank(&self) -> usize {
         KINDS.iter().position(|k| k == self).unwrap_or(usize::MAX)
     }
+}
+
+/// The subdirectory of a spread kind's object: the first byte of SHA-256 of its name, in
+/// hex. Part of the audit repository's format: never change it.
+pub fn shard(name: &str) -> String {
+    use sha2::Digest;
+    format!("{:02x}", sha2::Sha256::digest(name.as_bytes())[0])
 }
 
 #[cfg(test)]
@@ -150,6 +182,28 @@ mod tests {
             assert_eq!(Kind::by_kind(k.kind).map(Kind::restore_rank), Some(i));
             assert_eq!(Kind::by_plural(k.plural).map(Kind::restore_rank), Some(i));
         }
+    }
+
+    #[test]
+    fn spread_kinds_are_filed_in_a_fixed_subdirectory_of_their_name() {
+        let rec = Kind::by_kind("DnsRecord").unwrap();
+        // fixed forever: SHA-256("www-agam-go-id-a") starts with this byte
+        assert_eq!(shard("www-agam-go-id-a"), "a0");
+        assert_eq!(
+            rec.path(None, "www-agam-go-id-a"),
+            "dnsrecords/a0/www-agam-go-id-a.yaml"
+        );
+        assert_eq!(
+            rec.unspread_path("www-agam-go-id-a").as_deref(),
+            Some("dnsrecords/www-agam-go-id-a.yaml")
+        );
+        let zone = Kind::by_kind("Zone").unwrap();
+        assert_eq!(zone.path(None, "agam.go.id"), "zones/agam.go.id.yaml");
+        assert_eq!(zone.unspread_path("agam.go.id"), None);
+        // 10,000 names spread over (nearly) all 256 directories
+        let used: std::collections::BTreeSet<String> =
+            (0..10_000).map(|i| shard(&format!("r{i}"))).collect();
+        assert!(used.len() > 250, "{}", used.len());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 # nothing the node opens is reachable from outside this machine. Beside it, on the host:
 # kube-scheduler, and the Pusat Data's image registry (CNCF distribution) on 127.0.0.1.
 #
-#   host 127.0.0.1:<api>, :<registry>, :<git>, :<mirror> ◀── forward-in ── node <NODE_IP>:same ports
+#   host 127.0.0.1:<api>, :<registry>, :<git>, :<mirror>,          ◀── forward-in ── node <NODE_IP>:same ports
+#        :<pebble>, :<garage admin>, :<s3>   (what Kavling's own pods use when the chart runs it)
 #   host ── veth kvh<base> <HOST_IP>/30 ═══ kvn<base> <NODE_IP>/30 ── node netns
 #   node netns: bridge kvbr0 10.244.<i>.0/24 (pods), kube-proxy (iptables), hostPort 80/443
 #
@@ -207,7 +208,9 @@ start_registry() {
 start_node_forward() {
   launch node-forward - python3 "$REPO/dev/node/forward.py" --listen-ns "$NETNS_PATH" \
     "$NODE_IP:$P_API=127.0.0.1:$P_API" "$NODE_IP:$P_REGISTRY=127.0.0.1:$P_REGISTRY" \
-    "$NODE_IP:$P_GIT=127.0.0.1:$P_GIT" "$NODE_IP:$P_MIRROR=127.0.0.1:$P_MIRROR"
+    "$NODE_IP:$P_GIT=127.0.0.1:$P_GIT" "$NODE_IP:$P_MIRROR=127.0.0.1:$P_MIRROR" \
+    "$NODE_IP:$P_PEBBLE=127.0.0.1:$P_PEBBLE" "$NODE_IP:$P_GARAGE_ADMIN=127.0.0.1:$P_GARAGE_ADMIN" \
+    "$NODE_IP:$P_S3=127.0.0.1:$P_S3"
   wait_for node-forward in_node curl -fsS "http://$NODE_IP:$P_REGISTRY/v2/"
 }
 

@@ -174,7 +174,12 @@ async fn a_flow_gives_signed_commits_with_who_and_why_and_nothing_secret() -> an
         "--git-dir",
         &dir,
         "show",
-        &format!("main:subdomains/{fqdn}.yaml"),
+        &format!(
+            "main:{}",
+            kavling::kinds::Kind::by_kind("Subdomain")
+                .unwrap()
+                .path(None, &fqdn)
+        ),
     ])?;
     assert!(
         doc.contains("kind: Subdomain") && doc.contains("10.40.0.7"),
