@@ -75,13 +75,20 @@ async fn the_standby_takes_over_a_killed_leader_and_the_audit_history_stays_one(
         "a standby reconciles nothing: {m}"
     );
 
-    // a change recorded by the first leader, pushed
+    // a change recorded by the first leader, pushed — its create and its Ready both (a push
+    // between the two once counted only the create, and the Ready that followed looked like
+    // a second recording)
     let (before, _) = reconciled_zone(&zones, "sebelum").await?;
     wait_for(
-        "the first leader's commit reaches the remote",
+        "the first leader's commits (created, Ready) reach the remote",
         PUSHED,
         || async {
-            Ok((commits_of(&remote_history(&stack, &scratch)?, &before) > 0).then_some(()))
+            let h = remote_history(&stack, &scratch)?;
+            let ready = h.iter().any(|c| {
+                c.trailers.get("Object").map(String::as_str) == Some(before.as_str())
+                    && c.trailers.get("Change").map(String::as_str) == Some("status")
+            });
+            Ok(ready.then_some(()))
         },
     )
     .await?;

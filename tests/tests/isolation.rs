@@ -581,8 +581,8 @@ async fn a_hosting_tenant_cannot_redirect_traffic_or_replace_what_kavling_render
             anyhow::Ok(())
         }
     };
-    // (the API server's DenyServiceExternalIPs answers first where it is enabled, as in the
-    // local Pusat Data; Kavling's policy is the same rule for clusters without it)
+    // (refused twice: by the hosting policy, and by kavling-service-external-ips, which allows
+    // external IPs to kavling-system/kavling-dns alone)
     refused("ext-ip", "external IPs")(
         json!({"selector": {"app": "x"}, "ports": [{"port": 80}], "externalIPs": ["10.62.0.1"]}),
     )

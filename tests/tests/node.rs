@@ -856,8 +856,8 @@ async fn service_traffic_tricks_from_a_hosting_reach_nothing() -> anyhow::Result
 
     // 1. externalIPs (CVE-2020-8554): claiming the node's address would make kube-proxy send
     //    every connection to it — the ingress's included — to A's pods. Refused for the tenant
-    //    by Kavling's policy, and for everyone, break-glass admins too, by the API server's
-    //    DenyServiceExternalIPs.
+    //    by Kavling's hosting policy, and for everyone, break-glass admins too, by
+    //    kavling-service-external-ips (only kavling-system/kavling-dns may, on port 53).
     let ext = svc(
         "ambil-ip",
         serde_json::json!({"selector": {"app.kubernetes.io/name": "web"},
