@@ -10,6 +10,7 @@
 pub mod document;
 pub mod history;
 pub mod message;
+pub mod pack;
 pub mod provenance;
 pub mod push;
 pub mod repo;

@@ -69,6 +69,7 @@ impl AuditRepo {
     /// Opens the bare repository at `path`, creating it (with `main` as HEAD) if needed.
     pub fn open_or_init(path: &Path, signer: Signer) -> Result<AuditRepo, RepoError> {
         clear_stale_locks(path);
+        crate::pack::clear_leftovers(path);
         let repo = match Repository::open_bare(path) {
             Ok(r) => r,
             Err(_) => {
@@ -87,6 +88,12 @@ impl AuditRepo {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the repository again: after packing, this handle may still list removed packs.
+    pub fn reopen(&mut self) -> Result<(), git2::Error> {
+        self.repo = Repository::open_bare(&self.path)?;
+        Ok(())
     }
 
     pub fn repository(&self) -> &Repository {

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub push_failures: AtomicU64,
     /// Commits made since the last successful push (the backlog while the remote is down).
     pub unpushed: AtomicU64,
+    /// Packs written into the local repository (see [`crate::pack`]).
+    pub packs: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +81,11 @@ impl Metrics {
                 "kavling_audit_push_failures_total",
                 "Failed pushes (retried with backoff).",
                 &self.push_failures,
+            ),
+            line(
+                "kavling_audit_packs_total",
+                "Packs written into the local audit repository.",
+                &self.packs,
             ),
         ]
         .concat()
@@ -211,12 +218,22 @@ fn write_loop(
     committed: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) {
+    // Loose commits since the last pack: a repository left loose by an older writer (or a
+    // kill) counts as due at once.
+    let mut since_pack =
+        if crate::pack::loose_objects(repo.repository()).len() > LOOSE_OBJECTS_DUE_AT_START {
+            crate::pack::LOOSE_COMMITS_PER_PACK
+        } else {
+            0
+        };
     while let Some(observed) = rx.blocking_recv() {
+        pack_when_due(&mut repo, &mut since_pack, &metrics);
         for entry in entries(&repo, observed) {
             let mut delay = Duration::from_millis(100);
             loop {
                 match repo.record(&entry) {
                     Ok(Some(id)) => {
+                        since_pack += 1;
                         metrics.commits.fetch_add(1, Ordering::Relaxed);
                         metrics.unpushed.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(commit = %id, path = entry.path(), "audit commit");
@@ -232,6 +249,32 @@ fn write_loop(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Loose objects found at start that make packing due at once: about what 1,000 commits
+/// write (a commit, a blob and three or four trees each), from an older writer or a restart.
+const LOOSE_OBJECTS_DUE_AT_START: usize = 5000;
+
+/// Packs the local repository when enough commits have gone loose (see [`crate::pack`]),
+/// between two commits: the writer is the repository's only writer, so nothing races it. A
+/// failure is logged and retried after the next batch; it never stops the commits.
+fn pack_when_due(repo: &mut AuditRepo, since_pack: &mut u64, metrics: &Metrics) {
+    let started = std::time::Instant::now();
+    match crate::pack::maybe_pack(repo.repository(), *since_pack) {
+        Ok(None) => {}
+        Ok(Some(p)) => {
+            *since_pack = 0;
+            metrics.packs.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(objects = p.objects, loose_removed = p.loose_removed, packs_removed = p.packs_removed, took = ?started.elapsed(), "audit repository packed");
+            if let Err(e) = repo.reopen() {
+                tracing::error!(error = %e, "audit repository could not be reopened after packing");
+            }
+        }
+        Err(e) => {
+            *since_pack = 0;
+            tracing::error!(error = %e, "packing the audit repository failed; it stays loose until the next try");
         }
     }
 }

@@ -251,6 +251,41 @@ async fn run(
     ))
 }
 
+/// Per controller kind: reconciles made and seconds spent in them so far, from the
+/// operator's `/metrics` (`kavling_reconcile_total`, `kavling_reconcile_duration_seconds_sum`).
+async fn reconcile_work(stack: &Stack) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    let url = format!("http://{}/metrics", stack.get("KAVLING_OPERATOR_ADDR"));
+    let Ok(body) = async { reqwest::get(&url).await?.text().await }.await else {
+        return out;
+    };
+    for line in body.lines() {
+        let total = line.starts_with("kavling_reconcile_total{");
+        let sum = line.starts_with("kavling_reconcile_duration_seconds_sum{");
+        if !(total || sum) {
+            continue;
+        }
+        let kind = line
+            .split("kind=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let v: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let e = out.entry(kind).or_default();
+        if total {
+            e.0 += v;
+        } else {
+            e.1 += v;
+        }
+    }
+    out
+}
+
 /// The second peer for storage: the Garage admin calls one bucket needs, made directly with
 /// the root token (no Kubernetes, no watch), one bucket after another.
 async fn garage_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
@@ -398,7 +433,17 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let (mut seq, _) = run(&stack, n, 1, kind).await?;
+    let before = reconcile_work(&stack).await;
     let (mut par, total) = run(&stack, n, burst, kind).await?;
+    let work = reconcile_work(&stack)
+        .await
+        .into_iter()
+        .map(|(k, (c, s))| {
+            let (c0, s0) = before.get(&k).copied().unwrap_or_default();
+            (k, (c - c0, s - s0))
+        })
+        .filter(|(_, (c, _))| *c > 0.0)
+        .collect::<Vec<_>>();
     let (pp50, pp99) = (pct(&mut peer, 0.5), pct(&mut peer, 0.99));
     let what = match kind {
         Kind::Subdomain => "Subdomain and DnsRecords applied",
@@ -444,5 +489,14 @@ async fn main() -> anyhow::Result<()> {
         ms(total),
         n as f64 / total.as_secs_f64()
     );
+    // where the operator's work went during the burst (its /metrics, before and after)
+    println!("burst, per controller: reconciles (per approval), time inside reconcile (sum, mean)");
+    for (kind, (count, secs)) in &work {
+        println!(
+            "  {kind:<12} {count:>7.0} ({:>5.1})  {secs:>8.2} s  {:>8.1} ms",
+            count / n as f64,
+            secs * 1000.0 / count.max(1.0)
+        );
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //!    against the delay until a plain watch sees the same change (the floor every controller
 //!    pays).
 //! 2. `audit repo N`: N changes through the writer's own code into a fresh repository (no
-//!    cluster): commit rate, repository size before and after `git gc`, and `kavling audit
+//!    cluster): commit rate, repository size loose, packed by the writer's packing and by `git gc`, and `kavling audit
 //!    verify` in-process, against real `git verify-commit` per commit on a sample.
 //! 3. `audit layout N`: N DnsRecords created one commit each (a zone being filled), filed
 //!    spread over 256 subdirectories as the writer does, against the same into one flat
@@ -214,13 +214,33 @@ fn repo_bench(n: usize) -> anyhow::Result<()> {
     }
     let total = started.elapsed();
     let loose = du(&dir);
+    // Packing: the writer's own (kavling_audit::pack, libgit2's pack builder), and as the peer
+    // `git gc` on a copy of the same loose repository.
+    let peer_dir = dir.with_extension("gc");
+    let cp = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&dir)
+        .arg(&peer_dir)
+        .status()?;
+    anyhow::ensure!(cp.success(), "copying the repository failed");
+    let t = Instant::now();
+    let ours = kavling::audit::pack::pack(repo.repository(), true)?;
+    let pack_time = t.elapsed();
+    let packed = du(&dir);
+    let t = Instant::now();
     let gc = std::process::Command::new("git")
         .arg("--git-dir")
-        .arg(&dir)
+        .arg(&peer_dir)
         .args(["gc", "-q"])
         .status()?;
     anyhow::ensure!(gc.success(), "git gc failed");
-    let packed = du(&dir);
+    let gc_time = t.elapsed();
+    let gc_packed = du(&peer_dir);
+    std::fs::remove_dir_all(&peer_dir)?;
+    anyhow::ensure!(
+        kavling::audit::pack::loose_objects(repo.repository()).is_empty(),
+        "loose objects remain after packing"
+    );
     let head = repo.head().expect("commits");
     let keys = signing::parse_allowed_signers(&allowed_line);
     let r = git2::Repository::open_bare(&dir)?;
@@ -262,10 +282,19 @@ fn repo_bench(n: usize) -> anyhow::Result<()> {
         ms(pct(&mut per_commit, 0.99))
     );
     println!(
-        "  size: {:.1} MiB loose, {:.1} MiB after git gc ({:.0} bytes per change)",
+        "  size: {:.1} MiB loose; the writer's pack: {:.1} MiB ({:.0} bytes per change, {} objects) in {:.2} s",
         loose as f64 / 1048576.0,
         packed as f64 / 1048576.0,
-        packed as f64 / n as f64
+        packed as f64 / n as f64,
+        ours.objects,
+        pack_time.as_secs_f64()
+    );
+    println!(
+        "  peer: git gc: {:.1} MiB in {:.2} s → ours is {:.2}× its size, {:.2}× its time (verify below reads our pack)",
+        gc_packed as f64 / 1048576.0,
+        gc_time.as_secs_f64(),
+        packed as f64 / gc_packed.max(1) as f64,
+        pack_time.as_secs_f64() / gc_time.as_secs_f64().max(1e-9)
     );
     println!(
         "  kavling audit verify (all {n}): {:.2} s = {:.0} µs per commit",

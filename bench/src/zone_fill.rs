@@ -6,6 +6,9 @@
 //! Peer in the same run: the API server itself — how long the creates took (the operator
 //! cannot converge before the last create) — reported as a ratio.
 //!
+//! Then how long the audit trail takes to record every record Ready, the operator's memory
+//! meanwhile, and the local repository's size (loose objects and packs).
+//!
 //! Usage: zone-fill [N=5000] [CONCURRENCY=32]
 
 use std::time::{Duration, Instant};
@@ -55,6 +58,93 @@ async fn ready_count(api: &Api<DnsRecord>, zone: &str) -> anyhow::Result<usize> 
     Ok(n)
 }
 
+/// Polls `count` every `every` until it reaches `n` (at most 30 minutes), handing each count
+/// to `seen` and sampling the operator's RSS; the peak RSS, starting from `peak`.
+async fn poll_count<F, Fut>(
+    what: &str,
+    n: usize,
+    every: Duration,
+    stack_dir: &std::path::Path,
+    mut peak: f64,
+    mut count: F,
+    mut seen: impl FnMut(usize),
+) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let have = count().await?;
+        seen(have);
+        if let Some(r) = operator_rss_mib(stack_dir) {
+            peak = peak.max(r);
+        }
+        if have >= n {
+            return Ok(peak);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what}: {have} of {n} after 30 minutes"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// How many of the zone's records the audit trail's `main` holds with `ready: true`.
+fn audited_ready(git_dir: &str, zone: &str) -> anyhow::Result<usize> {
+    let out = std::process::Command::new("git")
+        .args(["--git-dir", git_dir, "grep", "-l", "--all-match", "-F"])
+        .args(["-e", &format!("zone: {zone}"), "-e", "ready: true"])
+        .args(["main", "--", "dnsrecords/"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+#[derive(Default)]
+struct RepoSize {
+    commits: u64,
+    loose_objects: u64,
+    loose_bytes: u64,
+    packs: u64,
+    pack_bytes: u64,
+}
+
+/// The local audit repository's commits and its loose and packed bytes.
+fn repository_size(git_dir: &str) -> RepoSize {
+    let mut size = RepoSize::default();
+    if let Ok(out) = std::process::Command::new("git")
+        .args(["--git-dir", git_dir, "rev-list", "--count", "main"])
+        .output()
+    {
+        size.commits = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+    }
+    let objects = std::path::Path::new(git_dir).join("objects");
+    for dir in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if name.len() == 2 {
+                size.loose_objects += 1;
+                size.loose_bytes += len;
+            } else if name == "pack" {
+                size.pack_bytes += len;
+                if f.path().extension().is_some_and(|x| x == "pack") {
+                    size.packs += 1;
+                }
+            }
+        }
+    }
+    size
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -74,8 +164,39 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = operator_rss_mib(&stack_dir);
     let records: Api<DnsRecord> = Api::all(admin);
 
-    // create, bounded; note when each 1,000th create returned
     let start = Instant::now();
+    // the zone's record count, sampled while the creates run: when did it pass each 1,000?
+    let sampler = tokio::spawn({
+        let zones = zones.clone();
+        let zone = zone.clone();
+        let stack_dir = stack_dir.clone();
+        async move {
+            let mut marks: Vec<(usize, Duration)> = vec![];
+            let peak_rss = poll_count(
+                "the zone's record count",
+                n,
+                Duration::from_millis(200),
+                &stack_dir,
+                rss_before.unwrap_or(0.0),
+                || async {
+                    Ok(zones
+                        .get(&zone)
+                        .await?
+                        .status
+                        .map(|s| s.records as usize)
+                        .unwrap_or(0))
+                },
+                |have| {
+                    while (marks.len() + 1) * 1000 <= have.min(n) {
+                        marks.push(((marks.len() + 1) * 1000, start.elapsed()));
+                    }
+                },
+            )
+            .await?;
+            anyhow::Ok((marks, start.elapsed(), peak_rss))
+        }
+    });
+    // create, bounded; note when each create returned
     let mut created_at = vec![Duration::ZERO; n];
     let mut done = futures::stream::iter(0..n)
         .map(|i| {
@@ -110,32 +231,7 @@ async fn main() -> anyhow::Result<()> {
     let creates = start.elapsed();
     assert_eq!(count, n);
 
-    // the zone's record count, sampled: when did it pass each 1,000?
-    let mut marks: Vec<(usize, Duration)> = vec![];
-    let mut peak_rss = rss_before.unwrap_or(0.0);
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    let published = loop {
-        let have = zones
-            .get(&zone)
-            .await?
-            .status
-            .map(|s| s.records as usize)
-            .unwrap_or(0);
-        while (marks.len() + 1) * 1000 <= have.min(n) {
-            marks.push(((marks.len() + 1) * 1000, start.elapsed()));
-        }
-        if let Some(r) = operator_rss_mib(&stack_dir) {
-            peak_rss = peak_rss.max(r);
-        }
-        if have >= n {
-            break start.elapsed();
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the zone counts {have} of {n} records after 30 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (marks, published, peak_rss) = sampler.await??;
     let all_ready = wait_for("every record Ready", Duration::from_secs(1800), || {
         let records = records.clone();
         let zone = zone.clone();
@@ -143,6 +239,32 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let rss_after = operator_rss_mib(&stack_dir);
+
+    // the audit trail: when does the local repository hold every record, Ready? (the writer
+    // commits each create, then each Ready, in the order it saw them)
+    let audit = kavling_e2e::audit_local(&stack);
+    let audit_peak_rss = poll_count(
+        "the audit trail's records Ready",
+        n,
+        Duration::from_secs(2),
+        &stack_dir,
+        rss_after.unwrap_or(0.0),
+        || async { Ok(audited_ready(&audit, &zone).unwrap_or(0)) },
+        |_| {},
+    )
+    .await?;
+    let audited = start.elapsed();
+    let rss_audited = operator_rss_mib(&stack_dir);
+    let repo = repository_size(&audit);
+
+    // an operator restart at this size: time until ready, memory once it has listed
+    // everything again, and no new audit commit — nothing changed
+    let t = Instant::now();
+    kavling_e2e::stack_script(&stack, &["operator", "restart"]);
+    let restart_ready = t.elapsed();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let rss_restarted = operator_rss_mib(&stack_dir);
+    let commits_after_restart = repository_size(&audit).commits;
 
     let s = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     println!("zone fill: {n} DnsRecords in one zone, {conc} creates in flight");
@@ -167,10 +289,37 @@ async fn main() -> anyhow::Result<()> {
         prev = *t;
     }
     println!(
-        "  operator RSS: {:.0} MiB before, peak {:.0} MiB, {:.0} MiB after",
+        "  operator RSS: {:.0} MiB before, peak {:.0} MiB, {:.0} MiB when every record was Ready",
         rss_before.unwrap_or(f64::NAN),
         peak_rss,
         rss_after.unwrap_or(f64::NAN)
+    );
+    println!(
+        "  audit: every record recorded Ready at {} ({} after the last create; ratio {:.2} to the creates); operator RSS peak {:.0} MiB while it drained, {:.0} MiB after",
+        s(audited),
+        s(audited.saturating_sub(creates)),
+        audited.as_secs_f64() / creates.as_secs_f64(),
+        audit_peak_rss,
+        rss_audited.unwrap_or(f64::NAN)
+    );
+    println!(
+        "  audit repository: {} commits, {} loose objects ({:.1} MiB), {} packs ({:.1} MiB)",
+        repo.commits,
+        repo.loose_objects,
+        repo.loose_bytes as f64 / 1048576.0,
+        repo.packs,
+        repo.pack_bytes as f64 / 1048576.0
+    );
+    println!(
+        "  operator restart at this size: ready in {}; {:.0} MiB RSS 30 s later; {} new audit commits (nothing changed: must be 0)",
+        s(restart_ready),
+        rss_restarted.unwrap_or(f64::NAN),
+        commits_after_restart.saturating_sub(repo.commits)
+    );
+    anyhow::ensure!(
+        commits_after_restart == repo.commits,
+        "a restart with nothing changed made {} audit commits",
+        commits_after_restart.saturating_sub(repo.commits)
     );
     Ok(())
 }

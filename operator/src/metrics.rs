@@ -83,6 +83,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "Failed pushes of the audit branch (retried with backoff).",
     ),
     (
+        "kavling_audit_packs_total",
+        "counter",
+        "Packs written into the local audit repository (libgit2 writes objects loose).",
+    ),
+    (
         "kavling_audit_unpushed_commits",
         "gauge",
         "Commits made since the last successful push.",

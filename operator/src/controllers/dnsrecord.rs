@@ -55,8 +55,11 @@ impl super::harness::Shared for RecordCtx {
 }
 
 async fn reconcile(rr: Arc<DnsRecord>, rc: Arc<RecordCtx>) -> Result<Action> {
-    if super::synced(&rc.records).await.is_none() || super::synced(&rc.zones).await.is_none() {
-        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    if let Some(wait) = super::requeue_unless_synced(&rc.records).await {
+        return Ok(wait);
+    }
+    if let Some(wait) = super::requeue_unless_synced(&rc.zones).await {
+        return Ok(wait);
     }
     let gen_ = rr.metadata.generation;
     let mut st = rr.status.clone().unwrap_or_default();

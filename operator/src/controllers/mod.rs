@@ -234,8 +234,8 @@ pub async fn run_all(ctx: Arc<Context>) {
         }
     });
     let dnsrecords = dnsrecord::run(ctx.clone(), &mut records, index.clone());
-    let zones = zone::run(ctx.clone(), &mut records, index);
-    let subdomains = subdomain::run(ctx.clone(), &mut records);
+    let zones = zone::run(ctx.clone(), &mut records, index.clone());
+    let subdomains = subdomain::run(ctx.clone(), &mut records, index);
     tokio::join!(
         records.run(),
         tenant::run(ctx.clone()),
@@ -283,17 +283,18 @@ where
     out
 }
 
-/// Waits (briefly) until a reflector store has its initial list. `None` means "not yet":
-/// the caller requeues instead of holding its object's reconcile open.
-pub async fn synced<K: kube::Resource + Clone>(
+/// Waits (briefly) until a reflector store has its initial list. `Some(requeue)` means "not
+/// yet": the caller returns it instead of holding its object's reconcile open (a store that
+/// has not listed knows no object, and a reconcile reading it would act on nothing).
+pub async fn requeue_unless_synced<K: kube::Resource + Clone>(
     store: &kube::runtime::reflector::Store<K>,
-) -> Option<()>
+) -> Option<Action>
 where
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     match tokio::time::timeout(Duration::from_secs(2), store.wait_until_ready()).await {
-        Ok(Ok(())) => Some(()),
-        _ => None,
+        Ok(Ok(())) => None,
+        _ => Some(Action::requeue(Duration::from_secs(1))),
     }
 }
 

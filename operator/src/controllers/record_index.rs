@@ -13,12 +13,17 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{DnsRecord, ZoneSpec};
 
+const SUBDOMAIN_LABEL: &str = crate::api::labels::SUBDOMAIN;
+
 /// Where one record is filed, and what it adds to its zone's digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     zone: String,
     name: String,
     hash: u128,
+    /// Its `kavling.go.id/subdomain` label: the Subdomain that published it (or whose
+    /// certificate's challenge it is).
+    subdomain: Option<String>,
 }
 
 #[derive(Default)]
@@ -26,6 +31,7 @@ struct Inner {
     entries: HashMap<String, Entry>,
     by_name: HashMap<(String, String), BTreeSet<String>>,
     by_zone: HashMap<String, ZoneSum>,
+    by_subdomain: HashMap<String, BTreeSet<String>>,
     /// Objects seen since the last (re)list began; at its end the others are gone.
     relist: Option<HashSet<String>>,
 }
@@ -83,6 +89,14 @@ impl Inner {
                 self.by_name.remove(&key);
             }
         }
+        if let Some(label) = &e.subdomain
+            && let Some(set) = self.by_subdomain.get_mut(label)
+        {
+            set.remove(object);
+            if set.is_empty() {
+                self.by_subdomain.remove(label);
+            }
+        }
         if let Some(z) = self.by_zone.get_mut(&e.zone) {
             z.objects.remove(object);
             z.sum = z.sum.wrapping_sub(e.hash);
@@ -101,6 +115,7 @@ impl RecordIndex {
             zone: rr.spec.zone.clone(),
             name: rr.spec.name.trim_end_matches('.').to_ascii_lowercase(),
             hash: record_hash(rr),
+            subdomain: rr.labels().get(SUBDOMAIN_LABEL).cloned(),
         };
         let mut i = self.inner.write().expect("record index lock");
         if let Some(seen) = i.relist.as_mut() {
@@ -114,6 +129,12 @@ impl RecordIndex {
             .entry((entry.zone.clone(), entry.name.clone()))
             .or_default()
             .insert(object.clone());
+        if let Some(label) = &entry.subdomain {
+            i.by_subdomain
+                .entry(label.clone())
+                .or_default()
+                .insert(object.clone());
+        }
         let z = i.by_zone.entry(entry.zone.clone()).or_default();
         z.objects.insert(object.clone());
         z.sum = z.sum.wrapping_add(entry.hash);
@@ -165,6 +186,19 @@ impl RecordIndex {
             .unwrap_or_default()
     }
 
+    /// The objects labelled with `label` as their subdomain (`label_value` of its FQDN): what
+    /// the Subdomain controller used to ask the API server for with a label selector — a LIST
+    /// that filters every DnsRecord, per reconcile.
+    pub fn of_subdomain(&self, label: &str) -> Vec<String> {
+        self.inner
+            .read()
+            .expect("record index lock")
+            .by_subdomain
+            .get(label)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The objects of every record in `zone`.
     pub fn in_zone(&self, zone: &str) -> Vec<String> {
         self.inner
@@ -211,6 +245,46 @@ mod tests {
             "soa": {"primary": "ns1.k.go.id", "hostmaster": "h@k.go.id"},
             "nameservers": ["ns1.k.go.id"]}))
         .unwrap()
+    }
+
+    fn labelled(mut r: DnsRecord, subdomain: &str) -> DnsRecord {
+        r.labels_mut()
+            .insert(SUBDOMAIN_LABEL.into(), subdomain.into());
+        r
+    }
+
+    #[test]
+    fn a_subdomains_records_follow_their_label() {
+        let i = RecordIndex::default();
+        let a1 = labelled(
+            rr("a1", "k.go.id", "a.k.go.id", RecordType::A, "10.0.0.1"),
+            "a.k.go.id",
+        );
+        let a2 = labelled(
+            rr("a2", "k.go.id", "a.k.go.id", RecordType::TXT, "x"),
+            "a.k.go.id",
+        );
+        let b = labelled(
+            rr("b", "k.go.id", "b.k.go.id", RecordType::A, "10.0.0.2"),
+            "b.k.go.id",
+        );
+        let plain = rr("p", "k.go.id", "a.k.go.id", RecordType::MX, "10 m.k.go.id");
+        for r in [&a1, &a2, &b, &plain] {
+            i.apply(r);
+        }
+        assert_eq!(i.of_subdomain("a.k.go.id"), ["a1", "a2"]);
+        assert_eq!(i.of_subdomain("b.k.go.id"), ["b"]);
+        // relabelled (the same content otherwise): moves
+        i.apply(&labelled(a2.clone(), "b.k.go.id"));
+        assert_eq!(i.of_subdomain("a.k.go.id"), ["a1"]);
+        assert_eq!(i.of_subdomain("b.k.go.id"), ["a2", "b"]);
+        i.delete(&a1);
+        assert!(i.of_subdomain("a.k.go.id").is_empty());
+        // a relist that does not see b drops it from the label's set too
+        i.begin_relist();
+        i.apply(&labelled(a2, "b.k.go.id"));
+        i.finish_relist();
+        assert_eq!(i.of_subdomain("b.k.go.id"), ["a2"]);
     }
 
     #[test]

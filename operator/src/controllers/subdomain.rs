@@ -10,10 +10,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use super::record_index::RecordIndex;
 use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
 use super::{Context, MANAGER, Result, SAFETY_REQUEUE, label_value};
@@ -253,8 +254,33 @@ async fn dereference(sd: &Subdomain, ctx: &Context) -> Result<Observed> {
     })
 }
 
+/// The Subdomain controller's context: the operator's, and the shared DnsRecord store with
+/// its index, where a subdomain's own records are looked up.
+struct SubdomainCtx {
+    ctx: Arc<Context>,
+    records: Store<DnsRecord>,
+    index: Arc<RecordIndex>,
+}
+
+impl std::ops::Deref for SubdomainCtx {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl super::harness::Shared for SubdomainCtx {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 /// dereference → [`decide`] → apply the records → report.
-async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<SubdomainCtx>) -> Result<Action> {
+    // the store answers which records exist; until it has listed once it knows none
+    if let Some(wait) = super::requeue_unless_synced(&ctx.records).await {
+        return Ok(wait);
+    }
     let fqdn = sd.name_any();
     let gen_ = sd.metadata.generation;
     let subdomains: Api<Subdomain> = Api::all(ctx.client.clone());
@@ -263,8 +289,16 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
     let now = chrono::Utc::now();
 
     let observed = dereference(&sd, &ctx).await?;
-    let selector = format!("{}={}", labels::SUBDOMAIN, label_value(&fqdn));
-    let existing = records.list(&super::cached().labels(&selector)).await?;
+    // the records labelled for this subdomain, from the shared store through its index (a
+    // label-selector LIST here made the API server filter every DnsRecord per reconcile);
+    // one just created and not yet seen is found by the next reconcile its event triggers
+    let existing: Vec<DnsRecord> = ctx
+        .index
+        .of_subdomain(&label_value(&fqdn))
+        .iter()
+        .filter_map(|o| ctx.records.get(&ObjectRef::new(o)))
+        .map(|r| r.as_ref().clone())
+        .collect();
     let (desired, suspended, suspension_mode) =
         match decide(&sd, &observed, &ctx.settings.denied_target_ranges, now) {
             Desired::ZoneMissing(msg) => {
@@ -293,7 +327,7 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
             }
             Desired::Withdraw { reason, why } => {
                 // a name never points at a missing hosting or a target that changed hands
-                for old in existing.items.iter().filter(|r| owned_by(r, &sd)) {
+                for old in existing.iter().filter(|r| owned_by(r, &sd)) {
                     match records
                         .delete(&old.name_any(), &DeleteParams::default())
                         .await
@@ -318,7 +352,7 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<Context>) -> Result<Action> {
         };
 
     // apply: the records, never one Kavling did not make for this subdomain (invariant 3)
-    let keep = match publish(&records, &sd, &desired, &existing.items).await? {
+    let keep = match publish(&records, &sd, &desired, &existing).await? {
         Ok(keep) => keep,
         Err(conflict) => {
             return super::harness::refuse(
@@ -520,8 +554,14 @@ impl AliasIndex {
 pub fn run(
     ctx: Arc<Context>,
     records: &mut SharedWatch<DnsRecord>,
+    index: Arc<RecordIndex>,
 ) -> impl Future<Output = ()> + use<> {
     let client = ctx.client.clone();
+    let ctx = Arc::new(SubdomainCtx {
+        ctx,
+        records: records.store(),
+        index,
+    });
     super::harness::run(
         Controller::new(
             Api::<Subdomain>::all(client.clone()),

@@ -40,8 +40,8 @@ impl super::harness::Shared for ZoneCtx {
 async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     let name = zone.name_any();
     // read (from the watch cache, once it has synced: an empty cache would publish a bogus serial)
-    if super::synced(&zc.records).await.is_none() {
-        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    if let Some(wait) = super::requeue_unless_synced(&zc.records).await {
+        return Ok(wait);
     }
     let (count, d) = zc.index.digest(&name, &zone.spec);
 

@@ -14,7 +14,8 @@ pub mod report;
 use std::sync::Arc;
 
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{reflector::ObjectRef, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
 use super::{Context, Error, REQUEST_ANNOTATION, Result, SAFETY_REQUEUE};
@@ -24,17 +25,50 @@ use crate::plan::Body;
 pub use decide::{Outcome, deciding};
 pub use report::apply_outcome;
 
-async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
+/// The Request controller's context: the operator's, and the store of every Approval (the
+/// reflector behind its Approval watch).
+struct RequestCtx {
+    ctx: Arc<Context>,
+    approvals: Store<Approval>,
+}
+
+impl super::harness::Shared for RequestCtx {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+/// Reads the request's approvals from the store — a LIST of the namespace's Approvals here
+/// made the API server encode every one of them on each of the ~6 reconciles of each
+/// request: O(requests²) per namespace in a burst — and goes on with [`reconcile_with`].
+async fn reconcile(req: Arc<Request>, rc: Arc<RequestCtx>) -> Result<Action> {
+    if let Some(wait) = super::requeue_unless_synced(&rc.approvals).await {
+        return Ok(wait);
+    }
+    let (ns, name) = (req.namespace(), req.name_any());
+    let approvals: Vec<Approval> = rc
+        .approvals
+        .state()
+        .iter()
+        .filter(|a| a.namespace() == ns && a.spec.request == name)
+        .map(|a| a.as_ref().clone())
+        .collect();
+    reconcile_with(req, &rc.ctx, approvals).await
+}
+
+/// The reconcile proper, given the Approvals of the request's namespace that name it.
+async fn reconcile_with(
+    req: Arc<Request>,
+    ctx: &Context,
+    approvals: Vec<Approval>,
+) -> Result<Action> {
     let ns = req
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = req.name_any();
     let today = chrono::Utc::now().date_naive();
 
-    let approvals = Api::<Approval>::namespaced(ctx.client.clone(), &ns)
-        .list(&super::cached())
-        .await?;
-    let (decision, ignored) = deciding(&req, &approvals.items);
+    let (decision, ignored) = deciding(&req, &approvals);
     let record = decision.map(decide::record);
 
     let outcome =
@@ -43,7 +77,7 @@ async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
             None => {
                 let tenant = crate::api::tenant_of_namespace(&ns).unwrap_or_default();
                 match Body::of(&req.spec) {
-                    Some(body) => provision::provision(&ctx, &req, body, tenant, today).await?,
+                    Some(body) => provision::provision(ctx, &req, body, tenant, today).await?,
                     None => Outcome::new(
                         RequestPhase::Failed,
                         reasons::INVALID_SPEC,
@@ -53,7 +87,7 @@ async fn reconcile(req: Arc<Request>, ctx: Arc<Context>) -> Result<Action> {
             }
         };
 
-    report::report(&ctx, &req, &outcome, record).await?;
+    report::report(ctx, &req, &outcome, record).await?;
     Ok(Action::requeue(SAFETY_REQUEUE))
 }
 
@@ -69,19 +103,23 @@ pub fn request_of<K: kube::Resource>(obj: K) -> Option<ObjectRef<Request>> {
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let all = watcher::Config::default;
+    let (approvals, writer) = reflector::store::<Approval>();
+    let approval_events = reflector::reflector(
+        writer,
+        watcher(Api::<Approval>::all(client.clone()), all()).modify(super::shared::slim),
+    )
+    .default_backoff()
+    .touched_objects();
     let controller = Controller::new(Api::<Request>::all(client.clone()), all())
-        .watches(
-            Api::<Approval>::all(client.clone()),
-            all(),
-            |a: Approval| {
-                a.namespace()
-                    .map(|ns| ObjectRef::<Request>::new(&a.spec.request).within(&ns))
-            },
-        )
+        .watches_stream(approval_events, |a: Approval| {
+            a.namespace()
+                .map(|ns| ObjectRef::<Request>::new(&a.spec.request).within(&ns))
+        })
         .watches(Api::<Subdomain>::all(client.clone()), all(), request_of)
         .watches(Api::<Hosting>::all(client.clone()), all(), request_of)
         .watches(Api::<Bucket>::all(client.clone()), all(), request_of);
-    super::harness::run(controller, ctx, reconcile).await;
+    let rc = Arc::new(RequestCtx { ctx, approvals });
+    super::harness::run(controller, rc, reconcile).await;
 }
 
 #[cfg(test)]

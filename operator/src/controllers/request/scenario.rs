@@ -10,7 +10,7 @@ use http::{Request as HttpRequest, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{Value, json};
 
-use super::reconcile;
+use super::reconcile_with;
 use crate::api::{Approval, Decision, Request};
 use crate::controllers::{Context, Settings};
 
@@ -141,11 +141,6 @@ async fn an_approved_storage_request_claims_its_bucket_then_reports_provisioning
     let server = tokio::spawn(serve(
         handle,
         vec![
-            call(
-                "GET",
-                format!("{NS}/approvals?"),
-                list("Approval", vec![approval(&req, Decision::Approve)]),
-            ),
             not_found(format!("{NS}/buckets/arsip")),
             call("GET", format!("{NS}/buckets?"), list("Bucket", vec![])),
             call("GET", "/apis/kavling.go.id/v1alpha1/tenants/dinkes", tenant),
@@ -157,15 +152,18 @@ async fn an_approved_storage_request_claims_its_bucket_then_reports_provisioning
             echo("PATCH", format!("{NS}/requests/arsip/status?")),
         ],
     ));
-    reconcile(Arc::new(req), ctx).await.expect("reconcile");
+    let approvals = vec![serde_json::from_value(approval(&req, Decision::Approve)).unwrap()];
+    reconcile_with(Arc::new(req), &ctx, approvals)
+        .await
+        .expect("reconcile");
     let sent = server.await.unwrap();
-    let bucket = &sent[4];
+    let bucket = &sent[3];
     assert_eq!(bucket["metadata"]["name"], "arsip");
     assert_eq!(
         bucket["metadata"]["annotations"]["kavling.go.id/request-uid"],
         "u-1"
     );
-    let status = &sent[6]["status"];
+    let status = &sent[5]["status"];
     assert_eq!(status["phase"], "Provisioning", "{status}");
     assert_eq!(status["outputs"][0]["kind"], "Bucket");
 }
@@ -181,19 +179,17 @@ async fn a_bucket_name_held_by_another_request_fails_without_a_create() {
     let server = tokio::spawn(serve(
         handle,
         vec![
-            call(
-                "GET",
-                format!("{NS}/approvals?"),
-                list("Approval", vec![approval(&req, Decision::Approve)]),
-            ),
             call("GET", format!("{NS}/buckets/arsip"), theirs),
             echo("POST", "/events"),
             echo("PATCH", format!("{NS}/requests/arsip/status?")),
         ],
     ));
-    reconcile(Arc::new(req), ctx).await.expect("reconcile");
+    let approvals = vec![serde_json::from_value(approval(&req, Decision::Approve)).unwrap()];
+    reconcile_with(Arc::new(req), &ctx, approvals)
+        .await
+        .expect("reconcile");
     let sent = server.await.unwrap();
-    let status = &sent[3]["status"];
+    let status = &sent[2]["status"];
     assert_eq!(status["phase"], "Failed", "{status}");
     let failed = status["conditions"]
         .as_array()
@@ -218,17 +214,15 @@ async fn a_rejected_request_reads_nothing_more_and_is_closed() {
     let server = tokio::spawn(serve(
         handle,
         vec![
-            call(
-                "GET",
-                format!("{NS}/approvals?"),
-                list("Approval", vec![approval(&req, Decision::Reject)]),
-            ),
             echo("POST", "/events"),
             echo("PATCH", format!("{NS}/requests/arsip/status?")),
         ],
     ));
-    reconcile(Arc::new(req), ctx).await.expect("reconcile");
+    let approvals = vec![serde_json::from_value(approval(&req, Decision::Reject)).unwrap()];
+    reconcile_with(Arc::new(req), &ctx, approvals)
+        .await
+        .expect("reconcile");
     let sent = server.await.unwrap();
-    assert_eq!(sent[2]["status"]["phase"], "Rejected");
-    assert_eq!(sent[2]["status"]["decision"]["approver"], "ani");
+    assert_eq!(sent[1]["status"]["phase"], "Rejected");
+    assert_eq!(sent[1]["status"]["decision"]["approver"], "ani");
 }
