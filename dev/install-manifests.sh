@@ -48,5 +48,7 @@ spec:
 $(indent "$KAVLING_ACME_CA_BUNDLE")
   caCertificate: |
 $(indent "$KAVLING_PEBBLE_ROOT")
+  limits:
+    newOrdersPerThreeHours: ${KAVLING_ISSUER_ORDERS_PER_3H:-300}
 YAML
 echo "[manifests] Issuer pusat-data → $KAVLING_ACME_DIRECTORY" >&2

@@ -219,7 +219,7 @@ start_apiserver() {
     --bind-address 127.0.0.1 --advertise-address "$(advertise_address)" --secure-port "$P_API" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
-    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction,DenyServiceExternalIPs \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
@@ -530,13 +530,14 @@ case "${1:-}" in
   operator) shift; cmd_component kavling-operator "$@" ;;
   operator-standby) shift; cmd_component kavling-operator-standby "$@" ;;
   dns) shift; cmd_component kavling-dns "$@" ;;
-  garage|pebble|audit-remote) # for outage tests: stop and start one dependency alone
+  garage|pebble|audit-remote|apiserver|etcd) # for outage tests: stop and start one dependency alone
     c=$1; shift; [ -f "$STACK/stack.env" ] || die "the stack is not started"
+    process=$c; [ "$c" = apiserver ] && process=kube-apiserver
     case "${1:-}" in
-      stop) stop_one "$c" ;;
+      stop) stop_one "$process" ;;
       start) STARTED=(); T0=$SECONDS; "start_${c//-/_}" ;;
       *) die "usage: dev/stack.sh $c stop|start" ;;
     esac ;;
   destroy) stop_all; destroy_node; rm -rf "$STACK"; say "removed $STACK" ;;
-  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage stop|start|pebble stop|start|audit-remote stop|start" >&2; exit 2 ;;
+  *) echo "usage: dev/stack.sh start|stop|status|env|destroy|operator start|stop|kill|restart|dns start|stop|kill|restart|garage|pebble|audit-remote|apiserver|etcd stop|start" >&2; exit 2 ;;
 esac

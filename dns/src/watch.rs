@@ -25,6 +25,12 @@ pub struct State {
     /// zone → DnsRecord object name → what it serves
     records: HashMap<String, HashMap<String, RecordData>>,
     dirty: HashSet<String>,
+    /// While a (re-)list of zones is under way: the zones it has shown so far.
+    listing_zones: Option<HashSet<String>>,
+    /// While a (re-)list of records is under way: the DnsRecord objects it has shown so far.
+    listing_records: Option<HashSet<String>>,
+    /// zone → the serial last published and a digest of the content it was published with.
+    published: HashMap<String, (u32, u64)>,
 }
 
 impl State {
@@ -38,7 +44,65 @@ impl State {
         }
     }
 
+    /// A list of zones begins: the first one, or a re-list after the watch lost its place
+    /// (the API server restarted, or 410 Gone). Zones deleted meanwhile sent no Delete.
+    fn zones_listing(&mut self) {
+        self.listing_zones = Some(HashSet::new());
+    }
+
+    fn zone_listed(&mut self, z: &Zone) {
+        if let Some(seen) = self.listing_zones.as_mut() {
+            seen.insert(z.name_any());
+        }
+        self.zone(z);
+    }
+
+    /// The list is complete: a zone it did not show is gone.
+    fn zones_listed(&mut self) {
+        let Some(seen) = self.listing_zones.take() else {
+            return;
+        };
+        let gone: Vec<String> = self
+            .zones
+            .keys()
+            .filter(|z| !seen.contains(*z))
+            .cloned()
+            .collect();
+        for z in gone {
+            self.zone_gone(&z);
+        }
+    }
+
+    /// A list of records begins (as for zones: after a re-list, records deleted while the
+    /// watch was away must not be served on; the chaos run found two ACME challenge TXT
+    /// records served for ever after an API server restart).
+    fn records_listing(&mut self) {
+        self.listing_records = Some(HashSet::new());
+    }
+
+    fn record_listed(&mut self, r: &DnsRecord) {
+        if let Some(seen) = self.listing_records.as_mut() {
+            seen.insert(r.name_any());
+        }
+        self.record(r);
+    }
+
+    /// The list is complete: a record it did not show is gone.
+    fn records_listed(&mut self) {
+        let Some(seen) = self.listing_records.take() else {
+            return;
+        };
+        for (zone, recs) in self.records.iter_mut() {
+            let before = recs.len();
+            recs.retain(|obj, _| seen.contains(obj));
+            if recs.len() != before {
+                self.dirty.insert(zone.clone());
+            }
+        }
+    }
+
     fn zone_gone(&mut self, name: &str) {
+        self.published.remove(name);
         if self.zones.remove(name).is_some() {
             self.dirty.insert(name.to_string());
         }
@@ -86,7 +150,10 @@ impl State {
                 .get(&name)
                 .map(|m| m.values().cloned().collect())
                 .unwrap_or_default();
-            match zone::build(&name, spec, *serial, &recs) {
+            let digest = content_digest(spec, &recs);
+            let serial = serial_to_serve(self.published.get(&name).copied(), *serial, digest);
+            self.published.insert(name.clone(), (serial, digest));
+            match zone::build(&name, spec, serial, &recs) {
                 Ok(s) => {
                     for why in &s.skipped {
                         tracing::warn!(zone = %name, "record not served: {why}");
@@ -100,6 +167,50 @@ impl State {
             }
         }
         out
+    }
+}
+
+/// A digest of what a zone serves apart from its serial: its spec and its records in a
+/// fixed order.
+fn content_digest(spec: &ZoneSpec, recs: &[RecordData]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{spec:?}").hash(&mut h);
+    let mut keyed: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}|{:?}|{:?}|{:?}", r.name, r.type_, r.ttl, r.values))
+        .collect();
+    keyed.sort_unstable();
+    keyed.hash(&mut h);
+    h.finish()
+}
+
+/// The serial to publish a zone's content under. The operator raises `status.serial` when it
+/// sees a record change, but the Zone and DnsRecord watches are separate streams: the raised
+/// serial can arrive before the record it counts. Published as it is, the old content goes out
+/// under the new serial, and when the record then arrives the content changes while the serial
+/// does not — a secondary that already transferred that serial never asks again (Knot kept
+/// the old zone in CI). So one serial never carries two contents: a change the operator's
+/// serial does not yet cover goes out as the last published serial plus one (RFC 1982
+/// arithmetic); the operator's later serials (time-based) pass it again.
+fn serial_to_serve(published: Option<(u32, u64)>, status_serial: u32, digest: u64) -> u32 {
+    let newer = |a: u32, b: u32| (a.wrapping_sub(b) as i32) > 0;
+    match published {
+        None => status_serial,
+        Some((last, last_digest)) if last_digest == digest => {
+            if newer(status_serial, last) {
+                status_serial
+            } else {
+                last
+            }
+        }
+        Some((last, _)) => {
+            if newer(status_serial, last) {
+                status_serial
+            } else {
+                last.wrapping_add(1)
+            }
+        }
     }
 }
 
@@ -136,16 +247,24 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
             match ev {
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
                 Ok(Change::Zone(ev)) => match ev {
-                    Event::Apply(z) | Event::InitApply(z) => state.zone(&z),
+                    Event::Apply(z) => state.zone(&z),
+                    Event::InitApply(z) => state.zone_listed(&z),
                     Event::Delete(z) => state.zone_gone(&z.name_any()),
-                    Event::Init => {}
-                    Event::InitDone => zones_synced = true,
+                    Event::Init => state.zones_listing(),
+                    Event::InitDone => {
+                        state.zones_listed();
+                        zones_synced = true
+                    }
                 },
                 Ok(Change::Record(ev)) => match ev {
-                    Event::Apply(r) | Event::InitApply(r) => state.record(&r),
+                    Event::Apply(r) => state.record(&r),
+                    Event::InitApply(r) => state.record_listed(&r),
                     Event::Delete(r) => state.record_gone(&r),
-                    Event::Init => {}
-                    Event::InitDone => records_synced = true,
+                    Event::Init => state.records_listing(),
+                    Event::InitDone => {
+                        state.records_listed();
+                        records_synced = true
+                    }
                 },
             }
         }
@@ -202,4 +321,158 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
     watcher::watcher(api, watcher::Config::default()).default_backoff()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kavling_core::api::{DnsRecordSpec, RecordType};
+
+    fn zone(name: &str) -> Zone {
+        use kavling_core::api::{NamingPolicy, Soa, Transfer};
+        let spec = ZoneSpec {
+            soa: Soa {
+                primary: format!("ns1.{name}"),
+                hostmaster: format!("h@{name}"),
+                refresh: 3600,
+                retry: 600,
+                expire: 1209600,
+                negative_ttl: 300,
+            },
+            nameservers: vec![format!("ns1.{name}")],
+            default_ttl: 300,
+            transfer: Transfer::default(),
+            policy: NamingPolicy::default(),
+            tenants: vec![],
+        };
+        Zone::new(name, spec)
+    }
+
+    fn record(zone: &str, label: &str) -> DnsRecord {
+        let name = format!("{label}.{zone}");
+        DnsRecord::new(
+            &format!("a.{name}"),
+            DnsRecordSpec {
+                zone: zone.into(),
+                name,
+                type_: RecordType::A,
+                ttl: None,
+                values: vec!["10.0.0.1".into()],
+            },
+        )
+    }
+
+    fn served(state: &State, zone: &str) -> Vec<String> {
+        let mut v: Vec<String> = state
+            .records
+            .get(zone)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// The watch lost its place (the API server restarted) while `b` was deleted: the re-list
+    /// does not show `b`, and no Delete ever comes for it.
+    #[test]
+    fn a_relist_drops_records_deleted_while_the_watch_was_away() {
+        let mut s = State::default();
+        s.zones_listing();
+        s.zone_listed(&zone("x.go.id"));
+        s.zones_listed();
+        s.records_listing();
+        for l in ["a", "b", "c"] {
+            s.record_listed(&record("x.go.id", l));
+        }
+        s.records_listed();
+        s.rebuild();
+        assert_eq!(served(&s, "x.go.id").len(), 3);
+
+        s.records_listing();
+        s.record_listed(&record("x.go.id", "a"));
+        // mid-list nothing is dropped yet: the rest of the list may still come
+        assert_eq!(served(&s, "x.go.id").len(), 3);
+        s.record_listed(&record("x.go.id", "c"));
+        s.records_listed();
+        assert_eq!(served(&s, "x.go.id"), ["a.a.x.go.id", "a.c.x.go.id"]);
+        assert!(s.dirty.contains("x.go.id"), "the zone is rebuilt");
+    }
+
+    #[test]
+    fn a_relist_drops_zones_deleted_while_the_watch_was_away() {
+        let mut s = State::default();
+        s.zones_listing();
+        s.zone_listed(&zone("x.go.id"));
+        s.zone_listed(&zone("y.go.id"));
+        s.zones_listed();
+        s.rebuild();
+        s.zones_listing();
+        s.zone_listed(&zone("y.go.id"));
+        s.zones_listed();
+        assert!(!s.zones.contains_key("x.go.id"));
+        assert!(s.zones.contains_key("y.go.id"));
+        let built = s.rebuild();
+        assert!(
+            built
+                .iter()
+                .any(|(z, snap)| z == "x.go.id" && snap.is_none()),
+            "x is unpublished"
+        );
+    }
+
+    fn soa_serial(state: &mut State, zone: &str) -> u32 {
+        let built = state.rebuild();
+        let (_, snap) = built.iter().find(|(z, _)| z == zone).expect("rebuilt");
+        snap.as_ref().expect("served").serial
+    }
+
+    /// The operator's raised serial arrives before the record it counts: the record must not
+    /// then go out under the serial already published without it.
+    #[test]
+    fn a_record_arriving_after_its_serial_still_raises_the_served_serial() {
+        let mut s = State::default();
+        let mut z = zone("x.go.id");
+        z.status = Some(kavling_core::api::ZoneStatus {
+            serial: 100,
+            ..Default::default()
+        });
+        s.zone(&z);
+        s.record(&record("x.go.id", "awal"));
+        assert_eq!(soa_serial(&mut s, "x.go.id"), 100);
+        // the serial for "baru" first, with the old content
+        z.status.as_mut().unwrap().serial = 101;
+        s.zone(&z);
+        assert_eq!(soa_serial(&mut s, "x.go.id"), 101);
+        // then "baru" itself: new content, so a new serial
+        s.record(&record("x.go.id", "baru"));
+        assert_eq!(soa_serial(&mut s, "x.go.id"), 102);
+        // the operator's next serial passes ours again
+        z.status.as_mut().unwrap().serial = 200;
+        s.zone(&z);
+        assert_eq!(soa_serial(&mut s, "x.go.id"), 200);
+        // an unchanged zone rebuilt keeps its serial
+        s.dirty.insert("x.go.id".into());
+        assert_eq!(soa_serial(&mut s, "x.go.id"), 200);
+    }
+
+    #[test]
+    fn serials_wrap_as_rfc_1982_says() {
+        assert_eq!(serial_to_serve(Some((u32::MAX, 1)), u32::MAX, 2), 0);
+        assert_eq!(serial_to_serve(Some((u32::MAX, 1)), 5, 2), 5);
+        assert_eq!(serial_to_serve(Some((10, 1)), 9, 1), 10);
+        assert_eq!(serial_to_serve(None, 7, 1), 7);
+    }
+
+    /// Changes between lists (Apply, Delete) are not a list: nothing is dropped by them.
+    #[test]
+    fn watch_events_outside_a_list_drop_nothing_else() {
+        let mut s = State::default();
+        s.zone(&zone("x.go.id"));
+        s.record(&record("x.go.id", "a"));
+        s.record(&record("x.go.id", "b"));
+        s.records_listed(); // a stray InitDone without Init
+        assert_eq!(served(&s, "x.go.id").len(), 2);
+        s.record_gone(&record("x.go.id", "a"));
+        assert_eq!(served(&s, "x.go.id"), ["a.b.x.go.id"]);
+    }
 }

@@ -12,6 +12,8 @@ use anyhow::{Context as _, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+pub mod chaos;
+
 /// The local Pusat Data, as described by `<stack dir>/stack.env`.
 pub struct Stack {
     pub env: HashMap<String, String>,
@@ -384,18 +386,23 @@ impl S3Client {
     }
 }
 
-/// Garage's keys (id, name) as its root admin token sees them.
-pub async fn garage_keys(stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
+/// A Garage admin API listing (`ListKeys`, `ListBuckets`…) as its root admin token sees it.
+pub async fn garage_admin_get(stack: &Stack, call: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     let token = std::fs::read_to_string(stack.get("KAVLING_GARAGE_ADMIN_TOKEN_FILE"))?;
-    let keys: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(format!("{}/v2/ListKeys", stack.get("KAVLING_GARAGE_ADMIN")))
+    Ok(reqwest::Client::new()
+        .get(format!("{}/v2/{call}", stack.get("KAVLING_GARAGE_ADMIN")))
         .bearer_auth(token.trim())
         .send()
         .await?
         .error_for_status()?
         .json()
-        .await?;
-    Ok(keys
+        .await?)
+}
+
+/// Garage's keys (id, name) as its root admin token sees them.
+pub async fn garage_keys(stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(garage_admin_get(stack, "ListKeys")
+        .await?
         .iter()
         .map(|k| {
             (

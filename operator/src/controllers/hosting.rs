@@ -333,19 +333,13 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     // concurrently (they are independent; measured: one at a time made approve→Ready ~12×
     // the cost of the bare applies).
     let pp = PatchParams::apply(MANAGER).force();
-    let (first, rest) = objects
-        .split_first()
-        .ok_or(Error::MissingField("rendered namespace"))?;
-    let mut conflicts: Vec<String> = apply_object(ctx, &target, first)
-        .await?
-        .into_iter()
-        .collect();
-    if conflicts.is_empty() {
-        let results =
-            futures::future::try_join_all(rest.iter().map(|o| apply_object(ctx, &target, o)))
-                .await?;
-        conflicts.extend(results.into_iter().flatten());
-    }
+    let conflicts = match apply_objects(ctx, &target, &objects).await {
+        Ok(c) => c,
+        Err(e) => match quota_refusal(&e) {
+            Some(why) => return wait_for_quota(ctx, h, &target, why).await,
+            None => return Err(e),
+        },
+    };
     if let Some(c) = conflicts.into_iter().next() {
         return refuse(ctx, h, reasons::OBJECT_CONFLICT, c).await;
     }
@@ -454,6 +448,82 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     }
     patch_status(ctx, h, &st).await?;
     Ok(Action::requeue(Duration::from_secs(120)))
+}
+
+/// Applies the rendered objects: the namespace first, then the rest concurrently. Returns
+/// the conflicts (objects Kavling did not make, left alone).
+async fn apply_objects(
+    ctx: &Context,
+    target: &str,
+    objects: &[serde_json::Value],
+) -> Result<Vec<String>> {
+    let (first, rest) = objects
+        .split_first()
+        .ok_or(Error::MissingField("rendered namespace"))?;
+    let mut conflicts: Vec<String> = apply_object(ctx, target, first)
+        .await?
+        .into_iter()
+        .collect();
+    if conflicts.is_empty() {
+        let results =
+            futures::future::try_join_all(rest.iter().map(|o| apply_object(ctx, target, o)))
+                .await?;
+        conflicts.extend(results.into_iter().flatten());
+    }
+    Ok(conflicts)
+}
+
+/// The API server's quota admission refused an object (pure): its message. Besides a
+/// hosting that really outgrew its quota, this happens after a create was interrupted (the
+/// operator killed mid-request, the API server stopped): quota admission charges the object
+/// before it is stored, and nothing uncharges it until kube-controller-manager recounts the
+/// namespace (its resync, 5 minutes by default). The chaos run met it.
+fn quota_refusal(e: &Error) -> Option<String> {
+    match e {
+        Error::Kube(kube::Error::Api(s))
+            if s.code == 403 && s.message.contains("exceeded quota") =>
+        {
+            Some(s.message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Says on the Hosting that it waits for its namespace's quota, instead of failing silently
+/// in the error backoff; looks again in 30 s. Not a refusal: nothing about the spec is wrong.
+async fn wait_for_quota(ctx: &Context, h: &Hosting, target: &str, why: String) -> Result<Action> {
+    let (st, news) = quota_wait_status(h, target, &why);
+    if news {
+        ctx.event(h, EventType::Warning, reasons::QUOTA_REACHED, "Apply", why)
+            .await;
+    }
+    patch_status(ctx, h, &st).await?;
+    Ok(Action::requeue(Duration::from_secs(30)))
+}
+
+/// The status of a hosting whose objects the quota refused (pure), and whether that is news.
+fn quota_wait_status(h: &Hosting, target: &str, why: &str) -> (HostingStatus, bool) {
+    let mut st = h.status.clone().unwrap_or_default();
+    let message = format!(
+        "waiting for the quota of namespace {target}: {why}. If nothing in it uses that much, \
+         a create was interrupted and Kubernetes recounts the quota within its resync period \
+         (5 minutes by default); Kavling tries again every 30 s"
+    );
+    let news = status::get(&st.conditions, types::READY).map(|c| c.message.as_str())
+        != Some(message.as_str());
+    let generation = h.metadata.generation;
+    status::set(
+        &mut st.conditions,
+        status::condition(
+            types::READY,
+            false,
+            reasons::QUOTA_REACHED,
+            message,
+            generation,
+        ),
+    );
+    st.namespace = Some(target.to_string());
+    (st, news)
 }
 
 /// What [`ready_status`] reports of an applied hosting.
@@ -763,6 +833,42 @@ mod tests {
     fn run(h: &Hosting, o: &Observed) -> std::result::Result<Desired, (&'static str, String)> {
         let templates = crate::hosting::Templates::load().unwrap();
         decide(h, o, &Default::default(), &templates, chrono::Utc::now())
+    }
+
+    #[test]
+    fn a_quota_refusal_is_a_wait_named_on_the_hosting_not_a_failure() {
+        let refused = Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            message: "persistentvolumeclaims \"data\" is forbidden: exceeded quota: kavling-quota, requested: requests.storage=100Mi, used: requests.storage=100Mi, limited: requests.storage=100Mi".into(),
+            reason: "Forbidden".into(),
+            ..Default::default()
+        })));
+        let why = quota_refusal(&refused).expect("a quota refusal");
+        let other = Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            message: "forbidden: cannot create".into(),
+            ..Default::default()
+        })));
+        assert_eq!(quota_refusal(&other), None, "RBAC is not quota");
+        let h = hosting(&[], "100m");
+        let (st, news) = quota_wait_status(&h, "dinkes--web", &why);
+        assert!(news);
+        let ready = status::get(&st.conditions, types::READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reasons::QUOTA_REACHED)
+        );
+        assert!(ready.message.contains("exceeded quota") && ready.message.contains("dinkes--web"));
+        assert!(
+            !status::is_true(&st.conditions, types::FAILED),
+            "nothing is wrong with the spec"
+        );
+        let mut again = h.clone();
+        again.status = Some(st);
+        assert!(
+            !quota_wait_status(&again, "dinkes--web", &why).1,
+            "an Event once, not every 30 s"
+        );
     }
 
     #[test]
