@@ -26,11 +26,14 @@ import random, sys
 n, w, zone = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 random.seed(42)
 with open(f"{w}/{zone}.zone", "w") as f:
-    f.write(f"{zone}. 3600 IN SOA ns1.{zone}. hostmaster.{zone}. 2026112301 3600 600 1209600 300\n")
-    f.write(f"{zone}. 3600 IN NS ns1.{zone}.\n{zone}. 3600 IN NS ns2.{zone}.\n")
-    f.write(f"ns1.{zone}. 3600 IN A 10.255.0.1\nns2.{zone}. 3600 IN A 10.255.0.2\n")
+    # a master file as an office writes one ($ORIGIN, $TTL, @, relative names, parentheses):
+    # all three servers load this very file
+    f.write(f"$ORIGIN {zone}.\n$TTL 3600\n")
+    f.write("@ IN SOA ns1 hostmaster ( 2026112301 ; serial\n    3600 600 1209600 300 )\n")
+    f.write("  IN NS ns1\n  IN NS ns2\n")
+    f.write("ns1 A 10.255.0.1\nns2 A 10.255.0.2\n")
     for i in range(n):
-        f.write(f"h{i}.{zone}. 3600 IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+        f.write(f"h{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
 with open(f"{w}/mixed.txt", "w") as m, open(f"{w}/positive.txt", "w") as p:
     for i in range(200000):
         h = random.randrange(n)

@@ -18,6 +18,7 @@ use kube::{Api, Client, Config};
 
 use commands::{
     apply, audit, decide, describe, get, ondemand, plan, request, restore, suspend, validate, wait,
+    zone,
 };
 
 /// Kavling: go.id subdomains, DNS, TLS, hosting and storage for the Pusat Data, each made only
@@ -87,6 +88,9 @@ enum Command {
     /// Rebuild Tenants, Zones, Subdomains, records, hostings, buckets and certificates from the
     /// audit repository into a cluster (disaster recovery); says what needs a person after.
     Restore(restore::RestoreArgs),
+    /// Zones: import the master file an office serves today as a Zone and its DnsRecords.
+    #[command(subcommand)]
+    Zone(zone::ZoneCmd),
 }
 
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
@@ -144,6 +148,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         return Ok(0);
+    }
+    if let Command::Zone(_) = &cli.command {
+        let Command::Zone(cmd) = cli.command else {
+            unreachable!()
+        };
+        return zone::run(cmd);
     }
     if let Command::Validate(args) = &cli.command {
         let c = if args.cluster {
@@ -206,7 +216,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Validate(_)
         | Command::Plan(_)
         | Command::Audit(_)
-        | Command::Restore(_) => {
+        | Command::Restore(_)
+        | Command::Zone(_) => {
             unreachable!("handled above")
         }
     }

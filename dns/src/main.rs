@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use clap::Parser;
 use kavling_core::dns::answer::Catalog;
 use kavling_dns::server::{self, QTYPE_BUCKETS, Stats};
+use kavling_dns::tcp::{Limits, Sessions};
 use kavling_dns::watch::{self, Published};
 
 /// Kavling's authoritative DNS server.
@@ -40,6 +41,13 @@ struct Args {
     /// already on their way and a rolling upgrade would lose answers. 0 for a host process.
     #[arg(long, env = "KAVLING_DNS_DRAIN_SECONDS", default_value_t = 0)]
     drain_seconds: u64,
+    /// TCP connections held at once. A new client is always accepted; when this many are
+    /// open, the one quiet for longest is closed to make room (RFC 7766 §6.2.3).
+    #[arg(long, env = "KAVLING_DNS_TCP_SESSIONS", default_value_t = Limits::default().sessions)]
+    tcp_sessions: usize,
+    /// TCP connections one address may hold; past it, that address's quietest one is closed.
+    #[arg(long, env = "KAVLING_DNS_TCP_PER_SOURCE", default_value_t = Limits::default().per_source)]
+    tcp_per_source: usize,
 }
 
 /// Waits for SIGTERM (the kubelet stopping a pod) or SIGINT (Ctrl-C).
@@ -70,8 +78,31 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn render(catalog: &ArcSwap<Catalog>, stats: &Stats, published: &Published) -> String {
+fn render(
+    catalog: &ArcSwap<Catalog>,
+    stats: &Stats,
+    published: &Published,
+    sessions: &Sessions,
+) -> String {
     let mut out = String::new();
+    family(
+        &mut out,
+        "kavling_dns_tcp_sessions",
+        "gauge",
+        "TCP connections open now.",
+    );
+    let _ = writeln!(out, "kavling_dns_tcp_sessions {}", sessions.len());
+    family(
+        &mut out,
+        "kavling_dns_tcp_evicted_total",
+        "counter",
+        "TCP connections closed to make room for a new client (the quietest first).",
+    );
+    let _ = writeln!(
+        out,
+        "kavling_dns_tcp_evicted_total {}",
+        sessions.evicted.load(Ordering::Relaxed)
+    );
     family(
         &mut out,
         "kavling_dns_queries_total",
@@ -222,12 +253,27 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     server::spawn_udp(udp, workers, catalog.clone(), stats.clone())?;
-    tokio::spawn(server::serve_tcp(tcp, catalog.clone(), stats.clone()));
+    let sessions = Sessions::new(Limits {
+        sessions: args.tcp_sessions.max(1),
+        per_source: args.tcp_per_source.max(1),
+        ..Limits::default()
+    });
+    tokio::spawn(server::serve_tcp(
+        tcp,
+        catalog.clone(),
+        stats.clone(),
+        sessions.clone(),
+    ));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (c, s, p) = (catalog.clone(), stats.clone(), published.clone());
+    let (c, s, p, t) = (
+        catalog.clone(),
+        stats.clone(),
+        published.clone(),
+        sessions.clone(),
+    );
     tokio::spawn(kavling_core::health::serve(
         http,
-        Arc::new(move || render(&c, &s, &p)),
+        Arc::new(move || render(&c, &s, &p, &t)),
         ready.clone(),
     ));
     let p = published.clone();

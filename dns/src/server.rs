@@ -1,6 +1,6 @@
 //! Sockets. UDP is served by plain OS threads (recv → answer → send: two system calls per
 //! query, no async machinery on the hot path); TCP by tokio tasks, bounded in number and
-//! time, including zone transfers to the peers a Zone allows.
+//! time (see [`crate::tcp`]), including zone transfers to the peers a Zone allows.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -10,11 +10,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
 use kavling_core::dns::answer::{Catalog, Outcome, RCODE_REFUSED, Transport, answer, soa_tail};
 use kavling_core::dns::wire;
 use kavling_core::dns::zone::Snapshot;
+
+use crate::tcp::{Session, Sessions};
 
 /// Query counters for `/metrics`: by rcode and by query type.
 #[derive(Default)]
@@ -86,26 +87,34 @@ pub fn spawn_udp(
     Ok(())
 }
 
-/// At most this many TCP clients at once; more wait for a slot (bounded memory).
-const TCP_CLIENTS: usize = 256;
-/// A TCP client idle this long is disconnected.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-
-/// Serves TCP until the process ends.
-pub async fn serve_tcp(listener: TcpListener, catalog: Arc<ArcSwap<Catalog>>, stats: Arc<Stats>) {
-    let slots = Arc::new(Semaphore::new(TCP_CLIENTS));
+/// Serves TCP until the process ends: every connection is accepted, the session table
+/// decides who makes room (see [`crate::tcp`]).
+pub async fn serve_tcp(
+    listener: TcpListener,
+    catalog: Arc<ArcSwap<Catalog>>,
+    stats: Arc<Stats>,
+    sessions: Arc<Sessions>,
+) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // out of file descriptors, say: wait a moment instead of spinning
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (catalog, stats) = (catalog.clone(), stats.clone());
+        let registration = sessions.admit(peer.ip());
+        let (catalog, stats, sessions) = (catalog.clone(), stats.clone(), sessions.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            let _ = tcp_client(stream, peer, catalog, stats).await;
-            drop(permit);
+            let session = registration.session.clone();
+            tokio::select! {
+                _ = tcp_client(stream, peer, catalog, stats, &sessions, &session) => {}
+                _ = session.closing() => {}
+            }
+            drop(registration);
         });
     }
 }
@@ -115,16 +124,19 @@ async fn tcp_client(
     peer: SocketAddr,
     catalog: Arc<ArcSwap<Catalog>>,
     stats: Arc<Stats>,
+    sessions: &Sessions,
+    session: &Session,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(4096);
     loop {
         let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(sessions.idle_timeout(), stream.read_exact(&mut len)).await {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
+        session.begin(sessions);
         let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut msg))
+        tokio::time::timeout(TCP_READ, stream.read_exact(&mut msg))
             .await
             .map_err(|_| std::io::ErrorKind::TimedOut)??;
         let cat = catalog.load_full();
@@ -140,6 +152,7 @@ async fn tcp_client(
                     refuse(&msg, &mut out);
                     stats.count(252, RCODE_REFUSED);
                     write_frame(&mut stream, &out).await?;
+                    session.done(sessions);
                     continue;
                 }
                 stats.count(252, 0);
@@ -149,8 +162,12 @@ async fn tcp_client(
                 }
             }
         }
+        session.done(sessions);
     }
 }
+
+/// A query's length prefix came: the rest must follow within this.
+const TCP_READ: Duration = Duration::from_secs(10);
 
 async fn write_frame(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     let mut frame = Vec::with_capacity(msg.len() + 2);

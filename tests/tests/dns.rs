@@ -604,3 +604,128 @@ async fn cname_chains_are_answered_as_knot_answers_them() -> anyhow::Result<()> 
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A zone as an office writes it today: `$ORIGIN`, `$TTL`, `@`, relative names, a blank
+/// owner, omitted class and TTL, parentheses, several TXT strings, `;` inside quotes.
+const OFFICE_ZONE: &str = r#"$ORIGIN kantor.go.id.
+$TTL 1h
+@   IN  SOA ns1 hostmaster (
+            2026120501 ; serial
+            3600 600 1209600 300 )
+    86400 IN NS ns1
+        IN NS ns2.kantor.go.id.
+ns1     A   192.0.2.1
+ns2     A   192.0.2.2
+www 300 A   192.0.2.80
+    300 A   192.0.2.81
+mail    IN 5m MX 10 mx
+mx      AAAA 2001:db8::25
+dkim._domainkey TXT ( "v=DKIM1; k=rsa; "
+                      "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC" ) ; two strings
+caa     CAA 0 issue "letsencrypt.org; validationmethods=dns-01"
+quote   TXT "say \"hi\"" plain
+srv._tcp SRV 10 5 443 www
+$ORIGIN desa.kantor.go.id.
+balai   CNAME www.kantor.go.id.
+"#;
+
+/// Issue #22, defect 4: kavling-dns and Knot load the same standard master file and give the
+/// same answers, TTLs and data included.
+#[test]
+fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(unique("master-file"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("kantor.go.id.zone");
+    std::fs::write(&file, OFFICE_ZONE)?;
+    // ports well away from the stacks' (18000+, 19000+)
+    let base = 24000 + (std::process::id() % 500) as u16 * 4;
+    let (kavling_port, knot_port) = (base, base + 1);
+    let conf = format!(
+        "server:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: kantor.go.id\n    file: {f}\n",
+        d = dir.display(),
+        f = file.display()
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    let _knot = Knot(
+        Command::new("knotd")
+            .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("knot.log"))?)
+            .spawn()?,
+    );
+    let _kavling = Knot(
+        Command::new(kavling_e2e::workspace_bin("kavling-dns"))
+            .args([
+                "--no-api",
+                "--listen",
+                &format!("127.0.0.1:{kavling_port}"),
+                "--http",
+                &format!("127.0.0.1:{}", base + 2),
+                "--zone-file",
+                &format!("kantor.go.id={}", file.display()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kavling-dns.log"))?)
+            .spawn()?,
+    );
+    // every answer line (owner, TTL, class, type, data), sorted: flags and sections aside
+    let answers = |port: u16, name: &str, t: &str| -> String {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "+norec",
+                "+time=1",
+                "+tries=1",
+            ])
+            .args(["+noall", "+answer", "+authority", name, t])
+            .output()
+            .expect("dig");
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    };
+    let started = Instant::now();
+    while answers(kavling_port, "kantor.go.id", "SOA").is_empty()
+        || answers(knot_port, "kantor.go.id", "SOA").is_empty()
+    {
+        anyhow::ensure!(
+            started.elapsed() < T,
+            "servers not answering; see {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let questions = [
+        ("kantor.go.id", "SOA"),
+        ("kantor.go.id", "NS"),
+        ("www.kantor.go.id", "A"),
+        ("mail.kantor.go.id", "MX"),
+        ("mx.kantor.go.id", "AAAA"),
+        ("dkim._domainkey.kantor.go.id", "TXT"),
+        ("caa.kantor.go.id", "CAA"),
+        ("quote.kantor.go.id", "TXT"),
+        ("srv._tcp.kantor.go.id", "SRV"),
+        ("balai.desa.kantor.go.id", "A"),
+        ("nothing.kantor.go.id", "A"),
+    ];
+    for (name, t) in questions {
+        let ours = answers(kavling_port, name, t);
+        assert!(!ours.is_empty(), "{name} {t}: no answer from kavling-dns");
+        assert_eq!(ours, answers(knot_port, name, t), "{name} {t}");
+    }
+    // what it serves, spelled out once (the comparison alone would pass on two equal errors)
+    let txt = answers(kavling_port, "dkim._domainkey.kantor.go.id", "TXT");
+    assert!(txt.contains(r#""v=DKIM1; k=rsa; " "p=MIGf"#), "{txt}");
+    let caa = answers(kavling_port, "caa.kantor.go.id", "CAA");
+    assert!(caa.contains("validationmethods=dns-01"), "{caa}");
+    let ns = answers(kavling_port, "kantor.go.id", "NS");
+    assert!(ns.starts_with("kantor.go.id. 3600 IN NS"), "{ns}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

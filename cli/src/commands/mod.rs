@@ -12,3 +12,4 @@ pub mod restore;
 pub mod suspend;
 pub mod validate;
 pub mod wait;
+pub mod zone;

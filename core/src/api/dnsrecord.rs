@@ -46,7 +46,8 @@ pub struct DnsRecordSpec {
     #[schemars(range(min = 0, max = 604800))]
     pub ttl: Option<u32>,
     /// Record data in presentation form, one entry per record of the RRset (at most 16 records of
-    /// 255 characters each; a TXT value is one character-string).
+    /// 255 characters each). A TXT value written as quoted strings (`"a" "b"`, with `\"` and `\\`
+    /// escapes) holds several character-strings; unquoted, it is one text as written.
     #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 255)))]
     pub values: Vec<String>,
 }

@@ -105,6 +105,84 @@ fn character_string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// The character-strings of a presentation value: quoted strings (RFC 1035 §5.1: `\X` is X,
+/// `\DDD` the octet DDD) or bare words, separated by spaces. `"a b" c` is `a b` and `c`.
+pub fn character_strings(v: &str) -> Result<Vec<Vec<u8>>, String> {
+    let b = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let quoted = b[i] == b'"';
+        if quoted {
+            i += 1;
+        }
+        let mut s = Vec::new();
+        loop {
+            let Some(&c) = b.get(i) else {
+                if quoted {
+                    return Err("a quoted string is not closed".into());
+                }
+                break;
+            };
+            if quoted && c == b'"' {
+                i += 1;
+                break;
+            }
+            if !quoted && (c.is_ascii_whitespace() || c == b'"') {
+                break;
+            }
+            if c == b'\\' {
+                let digits = b
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit));
+                if let Some(d) = digits {
+                    let n = (d[0] - b'0') as u16 * 100
+                        + (d[1] - b'0') as u16 * 10
+                        + (d[2] - b'0') as u16;
+                    s.push(u8::try_from(n).map_err(|_| format!("escape \\{n} is above 255"))?);
+                    i += 4;
+                } else {
+                    s.push(*b.get(i + 1).ok_or("a backslash ends the value")?);
+                    i += 2;
+                }
+                continue;
+            }
+            s.push(c);
+            i += 1;
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// The presentation form of character-strings: each quoted, `"` and `\` escaped, octets
+/// outside printable ASCII as `\DDD` — what [`character_strings`] reads back.
+pub fn quote_strings(strings: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for (k, s) in strings.iter().enumerate() {
+        if k > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        for &c in s {
+            match c {
+                b'"' | b'\\' => {
+                    out.push('\\');
+                    out.push(c as char);
+                }
+                0x20..=0x7e => out.push(c as char),
+                _ => out.push_str(&format!("\\{c:03}")),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
 /// Record data of one value in presentation form (as `DnsRecord.spec.values` holds it).
 pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, WireError> {
     let v = value.trim();
@@ -149,12 +227,16 @@ pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, WireError> {
             out.extend(name(target)?);
         }
         RecordType::TXT => {
-            // A value in quotes is taken literally without them; otherwise as written.
-            let s = v
-                .strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .unwrap_or(v);
-            character_string(&mut out, s.as_bytes());
+            // `"one" "two"`: several character-strings, with RFC 1035 escapes (`\"`, `\\`,
+            // `\DDD`) — how a DKIM key longer than 255 octets is written. Anything else is
+            // one text taken as written (split every 255 octets).
+            if v.starts_with('"') {
+                for s in character_strings(v).map_err(|why| bad("TXT", v, why))? {
+                    character_string(&mut out, &s);
+                }
+            } else {
+                character_string(&mut out, v.as_bytes());
+            }
         }
         RecordType::CAA => {
             let mut it = v.splitn(3, ' ');
@@ -173,7 +255,16 @@ pub fn rdata(t: RecordType, value: &str) -> Result<Vec<u8>, WireError> {
             }
             out.push(tag.len() as u8);
             out.extend_from_slice(tag.as_bytes());
-            out.extend_from_slice(val.trim_matches('"').as_bytes());
+            // the value is one string, quoted or not ("letsencrypt.org; validationmethods=dns-01")
+            let val = val.trim();
+            if val.starts_with('"') {
+                match character_strings(val).map_err(|why| bad("CAA", v, why))?[..] {
+                    [ref one] => out.extend_from_slice(one),
+                    _ => return Err(bad("CAA", v, "the value is one quoted string")),
+                }
+            } else {
+                out.extend_from_slice(val.as_bytes());
+            }
         }
     }
     if out.len() > 65535 {
@@ -261,5 +352,46 @@ mod tests {
         let long = "x".repeat(300);
         let txt = rdata(RecordType::TXT, &long).unwrap();
         assert_eq!((txt[0], txt[256]), (255, 45));
+    }
+
+    #[test]
+    fn txt_holds_several_strings_with_escapes() {
+        // a DKIM key is written as several strings; each is its own character-string
+        assert_eq!(
+            rdata(RecordType::TXT, r#""v=DKIM1; k=rsa; " "p=MIGf""#).unwrap(),
+            b"\x10v=DKIM1; k=rsa; \x06p=MIGf"
+        );
+        // an escaped quote and backslash, a decimal escape, a ';' inside quotes
+        assert_eq!(
+            rdata(RecordType::TXT, r#""say \"hi\"; \\ \065""#).unwrap(),
+            b"\x0dsay \"hi\"; \\ A"
+        );
+        assert!(rdata(RecordType::TXT, r#""not closed"#).is_err());
+        assert!(rdata(RecordType::TXT, r#""\256""#).is_err());
+        // unquoted stays one text, as written
+        assert_eq!(
+            rdata(RecordType::TXT, "v=spf1 include:x -all").unwrap(),
+            b"\x15v=spf1 include:x -all"
+        );
+    }
+
+    #[test]
+    fn caa_keeps_what_follows_a_semicolon() {
+        assert_eq!(
+            rdata(
+                RecordType::CAA,
+                r#"0 issue "letsencrypt.org; validationmethods=dns-01""#
+            )
+            .unwrap(),
+            b"\x00\x05issueletsencrypt.org; validationmethods=dns-01"
+        );
+    }
+
+    #[test]
+    fn quoted_strings_read_back_as_written() {
+        let strings = vec![b"a \"b\" \\c".to_vec(), vec![0, 200, b'x'], vec![]];
+        let text = quote_strings(&strings);
+        assert_eq!(text, r#""a \"b\" \\c" "\000\200x" """#);
+        assert_eq!(character_strings(&text).unwrap(), strings);
     }
 }

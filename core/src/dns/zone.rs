@@ -40,7 +40,8 @@ pub struct RRset {
 }
 
 impl RRset {
-    fn new(type_: u16, ttl: u32, all: Vec<Vec<u8>>) -> Self {
+    /// The RRset of these records at this TTL, duplicates removed, tails rendered once.
+    pub fn new(type_: u16, ttl: u32, all: Vec<Vec<u8>>) -> Self {
         // an RRset has no duplicates (RFC 2181 §5): identical records are served once (RRsets
         // are small — at most 16 values from the API — so a linear check beats hashing)
         let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(all.len());
