@@ -78,6 +78,12 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// One family with a single unlabelled sample.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn render(
     catalog: &ArcSwap<Catalog>,
     stats: &Stats,
@@ -85,23 +91,19 @@ fn render(
     sessions: &Sessions,
 ) -> String {
     let mut out = String::new();
-    family(
+    metric(
         &mut out,
         "kavling_dns_tcp_sessions",
         "gauge",
         "TCP connections open now.",
+        sessions.len() as u64,
     );
-    let _ = writeln!(out, "kavling_dns_tcp_sessions {}", sessions.len());
-    family(
+    metric(
         &mut out,
         "kavling_dns_tcp_evicted_total",
         "counter",
         "TCP connections closed to make room for a new client (the quietest first).",
-    );
-    let _ = writeln!(
-        out,
-        "kavling_dns_tcp_evicted_total {}",
-        sessions.evicted.load(Ordering::Relaxed)
+        sessions.evicted.load(Ordering::Relaxed),
     );
     family(
         &mut out,
@@ -133,27 +135,19 @@ fn render(
             let _ = writeln!(out, "kavling_dns_responses_total{{rcode=\"{rcode}\"}} {n}");
         }
     }
-    family(
+    metric(
         &mut out,
         "kavling_dns_dropped_total",
         "counter",
         "UDP packets dropped unanswered (unparseable, or a transfer asked over UDP).",
+        stats.dropped.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "kavling_dns_dropped_total {}",
-        stats.dropped.load(Ordering::Relaxed)
-    );
-    family(
+    metric(
         &mut out,
         "kavling_dns_transfers_total",
         "counter",
         "Zone transfers (AXFR) served.",
-    );
-    let _ = writeln!(
-        out,
-        "kavling_dns_transfers_total {}",
-        stats.transfers.load(Ordering::Relaxed)
+        stats.transfers.load(Ordering::Relaxed),
     );
     family(
         &mut out,

@@ -330,8 +330,9 @@ async fn axfr_of_a_few_thousand_records_equals_the_api_and_is_refused_to_others(
     Ok(())
 }
 
-struct Knot(Child);
-impl Drop for Knot {
+/// A server process started by a test (knotd, kavling-dns): killed when the handle drops.
+struct Killed(Child);
+impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -345,7 +346,7 @@ fn knot_secondary(
     zone: &str,
     knot_port: u16,
     prefix: &str,
-) -> anyhow::Result<(Knot, std::path::PathBuf)> {
+) -> anyhow::Result<(Killed, std::path::PathBuf)> {
     let dir = std::env::temp_dir().join(unique(prefix));
     std::fs::create_dir_all(&dir)?;
     let conf = format!(
@@ -359,7 +360,7 @@ fn knot_secondary(
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("knot.log"))?)
         .spawn()?;
-    Ok((Knot(child), dir))
+    Ok((Killed(child), dir))
 }
 
 #[tokio::test]
@@ -646,14 +647,14 @@ fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()>
         f = file.display()
     );
     std::fs::write(dir.join("knot.conf"), conf)?;
-    let _knot = Knot(
+    let _knot = Killed(
         Command::new("knotd")
             .args(["-c", &dir.join("knot.conf").to_string_lossy()])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("knot.log"))?)
             .spawn()?,
     );
-    let _kavling = Knot(
+    let _kavling = Killed(
         Command::new(kavling_e2e::workspace_bin("kavling-dns"))
             .args([
                 "--no-api",
