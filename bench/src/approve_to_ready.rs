@@ -103,6 +103,7 @@ fn subdomain_request(label: &str, zone: &str, i: usize) -> Request {
                     addresses: vec![format!("10.40.{}.{}", i / 250, i % 250 + 1)],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,
@@ -378,6 +379,7 @@ async fn apply_floor(stack: &Stack, n: usize) -> anyhow::Result<Vec<Duration>> {
                     pods: 10,
                 },
                 domains: vec![],
+                wildcard_domains: vec![],
                 groups: vec!["kavling:tenant:dinkes".into()],
                 suspended: false,
                 suspend_reason: String::new(),

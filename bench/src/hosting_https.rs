@@ -124,6 +124,7 @@ fn name_request(zone: &str, name: &str) -> Request {
                     hosting: Some(name.into()),
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,
@@ -359,6 +360,7 @@ async fn one_template(stack: &Stack, template: AppTemplate, n: usize) -> anyhow:
                     pods: 10,
                 },
                 domains: vec![name.clone()],
+                wildcard_domains: vec![],
                 groups: vec!["kavling:tenant:dinkes".into()],
                 suspended: false,
                 suspend_reason: String::new(),

@@ -48,6 +48,31 @@ struct Args {
     /// TCP connections one address may hold; past it, that address's quietest one is closed.
     #[arg(long, env = "KAVLING_DNS_TCP_PER_SOURCE", default_value_t = Limits::default().per_source)]
     tcp_per_source: usize,
+    /// What `id.server` and `hostname.bind` (class CH) answer, so a person can tell which
+    /// replica answered (`dig @ns1 id.server CH TXT`). Default: the host name (in a pod, the
+    /// pod's name).
+    #[arg(long, env = "KAVLING_DNS_IDENTITY")]
+    identity: Option<String>,
+    /// Response rate limiting over UDP: answers per second to one client network (IPv4 /24,
+    /// IPv6 /56) for one name (NXDOMAIN and errors: for any name). 0 (the default) is off —
+    /// behind a NAT or kube-proxy's SNAT every client may share one address. 5–20 is usual
+    /// where replicas see client addresses. Benchmarks leave it off.
+    #[arg(long, env = "KAVLING_DNS_RRL_RATE", default_value_t = 0)]
+    rrl_rate: u32,
+    /// Of the answers over the rate, every Nth is sent truncated (TC) so a real client retries
+    /// over TCP; the rest are dropped. 0: drop all.
+    #[arg(long, env = "KAVLING_DNS_RRL_SLIP", default_value_t = 2)]
+    rrl_slip: u32,
+}
+
+/// This instance's name: `--identity`, else `$HOSTNAME`, else /etc/hostname.
+fn identity(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kavling-dns".into())
 }
 
 /// Waits for SIGTERM (the kubelet stopping a pod) or SIGINT (Ctrl-C).
@@ -144,6 +169,20 @@ fn render(
     );
     metric(
         &mut out,
+        "kavling_dns_rrl_dropped_total",
+        "counter",
+        "UDP answers not sent: over the response rate limit (--rrl-rate).",
+        stats.rrl_dropped.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
+        "kavling_dns_rrl_slipped_total",
+        "counter",
+        "UDP answers over the rate limit sent truncated (TC) so a real client retries over TCP.",
+        stats.rrl_slipped.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
         "kavling_dns_transfers_total",
         "counter",
         "Zone transfers (AXFR) served.",
@@ -211,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
     // initial lists are in (dns::watch)
     let mut initial = Catalog {
         complete: args.no_api,
+        identity: identity(args.identity.clone()).into(),
         ..Default::default()
     };
     for spec in &args.zone_files {
@@ -246,7 +286,11 @@ async fn main() -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    server::spawn_udp(udp, workers, catalog.clone(), stats.clone())?;
+    let rrl = Arc::new(kavling_dns::rrl::RateLimiter::new(
+        args.rrl_rate,
+        args.rrl_slip,
+    ));
+    server::spawn_udp(udp, workers, catalog.clone(), stats.clone(), rrl)?;
     let sessions = Sessions::new(Limits {
         sessions: args.tcp_sessions.max(1),
         per_source: args.tcp_per_source.max(1),

@@ -15,6 +15,7 @@ use kavling_core::dns::answer::{Catalog, Outcome, RCODE_REFUSED, Transport, answ
 use kavling_core::dns::wire;
 use kavling_core::dns::zone::Snapshot;
 
+use crate::rrl::{self, RateLimiter, Verdict};
 use crate::tcp::{Session, Sessions};
 
 /// Query counters for `/metrics`: by rcode and by query type.
@@ -24,6 +25,9 @@ pub struct Stats {
     pub qtype: [AtomicU64; QTYPE_BUCKETS.len() + 1],
     pub dropped: AtomicU64,
     pub transfers: AtomicU64,
+    /// UDP answers not sent (rate limited) and sent truncated (slipped).
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
 }
 
 /// Query types counted separately; the rest count as "other".
@@ -52,16 +56,18 @@ impl Stats {
     }
 }
 
-/// Serves UDP on `socket` with `workers` threads until the process ends.
+/// Serves UDP on `socket` with `workers` threads until the process ends; every answer passes
+/// the rate limiter first (a no-op when it is off).
 pub fn spawn_udp(
     socket: UdpSocket,
     workers: usize,
     catalog: Arc<ArcSwap<Catalog>>,
     stats: Arc<Stats>,
+    rrl: Arc<RateLimiter>,
 ) -> std::io::Result<()> {
     for n in 0..workers.max(1) {
         let sock = socket.try_clone()?;
-        let (catalog, stats) = (catalog.clone(), stats.clone());
+        let (catalog, stats, rrl) = (catalog.clone(), stats.clone(), rrl.clone());
         std::thread::Builder::new()
             .name(format!("dns-udp-{n}"))
             .spawn(move || {
@@ -75,6 +81,23 @@ pub fn spawn_udp(
                     match answer(&cat, &buf[..len], Transport::Udp, &mut out) {
                         Outcome::Reply { qtype, rcode } => {
                             stats.count(qtype, rcode);
+                            if rrl.enabled() {
+                                let verdict = rrl.check(
+                                    peer.ip(),
+                                    rrl::class_of(rcode),
+                                    rrl::question_name(&out),
+                                );
+                                match verdict {
+                                    Verdict::Send => {}
+                                    Verdict::Slip if rrl::truncate(&mut out) => {
+                                        stats.rrl_slipped.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    Verdict::Slip | Verdict::Drop => {
+                                        stats.rrl_dropped.fetch_add(1, Ordering::Relaxed);
+                                        continue;
+                                    }
+                                }
+                            }
                             let _ = sock.send_to(&out, peer);
                         }
                         Outcome::Drop | Outcome::Transfer { .. } => {

@@ -281,6 +281,7 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
         let mut next = Catalog {
             zones: old.zones.clone(),
             complete: true,
+            identity: old.identity.clone(),
         };
         let mut to_notify = Vec::new();
         for (name, snap) in built {

@@ -299,6 +299,7 @@ fn request(label: &str, zone: &str, i: usize, mix: Mix) -> Request {
                     addresses: vec![format!("10.44.{}.{}", i / 250, i % 250 + 1)],
                     ..Default::default()
                 },
+                wildcard: false,
             })
         }
         Mix::Storage => {

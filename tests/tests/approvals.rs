@@ -111,6 +111,7 @@ fn subdomain_request(
                     addresses: addresses.iter().map(|s| s.to_string()).collect(),
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

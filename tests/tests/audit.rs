@@ -31,6 +31,7 @@ fn subdomain_request(name: &str, zone: &str, label: &str, address: &str) -> Requ
                     addresses: vec![address.into()],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

@@ -32,6 +32,7 @@ fn subdomain_request(name: &str, zone: &str, label: &str, tls: bool) -> Request 
                     addresses: vec!["10.20.0.1".into()],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

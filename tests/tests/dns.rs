@@ -4,7 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kavling::api::*;
-use kavling_e2e::{Stack, unique, wait_for};
+use kavling_e2e::{Stack, api_message, file_and_approve, unique, wait_for};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
@@ -158,6 +158,46 @@ async fn a_record_created_through_the_api_is_answered_field_by_field_then_withdr
         .await?;
     }
 
+    // a 4096-bit DKIM key is longer than one character-string: the API takes it whole and
+    // the wire carries it as 255-octet strings that verifiers join (RFC 7208 §3.3)
+    let dkim = format!(
+        "v=DKIM1; k=rsa; p={}",
+        "MIICIjANBgkqhkiG9w0BAQEFAAOCAg8A".repeat(23)
+    );
+    records
+        .create(
+            &PostParams::default(),
+            &record(&zone, "k1._domainkey", RecordType::TXT, None, &[&dkim]),
+        )
+        .await?;
+    let key = format!("k1._domainkey.{zone}");
+    let strings = wait_for("the DKIM key answered", T, || async {
+        Ok(short(&stack, &key, "TXT").pop())
+    })
+    .await?;
+    let parts: Vec<&str> = strings.trim_matches('"').split("\" \"").collect();
+    assert!(parts.len() == 3 && parts[0].len() == 255, "{strings}");
+    assert_eq!(parts.concat(), dkim);
+    // other types keep 255 characters per value
+    let err = records
+        .create(
+            &PostParams::default(),
+            &record(
+                &zone,
+                "panjang",
+                RecordType::CNAME,
+                None,
+                &[&format!("{}.example.org", "a".repeat(250))],
+            ),
+        )
+        .await
+        .expect_err("a 262-character CNAME");
+    assert!(
+        api_message(&err).contains("at most 255 characters per value"),
+        "{}",
+        api_message(&err)
+    );
+
     records
         .delete(
             &record_object_name(&name, RecordType::A),
@@ -231,6 +271,7 @@ async fn an_approved_subdomain_answers_and_suspension_changes_the_answer() -> an
                 ..Default::default()
             },
             suspend: None,
+            wildcard: false,
         },
     );
     let sds: Api<Subdomain> = Api::all(stack.client_as("kavling-restore").await?);
@@ -337,6 +378,161 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Issue #22, wildcards through a tenant's request: refused where the zone does not allow
+/// them; where it does, every name below the tenant's name answers with its target and names
+/// beside it do not; suspension takes them all; the Dinas turning the policy off withdraws the
+/// wildcard and keeps the name. A wildcard directly under the apex, a delegated one, or `*`
+/// inside a name is refused by the API itself, whoever asks.
+#[tokio::test]
+async fn a_tenants_wildcard_answers_below_its_own_name_only() -> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let (_, zone, ns) = kavling_e2e::zone_and_rina_tenant(
+        &stack,
+        "wild",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    let ask = |name: &str| {
+        Request::new(
+            name,
+            RequestSpec {
+                requested_by: "rina".into(),
+                letter: kavling_e2e::letter(),
+                subdomain: Some(SubdomainRequest {
+                    zone: zone.clone(),
+                    label: "pasar".into(),
+                    application_name: "Pasar desa".into(),
+                    description: "Satu halaman per kios".into(),
+                    business_process: "Pelayanan pasar".into(),
+                    website: false,
+                    tls: false,
+                    target: Target {
+                        addresses: vec!["10.7.7.7".into()],
+                        ..Default::default()
+                    },
+                    wildcard: true,
+                }),
+                hosting: None,
+                storage: None,
+            },
+        )
+    };
+    // the zone does not allow wildcards (the default): the request fails, naming the rule
+    let st = file_and_approve(&stack, "rina", &ns, ask("pasar-1"))
+        .await?
+        .status
+        .unwrap();
+    assert_eq!(st.phase, RequestPhase::Failed);
+    let why = serde_json::to_string(&st.conditions)?;
+    assert!(why.contains("does not allow wildcard names"), "{why}");
+
+    let zones: Api<Zone> = Api::all(stack.client_as("admin").await?);
+    let allow = |on: bool| serde_json::json!({"spec": {"policy": {"allowWildcards": on}}});
+    zones
+        .patch(&zone, &PatchParams::default(), &Patch::Merge(allow(true)))
+        .await?;
+    let st = file_and_approve(&stack, "rina", &ns, ask("pasar-2"))
+        .await?
+        .status
+        .unwrap();
+    assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
+    let pasar = format!("pasar.{zone}");
+    let below = [format!("kios-12.{pasar}"), format!("a.b.{pasar}")];
+    for name in &below {
+        wait_for(&format!("{name} answered by the wildcard"), T, || async {
+            Ok((short(&stack, name, "A") == ["10.7.7.7"]).then_some(()))
+        })
+        .await?;
+    }
+    assert_eq!(short(&stack, &pasar, "A"), ["10.7.7.7"]);
+    // beside it nothing changed: the wildcard covers the tenant's own name only
+    assert!(dig(&stack, &[&format!("lain.{zone}"), "A"]).contains("status: NXDOMAIN"));
+
+    // whoever writes records, these are refused by the API
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
+    for (name, t, value, why) in [
+        (
+            "*",
+            RecordType::A,
+            "10.6.6.6",
+            "no wildcard directly under the zone's apex",
+        ),
+        (
+            "*.desa",
+            RecordType::NS,
+            "ns.example.org",
+            "a wildcard cannot be delegated",
+        ),
+        (
+            "a.*",
+            RecordType::A,
+            "10.6.6.6",
+            "'*' may only be the whole first label",
+        ),
+        (
+            "x*",
+            RecordType::A,
+            "10.6.6.6",
+            "'*' may only be the whole first label",
+        ),
+    ] {
+        let err = records
+            .create(
+                &PostParams::default(),
+                &record(&zone, name, t, None, &[value]),
+            )
+            .await
+            .expect_err(name);
+        assert!(
+            api_message(&err).contains(why),
+            "{name}: {}",
+            api_message(&err)
+        );
+    }
+
+    // suspended (the zone withdraws): every name below goes with the name
+    let sds: Api<Subdomain> = Api::all(stack.client_as("kavling-restore").await?);
+    let suspend = |s: serde_json::Value| serde_json::json!({"spec": {"suspend": s}});
+    sds.patch(
+        &pasar,
+        &PatchParams::default(),
+        &Patch::Merge(suspend(serde_json::json!({"reason": "audit"}))),
+    )
+    .await?;
+    wait_for("everything under pasar withdrawn", T, || async {
+        Ok(below
+            .iter()
+            .chain([&pasar])
+            .all(|n| dig(&stack, &[n, "A"]).contains("status: NXDOMAIN"))
+            .then_some(()))
+    })
+    .await?;
+    sds.patch(
+        &pasar,
+        &PatchParams::default(),
+        &Patch::Merge(suspend(serde_json::Value::Null)),
+    )
+    .await?;
+    wait_for("restored", T, || async {
+        Ok((short(&stack, &below[0], "A") == ["10.7.7.7"]).then_some(()))
+    })
+    .await?;
+
+    // the Dinas turns wildcards off: the names below go, the name stays
+    zones
+        .patch(&zone, &PatchParams::default(), &Patch::Merge(allow(false)))
+        .await?;
+    wait_for("the wildcard withdrawn", T, || async {
+        Ok(dig(&stack, &[&below[0], "A"])
+            .contains("status: NXDOMAIN")
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!(short(&stack, &pasar, "A"), ["10.7.7.7"]);
+    Ok(())
 }
 
 /// Knot DNS (Debian) on loopback as a secondary of `zone`, transferring from Kavling and
@@ -630,47 +826,76 @@ $ORIGIN desa.kantor.go.id.
 balai   CNAME www.kantor.go.id.
 "#;
 
-/// Issue #22, defect 4: kavling-dns and Knot load the same standard master file and give the
-/// same answers, TTLs and data included.
-#[test]
-fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(unique("master-file"));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("kantor.go.id.zone");
-    std::fs::write(&file, OFFICE_ZONE)?;
-    // ports well away from the stacks' (18000+, 19000+)
-    let base = 24000 + (std::process::id() % 500) as u16 * 4;
-    let (kavling_port, knot_port) = (base, base + 1);
-    let conf = format!(
-        "server:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: kantor.go.id\n    file: {f}\n",
-        d = dir.display(),
-        f = file.display()
-    );
-    std::fs::write(dir.join("knot.conf"), conf)?;
-    let _knot = Killed(
-        Command::new("knotd")
-            .args(["-c", &dir.join("knot.conf").to_string_lossy()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("knot.log"))?)
-            .spawn()?,
-    );
-    let _kavling = Killed(
-        Command::new(kavling_e2e::workspace_bin("kavling-dns"))
-            .args([
-                "--no-api",
-                "--listen",
-                &format!("127.0.0.1:{kavling_port}"),
-                "--http",
-                &format!("127.0.0.1:{}", base + 2),
-                "--zone-file",
-                &format!("kantor.go.id={}", file.display()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("kavling-dns.log"))?)
-            .spawn()?,
-    );
-    // every answer line (owner, TTL, class, type, data), sorted: flags and sections aside
-    let answers = |port: u16, name: &str, t: &str| -> String {
+/// Knot and kavling-dns serving one master file, side by side, stopped on drop.
+struct SideBySide {
+    _knot: Killed,
+    _kavling: Killed,
+    dir: std::path::PathBuf,
+    kavling_port: u16,
+    knot_port: u16,
+}
+
+impl SideBySide {
+    /// Starts both on `text` as zone `domain` and waits until both answer its SOA.
+    fn start(domain: &str, text: &str, slot: u16) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(unique("master-file"));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{domain}.zone"));
+        std::fs::write(&file, text)?;
+        // ports well away from the stacks' (18000+, 19000+)
+        let base = 24000 + slot * 2000 + (std::process::id() % 500) as u16 * 4;
+        let (kavling_port, knot_port) = (base, base + 1);
+        let conf = format!(
+            "server:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {domain}\n    file: {f}\n",
+            d = dir.display(),
+            f = file.display()
+        );
+        std::fs::write(dir.join("knot.conf"), conf)?;
+        let knot = Killed(
+            Command::new("knotd")
+                .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("knot.log"))?)
+                .spawn()?,
+        );
+        let kavling = Killed(
+            Command::new(kavling_e2e::workspace_bin("kavling-dns"))
+                .args([
+                    "--no-api",
+                    "--listen",
+                    &format!("127.0.0.1:{kavling_port}"),
+                    "--http",
+                    &format!("127.0.0.1:{}", base + 2),
+                    "--zone-file",
+                    &format!("{domain}={}", file.display()),
+                ])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("kavling-dns.log"))?)
+                .spawn()?,
+        );
+        let both = Self {
+            _knot: knot,
+            _kavling: kavling,
+            dir,
+            kavling_port,
+            knot_port,
+        };
+        let started = Instant::now();
+        while both.answers(both.kavling_port, domain, "SOA").is_empty()
+            || both.answers(both.knot_port, domain, "SOA").is_empty()
+        {
+            anyhow::ensure!(
+                started.elapsed() < T,
+                "servers not answering; see {}",
+                both.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(both)
+    }
+
+    /// Every answer and authority line (owner, TTL, class, type, data), sorted.
+    fn answers(&self, port: u16, name: &str, t: &str) -> String {
         let out = Command::new("dig")
             .args([
                 "@127.0.0.1",
@@ -690,18 +915,32 @@ fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()>
             .collect();
         lines.sort();
         lines.join("\n")
-    };
-    let started = Instant::now();
-    while answers(kavling_port, "kantor.go.id", "SOA").is_empty()
-        || answers(knot_port, "kantor.go.id", "SOA").is_empty()
-    {
-        anyhow::ensure!(
-            started.elapsed() < T,
-            "servers not answering; see {}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
+
+    /// Kavling's answer lines for the question, after checking Knot gives the same lines and
+    /// the same status and flags.
+    fn same(&self, name: &str, t: &str) -> String {
+        let ours = self.answers(self.kavling_port, name, t);
+        assert_eq!(ours, self.answers(self.knot_port, name, t), "{name} {t}");
+        let (o, k) = (self.kavling_port.to_string(), self.knot_port.to_string());
+        assert_eq!(summary(&o, name, t), summary(&k, name, t), "{name} {t}");
+        ours
+    }
+}
+
+impl Drop for SideBySide {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Issue #22, defect 4: kavling-dns and Knot load the same standard master file and give the
+/// same answers, TTLs and data included.
+#[test]
+fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()> {
+    let both = SideBySide::start("kantor.go.id", OFFICE_ZONE, 0)?;
     let questions = [
         ("kantor.go.id", "SOA"),
         ("kantor.go.id", "NS"),
@@ -716,17 +955,76 @@ fn a_standard_master_file_is_answered_as_knot_answers_it() -> anyhow::Result<()>
         ("nothing.kantor.go.id", "A"),
     ];
     for (name, t) in questions {
-        let ours = answers(kavling_port, name, t);
+        let ours = both.same(name, t);
         assert!(!ours.is_empty(), "{name} {t}: no answer from kavling-dns");
-        assert_eq!(ours, answers(knot_port, name, t), "{name} {t}");
     }
     // what it serves, spelled out once (the comparison alone would pass on two equal errors)
-    let txt = answers(kavling_port, "dkim._domainkey.kantor.go.id", "TXT");
+    let txt = both.same("dkim._domainkey.kantor.go.id", "TXT");
     assert!(txt.contains(r#""v=DKIM1; k=rsa; " "p=MIGf"#), "{txt}");
-    let caa = answers(kavling_port, "caa.kantor.go.id", "CAA");
+    let caa = both.same("caa.kantor.go.id", "CAA");
     assert!(caa.contains("validationmethods=dns-01"), "{caa}");
-    let ns = answers(kavling_port, "kantor.go.id", "NS");
+    let ns = both.same("kantor.go.id", "NS");
     assert!(ns.starts_with("kantor.go.id. 3600 IN NS"), "{ns}");
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Wildcards as RFC 4592 §2.2.1 draws them: one at the apex, an empty non-terminal (`ent`)
+/// that blocks it, a wildcard CNAME, a CNAME whose target only a wildcard answers, and a
+/// delegation whose names stay the child's.
+const WILDCARD_ZONE: &str = r#"$ORIGIN wild.go.id.
+$TTL 1h
+@       SOA ns1 hostmaster 2026120501 3600 600 1209600 300
+        NS  ns1
+ns1     A   192.0.2.1
+*   600 A   192.0.2.99
+*       TXT "wildcard"
+portal  A   192.0.2.10
+host.ent A  192.0.2.2
+*.alias CNAME portal
+alias   A   192.0.2.3
+ke-wild CNAME apa.saja
+*.surel MX  10 mail
+desa    NS  ns.desa
+ns.desa A   192.0.2.53
+"#;
+
+/// Issue #22, wildcards: the same questions to kavling-dns and Knot on one file get the same
+/// status, flags and records, TTLs included.
+#[test]
+fn wildcards_are_answered_as_knot_answers_them() -> anyhow::Result<()> {
+    let both = SideBySide::start("wild.go.id", WILDCARD_ZONE, 1)?;
+    let questions = [
+        ("apa.wild.go.id", "A"),
+        ("a.b.c.wild.go.id", "A"),
+        ("apa.wild.go.id", "TXT"),
+        ("apa.wild.go.id", "MX"),
+        ("apa.wild.go.id", "AAAA"),
+        ("*.wild.go.id", "A"),
+        ("portal.wild.go.id", "TXT"),
+        ("ent.wild.go.id", "A"),
+        ("x.ent.wild.go.id", "A"),
+        ("x.alias.wild.go.id", "A"),
+        ("x.alias.wild.go.id", "CNAME"),
+        ("ke-wild.wild.go.id", "A"),
+        ("kotak.surel.wild.go.id", "MX"),
+        ("surel.wild.go.id", "MX"),
+        ("x.desa.wild.go.id", "A"),
+    ];
+    for (name, t) in questions {
+        both.same(name, t);
+    }
+    // what it serves, spelled out (two equal wrong answers would pass the comparison)
+    assert_eq!(
+        both.same("a.b.c.wild.go.id", "A"),
+        "a.b.c.wild.go.id. 600 IN A 192.0.2.99"
+    );
+    let blocked = both.same("x.ent.wild.go.id", "A");
+    assert!(blocked.contains(" SOA "), "{blocked}");
+    assert!(!blocked.contains("192.0.2.99"), "{blocked}");
+    let chain = both.same("ke-wild.wild.go.id", "A");
+    assert!(
+        chain.contains("apa.saja.wild.go.id. 600 IN A 192.0.2.99"),
+        "{chain}"
+    );
     Ok(())
 }

@@ -61,6 +61,7 @@ async fn apply_files_requests_pending_and_plan_shows_what_approval_would_make() 
                         ..Default::default()
                     },
                     suspend: None,
+                    wildcard: false,
                 },
             ),
         )

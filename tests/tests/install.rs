@@ -323,6 +323,7 @@ fn tls_subdomain(zone: &str, label: &str) -> Request {
                     addresses: vec!["10.20.0.1".into()],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

@@ -43,6 +43,7 @@ fn subdomain_request(
                 website,
                 tls: false,
                 target,
+                wildcard: false,
             }),
             hosting: None,
             storage: None,
@@ -343,6 +344,7 @@ async fn only_kavling_creates_what_a_request_produces() -> anyhow::Result<()> {
             ttl: None,
             target: addresses(&["10.61.0.1"]),
             suspend: None,
+            wildcard: false,
         },
     );
     for user in ["admin", "ani"] {

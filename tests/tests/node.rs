@@ -63,6 +63,7 @@ fn name_for_hosting(zone: &str, label: &str, hosting: &str) -> Request {
                     hosting: Some(hosting.into()),
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

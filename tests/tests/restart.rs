@@ -65,6 +65,7 @@ async fn killing_the_operator_mid_flow_finishes_the_job_without_duplicates() -> 
                         ],
                         ..Default::default()
                     },
+                    wildcard: false,
                 }),
                 hosting: None,
                 storage: None,

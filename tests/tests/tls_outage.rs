@@ -41,6 +41,7 @@ async fn pebble_stopped_mid_order_leads_to_backoff_and_recovery_without_piled_up
                     addresses: vec!["10.30.0.1".into()],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

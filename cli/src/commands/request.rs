@@ -80,6 +80,10 @@ pub struct SubdomainArgs {
     /// Do not ask for a TLS certificate.
     #[arg(long)]
     pub no_tls: bool,
+    /// Also answer for every name under it (`*.<label>.<zone>`), with the same target and,
+    /// with TLS, a certificate that covers them. Only in zones whose policy allows wildcards.
+    #[arg(long)]
+    pub wildcard: bool,
     /// Name of the Request object (default: the label).
     #[arg(long)]
     pub name: Option<String>,
@@ -123,6 +127,7 @@ pub async fn run(client: Client, cmd: RequestCmd) -> anyhow::Result<()> {
                         alias: a.alias,
                         hosting: None,
                     },
+                    wildcard: a.wildcard,
                 }),
                 hosting: None,
                 storage: None,

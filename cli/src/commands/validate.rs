@@ -441,6 +441,7 @@ fn check_docs(ctx: &SetContext<'_>, docs: &[Doc]) -> Vec<Finding> {
                                 limits: &limits,
                                 held: naming::Holdings::default(),
                                 website: s.website,
+                                wildcard: s.wildcard,
                                 target: &s.target,
                                 alias_holder: naming::Holder::Unknown,
                                 denied_ranges: &[],

@@ -25,6 +25,10 @@ use super::common::Condition;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.name == self.zone || self.name.endsWith('.' + self.zone)").message("spec.name: must be the zone's apex or a name inside spec.zone"))]
+#[x_kube(validation = Rule::new("!self.name.contains('*') || (self.name.startsWith('*.') && self.name.lastIndexOf('*') == 0)").message("spec.name: '*' may only be the whole first label (a wildcard, *.portal.bukittinggikota.go.id)"))]
+#[x_kube(validation = Rule::new("self.name != '*.' + self.zone").message("spec.name: no wildcard directly under the zone's apex: it would answer for every name tenants have not claimed yet, suspended ones included; put it under a subdomain (*.<label>.<zone>)"))]
+#[x_kube(validation = Rule::new("self.type != 'NS' || !self.name.startsWith('*.')").message("spec.name: a wildcard cannot be delegated (NS at *.…, RFC 4592 §4.2)"))]
+#[x_kube(validation = Rule::new("self.type == 'TXT' || self.values.all(v, size(v) <= 255)").message("spec.values: at most 255 characters per value (only TXT values may be longer, up to 2048)"))]
 #[x_kube(validation = Rule::new("self.type != 'A' || self.values.all(v, isIP(v) && ip(v).family() == 4)").message("spec.values: an A record holds IPv4 addresses"))]
 #[x_kube(validation = Rule::new("self.type != 'AAAA' || self.values.all(v, isIP(v) && ip(v).family() == 6)").message("spec.values: an AAAA record holds IPv6 addresses"))]
 #[x_kube(validation = Rule::new("self.type != 'CNAME' || (size(self.values) == 1 && self.values[0].matches('^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9])?\\\\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.?$'))").message("spec.values: a CNAME holds exactly one hostname"))]
@@ -37,6 +41,8 @@ pub struct DnsRecordSpec {
     #[schemars(length(min = 1, max = 253))]
     pub zone: String,
     /// Owner name, fully qualified without the final dot (e.g. portal.bukittinggikota.go.id).
+    /// `*.` as the first label is a wildcard (RFC 4592): it answers for names below its parent
+    /// that do not exist; never directly under the apex, never NS.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     #[serde(rename = "type")]
@@ -45,10 +51,12 @@ pub struct DnsRecordSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 604800))]
     pub ttl: Option<u32>,
-    /// Record data in presentation form, one entry per record of the RRset (at most 16 records of
-    /// 255 characters each). A TXT value written as quoted strings (`"a" "b"`, with `\"` and `\\`
-    /// escapes) holds several character-strings; unquoted, it is one text as written.
-    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 255)))]
+    /// Record data in presentation form, one entry per record of the RRset (at most 16 records;
+    /// 255 characters each, TXT 2,048 — a 4096-bit DKIM key is ~740). A TXT value written as
+    /// quoted strings (`"a" "b"`, with `\"` and `\\` escapes) holds several character-strings;
+    /// unquoted, it is one text as written, split every 255 octets on the wire (RFC 7208 §3.3,
+    /// DKIM: verifiers join the strings).
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 2048)))]
     pub values: Vec<String>,
 }
 

@@ -130,6 +130,12 @@ pub struct SubdomainRequest {
     #[serde(default = "yes")]
     pub tls: bool,
     pub target: Target,
+    /// Also answer for every name under it (`*.<label>.<zone>`, RFC 4592) with the same target
+    /// — a multisite, a page per dusun — and, with `tls`, cover them in the certificate. Only
+    /// where the zone's `policy.allowWildcards` is on. Absent from the spec (and its digest)
+    /// when off, so requests filed before it existed keep their approvals.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wildcard: bool,
 }
 
 fn yes() -> bool {

@@ -52,6 +52,11 @@ pub struct SubdomainSpec {
     #[schemars(range(min = 30, max = 604800))]
     pub ttl: Option<u32>,
     pub target: Target,
+    /// Also answer for every name under it (`*.<fqdn>`) with the same records, while the
+    /// zone's `policy.allowWildcards` is on; with `tls`, the certificate covers `*.<fqdn>`.
+    /// Names under it that exist (a challenge record) are answered from their own data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wildcard: bool,
     /// Set by the Dinas to suspend the name (records withdrawn or redirected per the zone's
     /// suspension policy). Removing it restores the records.
     #[serde(default, skip_serializing_if = "Option::is_none")]

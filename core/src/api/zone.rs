@@ -128,6 +128,11 @@ pub struct NamingPolicy {
     /// CNAME to a name someone else controls can be taken over.
     #[serde(default)]
     pub allow_external_aliases: bool,
+    /// Whether tenants may ask for a wildcard under their name (`*.<label>.<zone>`, answered
+    /// for every name below it). Off by default. Never at the zone's apex: `*.<zone>` would
+    /// answer for names other tenants have not claimed yet, suspended ones included.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_wildcards: bool,
     /// What a suspended subdomain answers.
     #[serde(default)]
     pub suspension: SuspensionPolicy,
@@ -166,6 +171,7 @@ impl Default for NamingPolicy {
             reserved_labels: default_reserved(),
             label_pattern: None,
             allow_external_aliases: false,
+            allow_wildcards: false,
             suspension: SuspensionPolicy::default(),
         }
     }

@@ -19,6 +19,9 @@ pub struct Catalog {
     /// `zones` may be ours still: SERVFAIL ("ask again"), never REFUSED, which secondaries
     /// take as "not authoritative" and back off from for their whole retry interval.
     pub complete: bool,
+    /// Which server this is, answered to `id.server` and `hostname.bind` (RFC 4892): with
+    /// several replicas, a person debugging asks which one answered. Empty: "kavling-dns".
+    pub identity: Arc<str>,
 }
 
 pub const RCODE_NOERROR: u8 = 0;
@@ -133,6 +136,47 @@ fn skip_rr(q: &[u8], mut i: usize) -> Option<(u16, u16, u32, usize, bool)> {
     Some((t, c, ttl, next, root))
 }
 
+/// Where the sections after `qdcount` questions start (names uncompressed or compressed).
+fn skip_questions(q: &[u8], qdcount: u16) -> Option<usize> {
+    let mut i = 12;
+    for _ in 0..qdcount {
+        loop {
+            let l = *q.get(i)?;
+            if l & 0xC0 == 0xC0 {
+                i += 2;
+                break;
+            }
+            i += 1 + l as usize;
+            if l == 0 {
+                break;
+            }
+        }
+        i += 4;
+    }
+    (i <= q.len()).then_some(i)
+}
+
+/// The one OPT record of the additional section, when the sections from `at` parse and there
+/// is exactly one, owned by the root, where it belongs.
+fn sole_opt(q: &[u8], mut at: usize, an: u16, ns: u16, ar: u16) -> Option<Edns> {
+    let mut found = None;
+    for k in 0..(an as usize + ns as usize + ar as usize) {
+        let (t, class, ttl, next, root) = skip_rr(q, at)?;
+        if t == TYPE_OPT {
+            if found.is_some() || !root || k < an as usize + ns as usize {
+                return None;
+            }
+            found = Some(Edns {
+                payload: class,
+                version: (ttl >> 16) as u8,
+                dnssec_ok: ttl & 0x8000 != 0,
+            });
+        }
+        at = next;
+    }
+    found
+}
+
 /// EDNS of the query: `None` without OPT, else the client's payload size and version.
 struct Edns {
     payload: u16,
@@ -218,7 +262,12 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         };
     }
     let Some(question) = (qdcount == 1).then(|| parse_question(q)).flatten() else {
-        short(out, q, None, RCODE_FORMERR, None);
+        // RFC 6891 §7: a query with EDNS gets OPT back, FORMERR included, when its OPT can be
+        // found (the questions skipped); a broken message gets none
+        let edns = skip_questions(q, qdcount)
+            .and_then(|at| sole_opt(q, at, ancount, nscount, arcount))
+            .map(|e| e.dnssec_ok);
+        short(out, q, None, RCODE_FORMERR, edns);
         return Outcome::Reply {
             qtype: 0,
             rcode: RCODE_FORMERR,
@@ -285,7 +334,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
     let qname = &question.lower[..question.len];
 
     if question.qclass == CLASS_CH {
-        return chaos(q, &question, out, edns_do);
+        return chaos(q, &question, out, edns_do, &catalog.identity);
     }
     if question.qclass != CLASS_IN && question.qclass != TYPE_ANY {
         short(out, q, Some(question.end), RCODE_REFUSED, edns_do);
@@ -416,7 +465,12 @@ fn build(
         return RCODE_NOERROR;
     }
 
-    let rcode = match zone.node(qname) {
+    // a name that does not exist may still be answered by a wildcard (RFC 4592), the records
+    // then carrying the name asked for (the question's, by pointer)
+    let rcode = match zone
+        .node(qname)
+        .or_else(|| wildcard_for(zone, qname, apex_offset))
+    {
         None => {
             negative(&mut w, &apex_ptr, zone);
             RCODE_NXDOMAIN
@@ -444,6 +498,32 @@ fn highest_cut(zone: &Snapshot, name: &[u8], apex_offset: usize) -> Option<usize
         off += 1 + name[off] as usize;
     }
     cut
+}
+
+/// The wildcard that answers for `name`, which does not exist in `zone` (apex at `apex_offset`
+/// in `name`), if any: `*.` under the closest encloser — the nearest ancestor that exists, an
+/// empty non-terminal included (RFC 4592 §3.3.1). A wildcard higher up never applies: an
+/// existing name, even empty, blocks it.
+fn wildcard_for<'z>(zone: &'z Snapshot, name: &[u8], apex_offset: usize) -> Option<&'z Node> {
+    if !zone.has_wildcards || name.len() <= 1 {
+        return None;
+    }
+    let mut off = 1 + name[0] as usize;
+    while off <= apex_offset {
+        let encloser = &name[off..];
+        if zone.node(encloser).is_some() {
+            let mut source = [0u8; 255];
+            let len = 2 + encloser.len();
+            if len > source.len() {
+                return None;
+            }
+            source[..2].copy_from_slice(b"\x01*");
+            source[2..len].copy_from_slice(encloser);
+            return zone.node(&source[..len]);
+        }
+        off += 1 + name[off] as usize;
+    }
+    None
 }
 
 /// The delegation at `cut` (NS in authority, glue in additional); `owner` is how the cut's
@@ -519,7 +599,11 @@ fn positive(
             referral(w, zone, &target[c..], &target[c..]);
             return RCODE_NOERROR;
         }
-        match zone.node(target) {
+        let target_apex = target.len() - zone.apex.len();
+        match zone
+            .node(target)
+            .or_else(|| wildcard_for(zone, target, target_apex))
+        {
             None => {
                 negative(w, apex_ptr, zone); // RFC 2308 §3: the SOA, also at a chain's end
                 return RCODE_NXDOMAIN;
@@ -556,7 +640,13 @@ fn positive(
 }
 
 /// `version.bind`, `id.server`, `hostname.bind` in class CH; anything else there is refused.
-fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: Option<bool>) -> Outcome {
+fn chaos(
+    q: &[u8],
+    question: &Question,
+    out: &mut Vec<u8>,
+    edns: Option<bool>,
+    identity: &str,
+) -> Outcome {
     let name = &question.lower[..question.len];
     let known = [
         &b"\x07version\x04bind\x00"[..],
@@ -572,7 +662,15 @@ fn chaos(q: &[u8], question: &Question, out: &mut Vec<u8>, edns: Option<bool>) -
     }
     header(out, q, true, 0);
     out.extend_from_slice(&q[12..question.end + 4]);
-    let text = concat!("kavling ", env!("CARGO_PKG_VERSION"));
+    let version = concat!("kavling ", env!("CARGO_PKG_VERSION"));
+    let text = if name == known[0] {
+        version
+    } else if identity.is_empty() {
+        "kavling-dns"
+    } else {
+        identity
+    };
+    let text = &text[..text.len().min(255)];
     let mut rr = Vec::new();
     wire::push_rr(
         &mut rr,

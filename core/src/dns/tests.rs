@@ -265,7 +265,57 @@ fn any_gets_the_rfc8482_answer_and_chaos_says_who_we_are() {
     qq.set_query_class(DNSClass::CH);
     m.add_query(qq);
     let r = ask(&c, &m.to_bytes().unwrap(), Transport::Udp);
-    assert!(r.answers[0].data.to_string().contains("kavling"));
+    assert!(r.answers[0].data.to_string().contains("kavling 0."));
+    // id.server and hostname.bind name the instance (RFC 4892), not the version
+    let mut c = c;
+    c.identity = "kavling-dns-7f9c".into();
+    for name in ["id.server.", "hostname.bind."] {
+        let mut m = Message::new(8, MessageType::Query, OpCode::Query);
+        let mut qq = Query::query(Name::from_ascii(name).unwrap(), HType::TXT);
+        qq.set_query_class(DNSClass::CH);
+        m.add_query(qq);
+        let r = ask(&c, &m.to_bytes().unwrap(), Transport::Udp);
+        assert_eq!(r.answers[0].data.to_string(), "kavling-dns-7f9c", "{name}");
+    }
+}
+
+#[test]
+fn formerr_to_an_edns_query_carries_opt_with_its_do_bit() {
+    let c = catalog();
+    // two questions and an OPT with DO: FORMERR, and OPT back with DO (RFC 6891 §7)
+    let mut m = Message::new(11, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(
+        Name::from_ascii("portal.kota.go.id.").unwrap(),
+        HType::A,
+    ));
+    m.add_query(Query::query(
+        Name::from_ascii("www.portal.kota.go.id.").unwrap(),
+        HType::A,
+    ));
+    let mut e = hickory_proto::op::Edns::new();
+    e.set_dnssec_ok(true);
+    m.set_edns(e);
+    let mut out = Vec::new();
+    assert!(matches!(
+        answer(&c, &m.to_bytes().unwrap(), Transport::Udp, &mut out),
+        Outcome::Reply { rcode: 1, .. }
+    ));
+    let r = Message::from_vec(&out).unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    let opt = r.edns.as_ref().expect("OPT in the FORMERR");
+    assert!(opt.flags().dnssec_ok);
+    // no question at all, same
+    let mut none = Message::new(12, MessageType::Query, OpCode::Query);
+    none.set_edns(hickory_proto::op::Edns::new());
+    answer(&c, &none.to_bytes().unwrap(), Transport::Udp, &mut out);
+    let r = Message::from_vec(&out).unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    assert!(r.edns.is_some(), "no question, still OPT");
+    // without EDNS, none
+    let mut plain = query("portal.kota.go.id.", HType::A, None);
+    plain[5] = 2;
+    answer(&c, &plain, Transport::Udp, &mut out);
+    assert!(Message::from_vec(&out).unwrap().edns.is_none());
 }
 
 #[test]
@@ -606,4 +656,190 @@ fn before_the_first_complete_catalog_our_names_get_servfail_not_refused() {
         Transport::Udp,
     );
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+}
+
+/// A zone with wildcards as RFC 4592 §2.2.1 draws them: `*.kota.go.id`, an empty non-terminal
+/// (`sub.*`'s parent) blocking it below `ent`, a wildcard CNAME, and a child zone below one.
+fn wildcards() -> Catalog {
+    let records = vec![
+        rec("*.kota.go.id", RecordType::A, &["10.0.0.99"]),
+        rec("*.kota.go.id", RecordType::TXT, &["wildcard"]),
+        rec("portal.kota.go.id", RecordType::A, &["10.0.0.1"]),
+        rec("host.ent.kota.go.id", RecordType::A, &["10.0.0.2"]),
+        rec(
+            "*.alias.kota.go.id",
+            RecordType::CNAME,
+            &["portal.kota.go.id"],
+        ),
+        rec("alias.kota.go.id", RecordType::A, &["10.0.0.3"]),
+        rec(
+            "*.putus.kota.go.id",
+            RecordType::CNAME,
+            &["x.hilang.kota.go.id"],
+        ),
+        rec(
+            "ke-wild.kota.go.id",
+            RecordType::CNAME,
+            &["apa.saja.kota.go.id"],
+        ),
+        rec("*.desa.kota.go.id", RecordType::NS, &["ns.example.org"]),
+        rec("desa.kota.go.id", RecordType::NS, &["ns.desa.kota.go.id"]),
+        rec("ns.desa.kota.go.id", RecordType::A, &["10.9.9.9"]),
+    ];
+    let snap = build("kota.go.id", &spec(), 2026112301, &records).unwrap();
+    assert_eq!(
+        snap.skipped,
+        ["*.desa.kota.go.id NS: a wildcard cannot be delegated (RFC 4592 §4.2)"]
+    );
+    assert!(snap.has_wildcards);
+    let mut c = Catalog {
+        complete: true,
+        ..Default::default()
+    };
+    c.zones.insert(snap.apex.clone(), Arc::new(snap));
+    c
+}
+
+fn rows(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name.to_ascii(), r.record_type(), r.data))
+        .collect()
+}
+
+#[test]
+fn a_wildcard_answers_for_names_that_do_not_exist_under_the_name_asked() {
+    let c = wildcards();
+    for name in ["Apa.Kota.Go.Id.", "a.b.c.kota.go.id."] {
+        let r = ask(&c, &query(name, HType::A, None), Transport::Udp);
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{name}");
+        assert!(r.metadata.authoritative);
+        assert_eq!(rows(&r), [format!("{name} A 10.0.0.99")], "{name}");
+    }
+    // the wildcard has no MX: NODATA with the SOA, not NXDOMAIN
+    let r = ask(
+        &c,
+        &query("apa.kota.go.id.", HType::MX, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.authorities[0].record_type(), HType::SOA);
+    // an existing name is answered from its own data, never the wildcard's
+    let r = ask(
+        &c,
+        &query("portal.kota.go.id.", HType::TXT, None),
+        Transport::Udp,
+    );
+    assert!(r.answers.is_empty(), "{:?}", rows(&r));
+    // the wildcard itself, asked literally
+    let r = ask(
+        &c,
+        &query("*.kota.go.id.", HType::TXT, None),
+        Transport::Udp,
+    );
+    assert_eq!(rows(&r), ["*.kota.go.id. TXT wildcard"]);
+}
+
+#[test]
+fn an_existing_name_even_empty_blocks_a_wildcard_above_it() {
+    let c = wildcards();
+    // `ent` exists only as the parent of host.ent: it is the closest encloser of x.ent, and
+    // there is no `*.ent` — NXDOMAIN, not *.kota.go.id's address (RFC 4592 §2.2.2)
+    let r = ask(
+        &c,
+        &query("x.ent.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert!(r.answers.is_empty());
+    // and `ent` itself is NODATA
+    let r = ask(
+        &c,
+        &query("ent.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty());
+    // below an existing name with its own wildcard, that one applies
+    let r = ask(
+        &c,
+        &query("x.alias.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(
+        rows(&r),
+        [
+            "x.alias.kota.go.id. CNAME portal.kota.go.id.",
+            "portal.kota.go.id. A 10.0.0.1"
+        ]
+    );
+}
+
+#[test]
+fn cname_chains_meet_wildcards_and_delegations_stay_referrals() {
+    let c = wildcards();
+    // a CNAME whose target only a wildcard answers
+    let r = ask(
+        &c,
+        &query("ke-wild.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(
+        rows(&r),
+        [
+            "ke-wild.kota.go.id. CNAME apa.saja.kota.go.id.",
+            "apa.saja.kota.go.id. A 10.0.0.99"
+        ]
+    );
+    // a wildcard CNAME whose target does not exist: the CNAME, then NXDOMAIN with the SOA
+    // (x.hilang has closest encloser the apex, whose wildcard answers A: so the chain ends
+    // there with the wildcard's address)
+    let r = ask(
+        &c,
+        &query("q.putus.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(
+        rows(&r),
+        [
+            "q.putus.kota.go.id. CNAME x.hilang.kota.go.id.",
+            "x.hilang.kota.go.id. A 10.0.0.99"
+        ]
+    );
+    // below a delegation the child answers: a referral, never the parent's wildcard
+    let r = ask(
+        &c,
+        &query("x.desa.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert!(!r.metadata.authoritative);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.authorities[0].record_type(), HType::NS);
+}
+
+#[test]
+fn a_child_zone_answers_its_names_not_the_parents_wildcard() {
+    let mut c = wildcards();
+    let child = build(
+        "anak.kota.go.id",
+        &spec(),
+        7,
+        &[rec("ada.anak.kota.go.id", RecordType::A, &["10.1.1.1"])],
+    )
+    .unwrap();
+    assert!(!child.has_wildcards);
+    c.zones.insert(child.apex.clone(), Arc::new(child));
+    let r = ask(
+        &c,
+        &query("tidak.anak.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    let r = ask(
+        &c,
+        &query("ada.anak.kota.go.id.", HType::A, None),
+        Transport::Udp,
+    );
+    assert_eq!(rows(&r), ["ada.anak.kota.go.id. A 10.1.1.1"]);
 }

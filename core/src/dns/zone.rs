@@ -93,6 +93,9 @@ pub struct Snapshot {
     pub serial: u32,
     pub nodes: HashMap<Box<[u8]>, Node>,
     pub has_cuts: bool,
+    /// Whether any name is a wildcard (`*.<name>`): only then does a missing name cost the
+    /// closest-encloser walk (RFC 4592 §3.3.1).
+    pub has_wildcards: bool,
     /// The apex SOA record's tail with the negative TTL (for NXDOMAIN/NODATA authority).
     pub negative_soa_tail: Box<[u8]>,
     /// Who may transfer: addresses (as /32 or /128) and ranges.
@@ -177,6 +180,14 @@ pub fn build(
         if owner == apex && code == TYPE_NS {
             continue; // the apex NS set comes from the Zone's nameservers
         }
+        if code == TYPE_NS && is_wildcard(&owner) {
+            // RFC 4592 §4.2: a wildcard delegation has no defined meaning; the CRD refuses it
+            skipped.push(format!(
+                "{} NS: a wildcard cannot be delegated (RFC 4592 §4.2)",
+                r.name
+            ));
+            continue;
+        }
         let rdatas: Result<Vec<Vec<u8>>, wire::WireError> =
             r.values.iter().map(|v| wire::rdata(r.type_, v)).collect();
         let rdatas = match rdatas {
@@ -217,6 +228,7 @@ pub fn build(
         apex: apex.into_boxed_slice(),
         serial,
         has_cuts: nodes.values().any(|n| n.cut),
+        has_wildcards: nodes.keys().any(|k| is_wildcard(k)),
         nodes,
         negative_soa_tail: neg.tails[0].clone(),
         transfer_allow: spec
@@ -245,6 +257,11 @@ pub fn build(
         skipped,
         rrsets,
     })
+}
+
+/// Whether a wire name's first label is `*` (the whole label: `*x` is an ordinary name).
+pub fn is_wildcard(name: &[u8]) -> bool {
+    name.starts_with(b"\x01*")
 }
 
 /// Whether `offset` in a wire name is the start of a label.

@@ -316,6 +316,12 @@ pub fn parse(domain: &str, text: &str) -> Result<MasterFile, ZoneFileError> {
             .get(i)
             .map(|x| x.text.to_ascii_uppercase())
             .ok_or_else(|| err(line, format!("{owner}: no record type")))?;
+        if rtype == "NS" && owner.starts_with("*.") {
+            return Err(err(
+                line,
+                format!("{owner} NS: a wildcard cannot be delegated (RFC 4592 §4.2)"),
+            ));
+        }
         let rdata = &t[i + 1..];
         if rdata.is_empty() {
             return Err(err(line, format!("{owner} {rtype}: no record data")));
@@ -615,6 +621,11 @@ balai   CNAME www.kota.go.id.
             ("x 60 TXT \"open\n", 3, "not closed"),
             ("x 60 MX mail\n", 3, "2 field(s)"),
             ("x 60 A (192.0.2.1\n", 4, "never closed"),
+            (
+                "*.sub 60 NS ns.example.org.\n",
+                3,
+                "wildcard cannot be delegated",
+            ),
         ];
         for (tail, line, why) in cases {
             let e = parse("k.id", &format!("{soa}{tail}")).unwrap_err();

@@ -138,6 +138,10 @@ pub struct RenderInput {
     pub params: BTreeMap<String, String>,
     pub resources: HostingResources,
     pub domains: Vec<String>,
+    /// The domains (of `domains`) whose every name below is answered too (`*.<domain>`): the
+    /// Ingress routes those names to the same site, under the domain's certificate.
+    #[serde(default)]
+    pub wildcard_domains: Vec<String>,
     /// The tenant's groups (RoleBinding subjects).
     pub groups: Vec<String>,
     pub suspended: bool,

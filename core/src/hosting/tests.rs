@@ -29,6 +29,7 @@ fn input(t: AppTemplate) -> RenderInput {
             pods: 10,
         },
         domains: vec!["sehat.bukittinggikota.go.id".into()],
+        wildcard_domains: vec![],
         groups: vec!["kavling:tenant:dinkes".into()],
         suspended: false,
         suspend_reason: String::new(),
@@ -146,6 +147,45 @@ fn suspension_points_the_ingress_at_a_notice_and_no_domains_no_ingress() {
     let mut i = input(AppTemplate::Php);
     i.domains.clear();
     assert!(!t.render(&i).unwrap().iter().any(|o| o["kind"] == "Ingress"));
+}
+
+#[test]
+fn a_wildcard_domain_routes_every_name_below_it_to_the_same_site_under_one_secret() {
+    let t = Templates::load().unwrap();
+    let mut i = input(AppTemplate::Static);
+    i.domains.push("lain.bukittinggikota.go.id".into());
+    i.wildcard_domains = vec!["sehat.bukittinggikota.go.id".into()];
+    let objs = t.render(&i).unwrap();
+    let ing = objs.iter().find(|o| o["kind"] == "Ingress").unwrap();
+    let hosts: Vec<&str> = ing["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "sehat.bukittinggikota.go.id",
+            "*.sehat.bukittinggikota.go.id",
+            "lain.bukittinggikota.go.id"
+        ]
+    );
+    assert_eq!(
+        ing["spec"]["tls"][0]["hosts"],
+        serde_json::json!([
+            "sehat.bukittinggikota.go.id",
+            "*.sehat.bukittinggikota.go.id"
+        ])
+    );
+    assert_eq!(
+        ing["spec"]["tls"][0]["secretName"],
+        "sehat.bukittinggikota.go.id-tls"
+    );
+    assert_eq!(
+        ing["spec"]["tls"][1]["hosts"],
+        serde_json::json!(["lain.bukittinggikota.go.id"])
+    );
 }
 
 #[test]

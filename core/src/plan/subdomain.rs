@@ -40,6 +40,7 @@ impl RequestBody for SubdomainRequest {
                 ttl: None,
                 target: self.target.clone(),
                 suspend: None,
+                wildcard: self.wildcard,
             },
         );
         sd.metadata = output_meta(
@@ -143,6 +144,7 @@ impl RequestBody for SubdomainRequest {
                 websites: held.iter().filter(|s| s.spec.website).count() as u32,
             },
             website: self.website,
+            wildcard: self.wildcard,
             target: &self.target,
             alias_holder,
             denied_ranges: &view.denied_ranges,

@@ -75,6 +75,7 @@ fn held(fqdn: &str, tenant: &str, by: &str) -> Subdomain {
             ttl: None,
             target: Target::default(),
             suspend: None,
+            wildcard: false,
         },
     );
     sd.metadata.annotations = Some(

@@ -67,6 +67,8 @@ pub struct Claim<'a> {
     pub limits: &'a TenantLimits,
     pub held: Holdings,
     pub website: bool,
+    /// Whether the claim asks for `*.<label>.<zone>` too.
+    pub wildcard: bool,
     pub target: &'a Target,
     /// Who holds the alias target's name (when the target is an alias).
     pub alias_holder: Holder<'a>,
@@ -119,6 +121,16 @@ pub fn check_claim(c: &Claim<'_>) -> Vec<Violation> {
                 format!("zone {} has an invalid label pattern: {e}", c.zone_name),
             )),
         }
+    }
+    if c.wildcard && !zone.policy.allow_wildcards {
+        out.push(Violation::new(
+            "wildcard",
+            "wildcard-not-allowed",
+            format!(
+                "zone {} does not allow wildcard names (the Dinas turns on policy.allowWildcards); ask without wildcard, or ask the Dinas",
+                c.zone_name
+            ),
+        ));
     }
     if !zone.tenants.is_empty() && !zone.tenants.iter().any(|t| t == c.tenant) {
         out.push(Violation::new(
@@ -408,6 +420,7 @@ mod tests {
             limits,
             held: Holdings::default(),
             website: false,
+            wildcard: false,
             target,
             alias_holder: Holder::Tenant("dinkes"),
             denied_ranges: &[],
@@ -484,6 +497,24 @@ mod tests {
             rules(check_claim(&claim("mail", &z, &l, &t, &s))),
             ["label-reserved"]
         );
+    }
+
+    #[test]
+    fn a_wildcard_is_claimed_only_where_the_zone_allows_it() {
+        let (mut z, l, t, s) = (
+            zone(),
+            TenantLimits::default(),
+            addr(),
+            vec!["kota.go.id".to_string()],
+        );
+        let wild = |z: &ZoneSpec| {
+            let mut c = claim("dinkes", z, &l, &t, &s);
+            c.wildcard = true;
+            rules(check_claim(&c))
+        };
+        assert_eq!(wild(&z), ["wildcard-not-allowed"]);
+        z.policy.allow_wildcards = true;
+        assert!(wild(&z).is_empty());
     }
 
     #[test]

@@ -253,6 +253,7 @@ mod tests {
                     addresses: vec!["10.20.0.5".into()],
                     ..Default::default()
                 },
+                wildcard: false,
             }),
             hosting: None,
             storage: None,

@@ -170,12 +170,16 @@ pub struct Observed {
     pub held: Vec<Subdomain>,
     /// The other Hostings in the tenant's home namespace.
     pub others: Vec<Hosting>,
+    /// The zones whose policy allows wildcards now.
+    pub wildcard_zones: BTreeSet<String>,
 }
 
 /// What a Hosting should be: its namespace rendered.
 pub struct Desired {
     pub target: String,
     pub domains: BTreeSet<String>,
+    /// The domains whose names below are answered too (a wildcard Subdomain targeting it).
+    pub wildcard_domains: BTreeSet<String>,
     pub suspended: bool,
     pub suspend_reason: String,
     pub objects: Vec<serde_json::Value>,
@@ -205,10 +209,19 @@ async fn dereference(
         .list(&super::cached())
         .await?
         .items;
+    let wildcard_zones = Api::<crate::api::Zone>::all(ctx.client.clone())
+        .list(&super::cached())
+        .await?
+        .items
+        .into_iter()
+        .filter(|z| z.spec.policy.allow_wildcards)
+        .map(|z| z.name_any())
+        .collect();
     Ok(Ok(Observed {
         tenant: t,
         held,
         others,
+        wildcard_zones,
     }))
 }
 
@@ -264,6 +277,16 @@ pub fn decide(
             .filter(|s| s.spec.target.hosting.as_deref() == Some(name.as_str()))
             .map(|s| s.name_any()),
     );
+    let wildcard_domains: BTreeSet<String> = o
+        .held
+        .iter()
+        .filter(|s| {
+            s.spec.target.hosting.as_deref() == Some(name.as_str())
+                && s.spec.wildcard
+                && o.wildcard_zones.contains(&s.spec.zone)
+        })
+        .map(|s| s.name_any())
+        .collect();
     let suspended = super::subdomain::suspension_in_force(h.spec.suspend.as_ref(), now);
     let suspend_reason = h
         .spec
@@ -279,6 +302,7 @@ pub fn decide(
         params,
         resources: h.spec.resources.clone(),
         domains: domains.iter().cloned().collect(),
+        wildcard_domains: wildcard_domains.iter().cloned().collect(),
         groups: o.tenant.spec.groups.clone(),
         suspended,
         suspend_reason: suspend_reason.clone(),
@@ -296,6 +320,7 @@ pub fn decide(
     Ok(Desired {
         target,
         domains,
+        wildcard_domains,
         suspended,
         suspend_reason,
         objects,
@@ -315,6 +340,7 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
     let Desired {
         target,
         domains,
+        wildcard_domains,
         suspended,
         suspend_reason,
         objects,
@@ -381,7 +407,7 @@ async fn apply(h: &Hosting, ctx: &Context) -> Result<Action> {
         let mut c = Certificate::new(
             d,
             CertificateSpec {
-                dns_names: vec![d.clone()],
+                dns_names: super::certificate::names_for(d, wildcard_domains.contains(d)),
                 issuer: ctx.settings.default_issuer.clone(),
                 secret_name: format!("{d}-tls"),
                 key_algorithm: Default::default(),
@@ -827,6 +853,7 @@ mod tests {
             .unwrap(),
             held,
             others: vec![],
+            wildcard_zones: BTreeSet::new(),
         }
     }
 
@@ -888,6 +915,27 @@ mod tests {
         assert!(!d.suspended);
         assert_eq!(d.objects[0]["kind"], "Namespace");
         assert_eq!(d.objects[0]["metadata"]["name"], "dinkes--web");
+    }
+
+    #[test]
+    fn a_wildcard_subdomain_is_served_below_only_while_its_zone_allows_it() {
+        let mut wild = subdomain("web.agamkab.go.id", Some("web"));
+        wild.spec.wildcard = true;
+        let mut elsewhere = subdomain("lain.agamkab.go.id", None);
+        elsewhere.spec.wildcard = true;
+        let mut o = observed(vec![wild, elsewhere]);
+        let h = hosting(&["lain.agamkab.go.id"], "500m");
+        let d = run(&h, &o).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(d.wildcard_domains.is_empty(), "the zone does not allow it");
+        o.wildcard_zones.insert("agamkab.go.id".into());
+        let d = run(&h, &o).unwrap_or_else(|e| panic!("{e:?}"));
+        // lain's wildcard points at its own addresses, not at this hosting
+        assert_eq!(
+            d.wildcard_domains.iter().collect::<Vec<_>>(),
+            ["web.agamkab.go.id"]
+        );
+        let ing = d.objects.iter().find(|x| x["kind"] == "Ingress").unwrap();
+        assert!(ing.to_string().contains(r#""host":"*.web.agamkab.go.id""#));
     }
 
     #[test]

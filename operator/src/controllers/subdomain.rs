@@ -48,7 +48,9 @@ pub use crate::api::common::parse_until;
 
 /// The RRsets a subdomain should have (pure). `hosting` is the ingress addresses when the
 /// target is a hosting that is served; `None` when the target is a hosting that is not (yet,
-/// or no longer) served — then the name has no records (no dangling name).
+/// or no longer) served — then the name has no records (no dangling name). A wildcard
+/// subdomain gets the same RRsets at `*.<fqdn>` while its zone allows wildcards, so
+/// suspension withdraws or redirects every name under it with it.
 pub fn build_records(
     sd: &Subdomain,
     zone: &ZoneSpec,
@@ -57,35 +59,51 @@ pub fn build_records(
 ) -> Option<Vec<DnsRecord>> {
     let fqdn = sd.fqdn();
     let ttl = sd.spec.ttl;
-    let addresses: Vec<String> = if suspended {
+    let rrsets: Vec<(RecordType, Vec<String>)> = if suspended {
         match zone.policy.suspension.mode {
             SuspensionMode::Withdraw => return Some(vec![]),
-            SuspensionMode::Redirect => zone.policy.suspension.addresses.clone(),
+            SuspensionMode::Redirect => by_family(zone.policy.suspension.addresses.clone()),
         }
     } else if let Some(alias) = &sd.spec.target.alias {
-        return Some(vec![record(
-            sd,
-            &fqdn,
+        vec![(
             RecordType::CNAME,
-            ttl,
             vec![alias.trim_end_matches('.').to_string()],
-        )]);
+        )]
     } else if sd.spec.target.hosting.is_some() {
-        hosting?.to_vec()
+        by_family(hosting?.to_vec())
     } else {
-        sd.spec.target.addresses.clone()
+        by_family(sd.spec.target.addresses.clone())
     };
+    let mut owners = vec![fqdn.clone()];
+    if wildcard_served(sd, zone) {
+        owners.push(format!("*.{fqdn}"));
+    }
+    Some(
+        owners
+            .iter()
+            .flat_map(|owner| {
+                rrsets
+                    .iter()
+                    .map(move |(t, values)| record(sd, owner, *t, ttl, values.clone()))
+            })
+            .collect(),
+    )
+}
+
+/// Whether `*.<fqdn>` is answered for `sd`: it asks, and its zone allows wildcards now.
+pub fn wildcard_served(sd: &Subdomain, zone: &ZoneSpec) -> bool {
+    sd.spec.wildcard && zone.policy.allow_wildcards
+}
+
+/// Addresses as an A RRset and an AAAA RRset (each only when it has any).
+fn by_family(addresses: Vec<String>) -> Vec<(RecordType, Vec<String>)> {
     let (v4, v6): (Vec<String>, Vec<String>) = addresses
         .into_iter()
         .partition(|a| matches!(a.parse::<IpAddr>(), Ok(IpAddr::V4(_))));
-    let mut out = Vec::new();
-    if !v4.is_empty() {
-        out.push(record(sd, &fqdn, RecordType::A, ttl, v4));
-    }
-    if !v6.is_empty() {
-        out.push(record(sd, &fqdn, RecordType::AAAA, ttl, v6));
-    }
-    Some(out)
+    [(RecordType::A, v4), (RecordType::AAAA, v6)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
 }
 
 fn record(
@@ -367,7 +385,12 @@ async fn reconcile(sd: Arc<Subdomain>, ctx: Arc<SubdomainCtx>) -> Result<Action>
     };
 
     // TLS: the Certificate follows spec.tls (it keeps its certificate while suspended)
-    super::certificate::sync_for_subdomain(&ctx, &sd).await?;
+    let wildcard = observed
+        .zones
+        .iter()
+        .find(|z| z.name_any() == sd.spec.zone)
+        .is_some_and(|z| wildcard_served(&sd, &z.spec));
+    super::certificate::sync_for_subdomain(&ctx, &sd, wildcard).await?;
 
     // report
     let (st, events) = ready_status(&sd, st, keep, suspended, suspension_mode);
@@ -551,6 +574,38 @@ impl AliasIndex {
     }
 }
 
+/// Which Subdomains each zone holds, and the naming policy each zone was last seen with (pure):
+/// a Zone event re-reconciles its Subdomains only when its policy changed (wildcards allowed
+/// or not, the suspension mode) — its status changes with every record and must not fan out.
+#[derive(Default, Debug)]
+pub struct ZonePolicyIndex {
+    names: std::collections::HashMap<String, std::collections::BTreeSet<String>>,
+    policy: std::collections::HashMap<String, crate::api::NamingPolicy>,
+}
+
+impl ZonePolicyIndex {
+    /// A Subdomain seen by the watch.
+    pub fn subdomain(&mut self, zone: &str, fqdn: &str) {
+        self.names
+            .entry(zone.to_string())
+            .or_default()
+            .insert(fqdn.to_string());
+    }
+
+    /// A Zone seen by the watch: the Subdomains to look at again (none if its policy is as
+    /// it was).
+    pub fn zone(&mut self, zone: &str, policy: &crate::api::NamingPolicy) -> Vec<String> {
+        if self.policy.get(zone) == Some(policy) {
+            return vec![];
+        }
+        self.policy.insert(zone.to_string(), policy.clone());
+        self.names
+            .get(zone)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 pub fn run(
     ctx: Arc<Context>,
     records: &mut SharedWatch<DnsRecord>,
@@ -562,6 +617,8 @@ pub fn run(
         records: records.store(),
         index,
     });
+    let zones = Arc::new(std::sync::Mutex::new(ZonePolicyIndex::default()));
+    let zone_policies = zones.clone();
     super::harness::run(
         Controller::new(
             Api::<Subdomain>::all(client.clone()),
@@ -575,7 +632,12 @@ pub fn run(
                 // a name changing (claimed, withdrawn, changing hands) re-reconciles the aliases
                 // that point at it, so an alias never outlives its target's holder
                 let index = Arc::new(std::sync::Mutex::new(AliasIndex::default()));
+                let zones = zones.clone();
                 move |sd: Subdomain| {
+                    zones
+                        .lock()
+                        .expect("zone policy index lock")
+                        .subdomain(&sd.spec.zone, &sd.name_any());
                     let mut index = index.lock().expect("alias index lock");
                     index.record(&sd.name_any(), sd.spec.target.alias.as_deref());
                     index
@@ -584,6 +646,21 @@ pub fn run(
                         .map(|a| ObjectRef::<Subdomain>::new(&a))
                         .collect::<Vec<_>>()
                 }
+            },
+        )
+        .watches(
+            Api::<Zone>::all(client.clone()),
+            watcher::Config::default(),
+            move |z: Zone| {
+                // a policy change (wildcards, suspension) changes what its names publish
+                let names = zone_policies
+                    .lock()
+                    .expect("zone policy index lock")
+                    .zone(&z.name_any(), &z.spec.policy);
+                names
+                    .iter()
+                    .map(|n| ObjectRef::<Subdomain>::new(n))
+                    .collect::<Vec<_>>()
             },
         )
         .watches(
@@ -607,6 +684,20 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zone_fans_out_to_its_names_only_when_its_policy_changes() {
+        let mut i = ZonePolicyIndex::default();
+        i.subdomain("k.go.id", "a.k.go.id");
+        i.subdomain("k.go.id", "b.k.go.id");
+        i.subdomain("l.go.id", "c.l.go.id");
+        let mut p = NamingPolicy::default();
+        assert_eq!(i.zone("k.go.id", &p), ["a.k.go.id", "b.k.go.id"]);
+        assert!(i.zone("k.go.id", &p).is_empty(), "a status update");
+        p.allow_wildcards = true;
+        assert_eq!(i.zone("k.go.id", &p), ["a.k.go.id", "b.k.go.id"]);
+        assert!(i.zone("m.go.id", &p).is_empty());
+    }
 
     #[test]
     fn the_alias_index_follows_retargeting() {
@@ -660,6 +751,7 @@ mod tests {
                 ttl: Some(300),
                 target,
                 suspend: None,
+                wildcard: false,
             },
         )
     }
@@ -699,6 +791,50 @@ mod tests {
             (red[0].spec.type_, red[0].spec.values[0].as_str()),
             (RecordType::A, "10.0.0.99")
         );
+    }
+
+    #[test]
+    fn a_wildcard_gets_the_same_records_only_while_the_zone_allows_it() {
+        let mut s = sd(Target {
+            addresses: vec!["10.0.0.1".into(), "2001:db8::1".into()],
+            ..Default::default()
+        });
+        s.spec.wildcard = true;
+        let mut z = zone(SuspensionMode::Redirect);
+        let names = |rr: Vec<DnsRecord>| -> Vec<(String, String, Vec<String>)> {
+            rr.into_iter()
+                .map(|r| (r.name_any(), r.spec.name, r.spec.values))
+                .collect()
+        };
+        // the zone's policy is off: the name alone
+        let rr = build_records(&s, &z, false, None).unwrap();
+        assert_eq!(rr.len(), 2);
+        z.policy.allow_wildcards = true;
+        let rr = names(build_records(&s, &z, false, None).unwrap());
+        assert_eq!(rr.len(), 4);
+        assert_eq!(
+            rr[2],
+            (
+                "a.w.portal.k.go.id".to_string(),
+                "*.portal.k.go.id".to_string(),
+                vec!["10.0.0.1".to_string()]
+            )
+        );
+        assert_eq!(rr[3].1, "*.portal.k.go.id");
+        // suspended: every name under it goes to the notice, none to the tenant's addresses
+        let red = names(build_records(&s, &z, true, None).unwrap());
+        assert_eq!(red.len(), 2);
+        assert!(red.iter().all(|(_, _, v)| v == &["10.0.0.99"]));
+        // and withdrawn, nothing is left under it
+        z.policy.suspension.mode = SuspensionMode::Withdraw;
+        assert!(build_records(&s, &z, true, None).unwrap().is_empty());
+        // an alias target: one CNAME at each
+        s.spec.target = Target {
+            alias: Some("web.k.go.id".into()),
+            ..Default::default()
+        };
+        let rr = names(build_records(&s, &z, false, None).unwrap());
+        assert_eq!(rr[1].0, "cname.w.portal.k.go.id");
     }
 
     #[test]

@@ -83,13 +83,13 @@ pub fn build_challenge_record(
 
 /// The Certificate a Subdomain with `tls: true` gets (pure): named by the FQDN, in the
 /// tenant's home namespace (hosting namespaces, once they exist, get their own), owned by
-/// the Subdomain so it goes with it.
-pub fn build_for_subdomain(sd: &Subdomain, issuer: &str) -> Certificate {
+/// the Subdomain so it goes with it. `wildcard`: `*.<fqdn>` is answered, so covered too.
+pub fn build_for_subdomain(sd: &Subdomain, issuer: &str, wildcard: bool) -> Certificate {
     let fqdn = sd.name_any();
     let mut c = Certificate::new(
         &fqdn,
         crate::api::CertificateSpec {
-            dns_names: vec![fqdn.clone()],
+            dns_names: names_for(&fqdn, wildcard),
             issuer: issuer.to_string(),
             secret_name: format!("{fqdn}-tls"),
             key_algorithm: Default::default(),
@@ -103,4 +103,14 @@ pub fn build_for_subdomain(sd: &Subdomain, issuer: &str) -> Certificate {
     ]));
     c.metadata.owner_references = sd.controller_owner_ref(&()).map(|o| vec![o]);
     c
+}
+
+/// The names a certificate for `fqdn` covers: the name, and `*.<fqdn>` when a wildcard is
+/// answered under it (one DNS-01 TXT RRset serves both).
+pub fn names_for(fqdn: &str, wildcard: bool) -> Vec<String> {
+    let mut names = vec![fqdn.to_string()];
+    if wildcard {
+        names.push(format!("*.{fqdn}"));
+    }
+    names
 }

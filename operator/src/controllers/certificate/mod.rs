@@ -42,7 +42,7 @@ mod report;
 
 use build::*;
 pub use build::{
-    build_challenge_record, build_for_subdomain, build_tls_secret, staging_secret_name,
+    build_challenge_record, build_for_subdomain, build_tls_secret, names_for, staging_secret_name,
 };
 use decide::*;
 use order::*;
@@ -338,8 +338,8 @@ fn gauges(c: &Certificate) -> Vec<crate::metrics::Sample> {
 
 /// Keeps a Subdomain's Certificate in line with `spec.tls`: applied when wanted, removed
 /// (only if Kavling made it for this Subdomain) when not.
-pub async fn sync_for_subdomain(ctx: &Context, sd: &Subdomain) -> Result<()> {
-    let want = build_for_subdomain(sd, &ctx.settings.default_issuer);
+pub async fn sync_for_subdomain(ctx: &Context, sd: &Subdomain, wildcard: bool) -> Result<()> {
+    let want = build_for_subdomain(sd, &ctx.settings.default_issuer, wildcard);
     let ns = want.namespace().unwrap_or_default();
     let api: Api<Certificate> = Api::namespaced(ctx.client.clone(), &ns);
     // a hosting serves its domains with Certificates in its own namespace
