@@ -3,5 +3,6 @@
 
 pub mod rrl;
 pub mod server;
+pub mod signed;
 pub mod tcp;
 pub mod watch;

@@ -63,6 +63,28 @@ struct Args {
     /// over TCP; the rest are dropped. 0: drop all.
     #[arg(long, env = "KAVLING_DNS_RRL_SLIP", default_value_t = 2)]
     rrl_slip: u32,
+    /// A TSIG key (HMAC-SHA256) as NAME=BASE64-SECRET, the way Knot and NSD are given one
+    /// (repeatable). From the API, keys are Secrets labelled kavling.go.id/tsig-key instead.
+    #[arg(long = "tsig-key", value_name = "NAME=BASE64")]
+    tsig_keys: Vec<String>,
+    /// For --zone-file zones: an address or CIDR range allowed to transfer them (repeatable).
+    #[arg(long = "transfer-allow", value_name = "CIDR")]
+    transfer_allow: Vec<String>,
+    /// For --zone-file zones: a key one of which must sign a transfer request (repeatable).
+    #[arg(long = "transfer-key", value_name = "NAME")]
+    transfer_keys: Vec<String>,
+}
+
+/// `NAME=BASE64` as a key.
+fn parse_key(spec: &str) -> anyhow::Result<kavling_core::dns::tsig::Key> {
+    use base64::Engine as _;
+    let (name, secret) = spec
+        .split_once('=')
+        .with_context(|| format!("--tsig-key {spec}: expected NAME=BASE64-SECRET"))?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .with_context(|| format!("--tsig-key {name}: the secret is not base64"))?;
+    kavling_core::dns::tsig::Key::new(name, &secret).map_err(anyhow::Error::msg)
 }
 
 /// This instance's name: `--identity`, else `$HOSTNAME`, else /etc/hostname.
@@ -251,16 +273,47 @@ async fn main() -> anyhow::Result<()> {
     let mut initial = Catalog {
         complete: args.no_api,
         identity: identity(args.identity.clone()).into(),
+        keys: args
+            .tsig_keys
+            .iter()
+            .map(|k| parse_key(k))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into(),
         ..Default::default()
     };
+    let file_transfer_allow = args
+        .transfer_allow
+        .iter()
+        .map(|a| {
+            kavling_core::dns::zone::transfer_range(a).with_context(|| {
+                format!("--transfer-allow {a}: expected an address or a CIDR range")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let file_transfer_keys = args
+        .transfer_keys
+        .iter()
+        .map(|k| {
+            anyhow::ensure!(
+                initial
+                    .keys
+                    .iter()
+                    .any(|h| *h.name == *kavling_core::dns::wire::name(k).unwrap_or_default()),
+                "--transfer-key {k}: no --tsig-key of that name"
+            );
+            Ok(kavling_core::dns::wire::name(k)?.into_boxed_slice())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     for spec in &args.zone_files {
         let (domain, path) = spec
             .split_once('=')
             .with_context(|| format!("--zone-file {spec}: expected DOMAIN=PATH"))?;
         let t = std::time::Instant::now();
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        let snap = kavling_core::dns::zonefile::load(domain, &text)
+        let mut snap = kavling_core::dns::zonefile::load(domain, &text)
             .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        snap.transfer_allow = file_transfer_allow.clone();
+        snap.transfer_keys = file_transfer_keys.clone();
         tracing::info!(
             zone = domain,
             rrsets = snap.rrsets,

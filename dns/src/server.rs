@@ -16,7 +16,9 @@ use kavling_core::dns::wire;
 use kavling_core::dns::zone::Snapshot;
 
 use crate::rrl::{self, RateLimiter, Verdict};
+use crate::signed::{self, Signed};
 use crate::tcp::{Session, Sessions};
+use kavling_core::dns::tsig::Key;
 
 /// Query counters for `/metrics`: by rcode and by query type.
 #[derive(Default)]
@@ -100,6 +102,24 @@ pub fn spawn_udp(
                             }
                             let _ = sock.send_to(&out, peer);
                         }
+                        Outcome::Signed => {
+                            // a secondary's signed SOA query, say: rare, off the fast path
+                            match signed::handle(
+                                &cat,
+                                &buf[..len],
+                                Transport::Udp,
+                                signed::now(),
+                                &mut out,
+                            ) {
+                                Signed::Reply { qtype, rcode } => {
+                                    stats.count(qtype, rcode);
+                                    let _ = sock.send_to(&out, peer);
+                                }
+                                Signed::Drop | Signed::Transfer { .. } => {
+                                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
                         Outcome::Drop | Outcome::Transfer { .. } => {
                             stats.dropped.fetch_add(1, Ordering::Relaxed);
                         }
@@ -163,30 +183,73 @@ async fn tcp_client(
             .await
             .map_err(|_| std::io::ErrorKind::TimedOut)??;
         let cat = catalog.load_full();
-        match answer(&cat, &msg, Transport::Tcp, &mut out) {
+        let (zone, signer) = match answer(&cat, &msg, Transport::Tcp, &mut out) {
             Outcome::Reply { qtype, rcode } => {
                 stats.count(qtype, rcode);
                 write_frame(&mut stream, &out).await?;
+                session.done(sessions);
+                continue;
             }
             Outcome::Drop => return Ok(()),
-            Outcome::Transfer { zone } => {
-                if !zone.may_transfer(peer.ip()) {
-                    tracing::info!(%peer, zone = %zone.domain, "zone transfer refused: peer not in spec.transfer.allow");
-                    refuse(&msg, &mut out);
-                    stats.count(252, RCODE_REFUSED);
-                    write_frame(&mut stream, &out).await?;
-                    session.done(sessions);
-                    continue;
-                }
-                stats.count(252, 0);
-                stats.transfers.fetch_add(1, Ordering::Relaxed);
-                for m in axfr_messages(&msg, &zone) {
-                    write_frame(&mut stream, &m).await?;
+            Outcome::Transfer { zone } => (zone, None),
+            Outcome::Signed => {
+                match signed::handle(&cat, &msg, Transport::Tcp, signed::now(), &mut out) {
+                    Signed::Reply { qtype, rcode } => {
+                        stats.count(qtype, rcode);
+                        write_frame(&mut stream, &out).await?;
+                        session.done(sessions);
+                        continue;
+                    }
+                    Signed::Drop => return Ok(()),
+                    Signed::Transfer { zone, key, mac } => (zone, Some((key, mac))),
                 }
             }
-        }
+        };
+        transfer(&mut stream, peer, &msg, &zone, signer, &stats, &mut out).await?;
         session.done(sessions);
     }
+}
+
+/// Streams `zone` to `peer` if it may have it: its address in `transfer.allow` and, when the
+/// zone names keys, the request signed with one of them (`signer`: the key and the request's
+/// MAC). A refusal is REFUSED, signed when the request was.
+async fn transfer(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    msg: &[u8],
+    zone: &Snapshot,
+    signer: Option<(Key, Vec<u8>)>,
+    stats: &Stats,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let now = signed::now();
+    let key_name = signer.as_ref().map(|(k, _)| &*k.name);
+    let why = if !zone.may_transfer(peer.ip()) {
+        Some("peer not in spec.transfer.allow")
+    } else if !zone.key_allows(key_name) {
+        Some("not signed with a key in spec.transfer.keys")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        tracing::info!(%peer, zone = %zone.domain, "zone transfer refused: {why}");
+        refuse(msg, out);
+        if let Some((key, mac)) = &signer {
+            kavling_core::dns::tsig::sign(out, key, Some(mac), true, now, 0, &[]);
+        }
+        stats.count(252, RCODE_REFUSED);
+        return write_frame(stream, out).await;
+    }
+    stats.count(252, 0);
+    stats.transfers.fetch_add(1, Ordering::Relaxed);
+    let mut messages = axfr_messages(msg, zone);
+    if let Some((key, mac)) = &signer {
+        signed::sign_stream(&mut messages, key, mac, now);
+    }
+    for m in messages {
+        write_frame(stream, &m).await?;
+    }
+    Ok(())
 }
 
 /// A query's length prefix came: the rest must follow within this.
@@ -260,8 +323,15 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
     msgs
 }
 
-/// Sends NOTIFY for `zone` to each of its secondaries (fire and forget, three tries each).
-pub async fn notify(zone: Arc<Snapshot>) {
+/// The key NOTIFY for `zone` is signed with: its first transfer key, when held.
+pub fn notify_key(zone: &Snapshot, keys: &[Key]) -> Option<Key> {
+    let first = zone.transfer_keys.first()?;
+    keys.iter().find(|k| k.name == *first).cloned()
+}
+
+/// Sends NOTIFY for `zone` to each of its secondaries (fire and forget, three tries each),
+/// signed with `key` when the zone names one (a secondary holding the key expects it).
+pub async fn notify(zone: Arc<Snapshot>, key: Option<Key>) {
     for target in zone.notify.clone() {
         let mut msg = vec![
             (zone.serial >> 8) as u8,
@@ -279,6 +349,9 @@ pub async fn notify(zone: Arc<Snapshot>) {
         ];
         msg.extend_from_slice(&zone.apex);
         msg.extend_from_slice(&[0, 6, 0, 1]);
+        if let Some(key) = &key {
+            kavling_core::dns::tsig::sign(&mut msg, key, None, true, signed::now(), 0, &[]);
+        }
         let bind: SocketAddr = if target.is_ipv4() {
             "0.0.0.0:0".parse().unwrap()
         } else {

@@ -282,6 +282,7 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
             zones: old.zones.clone(),
             complete: true,
             identity: old.identity.clone(),
+            keys: old.keys.clone(),
         };
         let mut to_notify = Vec::new();
         for (name, snap) in built {
@@ -306,8 +307,10 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
         catalog.store(Arc::new(next));
         // NOTIFY only once the new serial is what we serve: a secondary asking at once must
         // not transfer the old zone
+        let keys = catalog.load().keys.clone();
         for s in to_notify {
-            tokio::spawn(server::notify(s));
+            let key = server::notify_key(&s, &keys);
+            tokio::spawn(server::notify(s, key));
         }
         published
             .last_rebuild_micros

@@ -312,6 +312,7 @@ async fn axfr_of_a_few_thousand_records_equals_the_api_and_is_refused_to_others(
         Transfer {
             allow: vec!["127.0.0.1".into()],
             notify: vec![],
+            keys: vec![],
         },
     )
     .await?;
@@ -568,6 +569,7 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
         Transfer {
             allow: vec!["127.0.0.1".into()],
             notify: vec![format!("127.0.0.1:{knot_port}")],
+            keys: vec![],
         },
     )
     .await?;
@@ -715,6 +717,7 @@ async fn cname_chains_are_answered_as_knot_answers_them() -> anyhow::Result<()> 
         Transfer {
             allow: vec!["127.0.0.1".into()],
             notify: vec![format!("127.0.0.1:{knot_port}")],
+            keys: vec![],
         },
     )
     .await?;
@@ -1026,5 +1029,119 @@ fn wildcards_are_answered_as_knot_answers_them() -> anyhow::Result<()> {
         chain.contains("apa.saja.wild.go.id. 600 IN A 192.0.2.99"),
         "{chain}"
     );
+    Ok(())
+}
+
+/// Knot as a secondary holding `secret` for key `transfer.<zone>`, transferring from
+/// kavling-dns at `primary`; stopped when the handle drops. Its log is `knot.log` in the dir.
+fn knot_with_key(
+    dir: &std::path::Path,
+    zone: &str,
+    knot_port: u16,
+    primary: u16,
+    secret: &str,
+) -> anyhow::Result<Killed> {
+    std::fs::create_dir_all(dir)?;
+    let conf = format!(
+        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nkey:\n  - id: transfer.{zone}\n    algorithm: hmac-sha256\n    secret: {secret}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{primary}\n    key: transfer.{zone}\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n",
+        d = dir.display(),
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    Ok(Killed(
+        Command::new("knotd")
+            .args(["-c", &dir.join("knot.conf").to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("knot.log"))?)
+            .spawn()?,
+    ))
+}
+
+/// Issue #22, TSIG (RFC 8945): Knot holding the key transfers a zone of several thousand
+/// records — many messages, each signed over the one before, each checked by Knot — and
+/// answers it; Knot with a wrong secret gets nothing; an unsigned request is refused while the
+/// zone asks for the key, and kdig checks a signed SOA answer.
+#[test]
+fn knot_transfers_a_zone_signed_with_tsig_and_a_wrong_key_gets_nothing() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(unique("tsig"));
+    std::fs::create_dir_all(&dir)?;
+    let zone = "tsig.go.id";
+    let mut text = format!(
+        "$ORIGIN {zone}.\n$TTL 1h\n@ SOA ns1 hostmaster 2026120501 3600 600 1209600 300\n  NS ns1\nns1 A 192.0.2.1\n"
+    );
+    for i in 0..3000 {
+        text.push_str(&format!("host{i} A 10.{}.{}.1\n", i / 250, i % 250));
+    }
+    let file = dir.join("zone");
+    std::fs::write(&file, text)?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = b64.encode(b"kunci rahasia transfer 32 oktet!");
+    let wrong = b64.encode(b"kunci yang salah sama sekali!!!!");
+    let base = 30000 + (std::process::id() % 500) as u16 * 4;
+    let key = format!("transfer.{zone}");
+    let _kavling = Killed(
+        Command::new(kavling_e2e::workspace_bin("kavling-dns"))
+            .args(["--no-api", "--listen", &format!("127.0.0.1:{base}")])
+            .args(["--http", &format!("127.0.0.1:{}", base + 3)])
+            .args(["--zone-file", &format!("{zone}={}", file.display())])
+            .args(["--tsig-key", &format!("{key}={secret}")])
+            .args(["--transfer-allow", "127.0.0.1", "--transfer-key", &key])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kavling-dns.log"))?)
+            .spawn()?,
+    );
+    let ours = base.to_string();
+    let started = Instant::now();
+    while !summary(&ours, zone, "SOA").starts_with("NOERROR") {
+        anyhow::ensure!(started.elapsed() < T, "kavling-dns not answering");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _good = knot_with_key(&dir.join("good"), zone, base + 1, base, &secret)?;
+    let _bad = knot_with_key(&dir.join("bad"), zone, base + 2, base, &wrong)?;
+    let (good, bad) = ((base + 1).to_string(), (base + 2).to_string());
+    let started = Instant::now();
+    while summary(&good, &format!("host2999.{zone}"), "A")
+        != summary(&ours, &format!("host2999.{zone}"), "A")
+    {
+        anyhow::ensure!(
+            started.elapsed() < T,
+            "Knot with the key never served the zone; see {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(summary(&good, &format!("host2999.{zone}"), "A").contains("10.11.249.1"));
+    // the wrong secret: Knot's request is refused (BADSIG) and it serves nothing
+    let bad_answer = summary(&bad, zone, "SOA");
+    assert!(!bad_answer.starts_with("NOERROR"), "{bad_answer}");
+    let log = std::fs::read_to_string(dir.join("bad/knot.log"))?;
+    assert!(log.contains("BADSIG") || log.contains("TSIG"), "{log}");
+    // unsigned: refused; signed by kdig: answered and the answer's signature checks out
+    let axfr = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &ours, zone, "AXFR"])
+        .output()?;
+    assert!(String::from_utf8_lossy(&axfr.stdout).contains("Transfer failed"));
+    let kdig = Command::new("kdig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &ours,
+            "-y",
+            &format!("hmac-sha256:{key}:{secret}"),
+            zone,
+            "SOA",
+        ])
+        .output()?;
+    let out =
+        String::from_utf8_lossy(&kdig.stdout).to_string() + &String::from_utf8_lossy(&kdig.stderr);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("TSIG"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("WARNING"),
+        "kdig could not verify our signature: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -108,6 +108,15 @@ pub struct Transfer {
     #[serde(default)]
     #[schemars(length(max = 32), inner(length(max = 64)))]
     pub notify: Vec<String>,
+    /// TSIG keys (RFC 8945, HMAC-SHA256), by name, one of which must sign a transfer request
+    /// besides the address being allowed; the first also signs NOTIFY. Each is a Secret in
+    /// kavling-dns's namespace, named as the key and labelled `kavling.go.id/tsig-key`, holding
+    /// the secret in `data.secret` — the secondary is configured with the same name and secret.
+    /// An unknown or wrong key is answered NOTAUTH (BADKEY, BADSIG).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), inner(length(max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))").message("transfer.keys: each is a key name such as transfer.bukittinggikota.go.id (lowercase, the name of its Secret)"))]
+    pub keys: Vec<String>,
 }
 
 /// Naming rules of a zone (from the regional SPBE regulations).

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::wire::{
-    self, CLASS_CH, CLASS_IN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DS, TYPE_HINFO, TYPE_IXFR,
-    TYPE_NS, TYPE_OPT, TYPE_SOA, TYPE_TXT,
+    self, CLASS_CH, CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DS,
+    TYPE_HINFO, TYPE_IXFR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_SOA, TYPE_SRV, TYPE_TXT,
 };
 use super::zone::{Node, Snapshot, glue};
 
@@ -22,6 +22,9 @@ pub struct Catalog {
     /// Which server this is, answered to `id.server` and `hostname.bind` (RFC 4892): with
     /// several replicas, a person debugging asks which one answered. Empty: "kavling-dns".
     pub identity: Arc<str>,
+    /// The TSIG keys held (RFC 8945): signed requests are checked against them, and a zone's
+    /// `transfer.keys` names which may transfer it.
+    pub keys: Arc<[super::tsig::Key]>,
 }
 
 pub const RCODE_NOERROR: u8 = 0;
@@ -51,6 +54,9 @@ pub enum Outcome {
     Drop,
     /// A zone transfer request for this zone (TCP only); the server streams it.
     Transfer { zone: Arc<Snapshot> },
+    /// The message ends in a TSIG record: check it ([`super::tsig`]) and answer the message
+    /// without it, signed — nothing was written to `out`.
+    Signed,
 }
 
 /// A parsed question: lowercase name for lookup, where the original ends, type and class.
@@ -190,6 +196,9 @@ struct Writer<'a> {
     an: u16,
     ns: u16,
     ar: u16,
+    /// How long the message may grow with optional data (additional addresses): the
+    /// transport's limit less our OPT. Required records are written regardless (TC follows).
+    room: usize,
 }
 
 impl Writer<'_> {
@@ -284,6 +293,9 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
                 rcode: RCODE_FORMERR,
             };
         };
+        if t == super::tsig::TYPE_TSIG {
+            return Outcome::Signed;
+        }
         if t == TYPE_OPT {
             if edns.is_some() || !root || k < ancount as usize + nscount as usize {
                 short(out, q, Some(question.end), RCODE_FORMERR, None);
@@ -409,7 +421,8 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
         };
     }
 
-    let rcode = build(zone, q, &question, offset, out);
+    let room = max.saturating_sub(if has_edns { 11 } else { 0 });
+    let rcode = build(zone, q, &question, offset, room, out);
     if has_edns {
         opt(out, 0, dnssec_ok);
         let ar = be16(out, 10).unwrap_or(0) + 1;
@@ -439,6 +452,7 @@ fn build(
     q: &[u8],
     question: &Question,
     apex_offset: usize,
+    room: usize,
     out: &mut Vec<u8>,
 ) -> u8 {
     let qname = &question.lower[..question.len];
@@ -449,6 +463,7 @@ fn build(
         an: 0,
         ns: 0,
         ar: 0,
+        room,
     };
     let apex_ptr = wire::pointer(12 + apex_offset);
     let qptr = wire::pointer(12);
@@ -545,6 +560,55 @@ fn referral(w: &mut Writer<'_>, zone: &Snapshot, cut: &[u8], owner: &[u8]) {
     }
 }
 
+/// Additional-section processing (RFC 1035 §3.3.9, RFC 2782): the addresses this zone has
+/// for the hosts an NS, MX or SRV answer names, as NSD and Knot add them — only while they fit
+/// (they are optional: never a reason for TC), each host once.
+fn additional(w: &mut Writer<'_>, zone: &Snapshot, rrset: &super::zone::RRset) {
+    let skip = match rrset.type_ {
+        TYPE_NS => 0,
+        TYPE_MX => 2,
+        TYPE_SRV => 6,
+        _ => return,
+    };
+    for (k, rdata) in rrset.rdatas.iter().enumerate() {
+        let Some(host) = rdata.get(skip..) else {
+            continue;
+        };
+        if rrset.rdatas[..k]
+            .iter()
+            .any(|o| o.get(skip..) == Some(host))
+            || !host.ends_with(&zone.apex)
+            || !super::zone::label_boundary(host, host.len() - zone.apex.len())
+        {
+            continue; // listed already, or another zone's host
+        }
+        let apex_at = host.len() - zone.apex.len();
+        if highest_cut(zone, host, apex_at).is_some() {
+            continue; // below a delegation the addresses are not ours to give
+        }
+        let Some(node) = zone
+            .node(host)
+            .or_else(|| wildcard_for(zone, host, apex_at))
+        else {
+            continue;
+        };
+        for set in node
+            .rrsets
+            .iter()
+            .filter(|r| r.type_ == TYPE_A || r.type_ == TYPE_AAAA)
+        {
+            let size: usize = set.tails.iter().map(|t| host.len() + t.len()).sum();
+            if w.out.len() + size > w.room {
+                return;
+            }
+            for tail in set.tails.iter() {
+                w.rr(host, tail);
+                w.ar += 1;
+            }
+        }
+    }
+}
+
 fn negative(w: &mut Writer<'_>, apex_ptr: &[u8; 2], zone: &Snapshot) {
     w.rr(apex_ptr, &zone.negative_soa_tail);
     w.ns += 1;
@@ -576,6 +640,7 @@ fn positive(
             w.rr(qptr, tail);
             w.an += 1;
         }
+        additional(w, zone, rrset);
         return RCODE_NOERROR;
     }
     let Some(cname) = node.get(TYPE_CNAME) else {
@@ -614,6 +679,7 @@ fn positive(
                         w.rr(target, tail);
                         w.an += 1;
                     }
+                    additional(w, zone, rrset);
                     return RCODE_NOERROR;
                 }
                 match n.get(TYPE_CNAME) {
@@ -699,6 +765,7 @@ impl PartialEq for Outcome {
             }
             (Self::Drop, Self::Drop) => true,
             (Self::Transfer { zone: a }, Self::Transfer { zone: b }) => Arc::ptr_eq(a, b),
+            (Self::Signed, Self::Signed) => true,
             _ => false,
         }
     }

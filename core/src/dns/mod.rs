@@ -3,9 +3,10 @@
 //! watches live in the `kavling-dns` crate.
 //!
 //! Layers: [`wire`] (encoding), [`zone`] (snapshot building), [`zonefile`] (master files),
-//! [`answer`] (the query path).
+//! [`answer`] (the query path), [`tsig`] (signed transfers).
 
 pub mod answer;
+pub mod tsig;
 pub mod wire;
 pub mod zone;
 pub mod zonefile;

@@ -843,3 +843,46 @@ fn a_child_zone_answers_its_names_not_the_parents_wildcard() {
     );
     assert_eq!(rows(&r), ["ada.anak.kota.go.id. A 10.1.1.1"]);
 }
+
+#[test]
+fn ns_mx_and_srv_answers_carry_their_hosts_addresses_while_they_fit() {
+    let c = catalog();
+    let r = ask(&c, &query("kota.go.id.", HType::MX, None), Transport::Udp);
+    let extra: Vec<String> = r
+        .additionals
+        .iter()
+        .map(|a| format!("{} {}", a.name.to_ascii(), a.data))
+        .collect();
+    assert_eq!(extra, ["mail.kota.go.id. 10.0.0.25"]);
+
+    // ten mail hosts: the answer fits in 512 octets, their addresses only in part — and an
+    // optional record is never a reason to truncate
+    let mut records: Vec<RecordData> = (0..10)
+        .map(|i| rec(&format!("mx{i}.kota.go.id"), RecordType::A, &["10.0.0.9"]))
+        .collect();
+    let hosts: Vec<String> = (0..10).map(|i| format!("10 mx{i}.kota.go.id")).collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    records.push(rec("kota.go.id", RecordType::MX, &hosts));
+    let snap = build("kota.go.id", &spec(), 1, &records).unwrap();
+    let mut c = Catalog::default();
+    c.zones.insert(snap.apex.clone(), Arc::new(snap));
+    let mut out = Vec::new();
+    answer(
+        &c,
+        &query("kota.go.id.", HType::MX, None),
+        Transport::Udp,
+        &mut out,
+    );
+    assert!(out.len() <= 512, "{}", out.len());
+    let r = Message::from_vec(&out).unwrap();
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 10);
+    assert!(
+        (1..10).contains(&r.additionals.len()),
+        "{}",
+        r.additionals.len()
+    );
+    // over TCP, all of them
+    let r = ask(&c, &query("kota.go.id.", HType::MX, None), Transport::Tcp);
+    assert_eq!(r.additionals.len(), 10);
+}

@@ -100,6 +100,9 @@ pub struct Snapshot {
     pub negative_soa_tail: Box<[u8]>,
     /// Who may transfer: addresses (as /32 or /128) and ranges.
     pub transfer_allow: Vec<crate::rules::naming::Cidr>,
+    /// TSIG keys (lowercase wire names) one of which must sign a transfer request, as well as
+    /// the address being allowed; empty: the address alone. The first also signs NOTIFY.
+    pub transfer_keys: Vec<Box<[u8]>>,
     pub notify: Vec<SocketAddr>,
     /// Records that could not be rendered (skipped, with the reason).
     pub skipped: Vec<String>,
@@ -114,6 +117,12 @@ impl Snapshot {
     /// Whether `ip` may transfer this zone (AXFR): it falls in one of `spec.transfer.allow`.
     pub fn may_transfer(&self, ip: IpAddr) -> bool {
         self.transfer_allow.iter().any(|r| r.contains(ip))
+    }
+
+    /// Whether a transfer request signed with `key` (None: unsigned) is signed as required.
+    pub fn key_allows(&self, key: Option<&[u8]>) -> bool {
+        self.transfer_keys.is_empty()
+            || key.is_some_and(|k| self.transfer_keys.iter().any(|t| **t == *k))
     }
 }
 
@@ -244,6 +253,12 @@ pub fn build(
                 r
             })
             .collect(),
+        transfer_keys: spec
+            .transfer
+            .keys
+            .iter()
+            .filter_map(|k| wire::name(k).ok().map(Vec::into_boxed_slice))
+            .collect(),
         notify: spec
             .transfer
             .notify
@@ -265,7 +280,7 @@ pub fn is_wildcard(name: &[u8]) -> bool {
 }
 
 /// Whether `offset` in a wire name is the start of a label.
-fn label_boundary(name: &[u8], offset: usize) -> bool {
+pub fn label_boundary(name: &[u8], offset: usize) -> bool {
     let mut i = 0;
     while i < name.len() {
         if i == offset {
