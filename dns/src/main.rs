@@ -67,6 +67,15 @@ struct Args {
     /// (repeatable). From the API, keys are Secrets labelled kavling.go.id/tsig-key instead.
     #[arg(long = "tsig-key", value_name = "NAME=BASE64")]
     tsig_keys: Vec<String>,
+    /// Where TSIG keys are read from: Secrets labelled kavling.go.id/tsig-key, each named as
+    /// its key with the secret in data.secret. A namespace of their own, as kavling-dns may
+    /// read every Secret there.
+    #[arg(
+        long,
+        env = "KAVLING_DNS_KEYS_NAMESPACE",
+        default_value = "kavling-tsig"
+    )]
+    keys_namespace: String,
     /// For --zone-file zones: an address or CIDR range allowed to transfer them (repeatable).
     #[arg(long = "transfer-allow", value_name = "CIDR")]
     transfer_allow: Vec<String>,
@@ -391,7 +400,12 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("no usable kubeconfig or in-cluster configuration")?;
-    let watches = tokio::spawn(watch::run(client, catalog, published));
+    let watches = tokio::spawn(watch::run(
+        client,
+        catalog,
+        published,
+        args.keys_namespace.clone(),
+    ));
     tokio::select! {
         _ = watches => tracing::warn!("watches ended"),
         signal = stop_requested() => {

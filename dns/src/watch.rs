@@ -14,8 +14,10 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 
 use crate::server;
+use k8s_openapi::api::core::v1::Secret;
 use kavling_core::api::{DnsRecord, Zone, ZoneSpec};
 use kavling_core::dns::answer::Catalog;
+use kavling_core::dns::tsig::Key;
 use kavling_core::dns::zone::{self, RecordData, Snapshot};
 
 /// What the DNS server knows, folded from the watches.
@@ -215,8 +217,78 @@ fn serial_to_serve(published: Option<(u32, u64)>, status_serial: u32, digest: u6
 }
 
 enum Change {
-    Zone(Event<Zone>),
+    Zone(Box<Event<Zone>>),
     Record(Event<DnsRecord>),
+    Key(Event<Secret>),
+}
+
+/// The label that marks a Secret in the keys namespace as a TSIG key.
+pub const TSIG_KEY_LABEL: &str = "kavling.go.id/tsig-key";
+
+/// TSIG keys from Secrets (named as the key, the secret in `data.secret`), folded from their
+/// watch; a Secret that does not make a usable key is logged and left out.
+#[derive(Default)]
+pub struct Keys {
+    held: HashMap<String, Key>,
+    listing: Option<HashMap<String, Key>>,
+}
+
+impl Keys {
+    fn from_secret(s: &Secret) -> Option<(String, Key)> {
+        let name = s.name_any();
+        let Some(secret) = s.data.as_ref().and_then(|d| d.get("secret")) else {
+            tracing::warn!(secret = %name, "TSIG key Secret has no data.secret; ignored");
+            return None;
+        };
+        match Key::new(&name, &secret.0) {
+            Ok(k) => Some((name, k)),
+            Err(e) => {
+                tracing::warn!(secret = %name, "TSIG key ignored: {e}");
+                None
+            }
+        }
+    }
+
+    /// Folds one event; whether the set of keys may have changed.
+    pub fn event(&mut self, ev: Event<Secret>) -> bool {
+        match ev {
+            Event::Apply(s) => {
+                let name = s.name_any();
+                match Self::from_secret(&s) {
+                    Some((n, k)) => self.held.insert(n, k),
+                    None => self.held.remove(&name),
+                };
+                true
+            }
+            Event::Delete(s) => self.held.remove(&s.name_any()).is_some(),
+            Event::Init => {
+                self.listing = Some(HashMap::new());
+                false
+            }
+            Event::InitApply(s) => {
+                if let (Some(l), Some((n, k))) = (self.listing.as_mut(), Self::from_secret(&s)) {
+                    l.insert(n, k);
+                }
+                false
+            }
+            Event::InitDone => {
+                self.held = self.listing.take().unwrap_or_default();
+                true
+            }
+        }
+    }
+
+    /// The keys from flags first, then those from Secrets.
+    pub fn all(&self, flags: &[Key]) -> Arc<[Key]> {
+        let mut from_secrets: Vec<&Key> = self.held.values().collect();
+        from_secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        flags
+            .iter()
+            .chain(from_secrets)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into()
+    }
 }
 
 /// Published facts for `/metrics` and readiness.
@@ -228,10 +300,29 @@ pub struct Published {
 }
 
 /// Runs until the watches end: folds events, rebuilds dirty zones, swaps the catalog.
-pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<Published>) {
-    let zones = watcher(Api::<Zone>::all(client.clone())).map(|e| e.map(Change::Zone));
-    let records = watcher(Api::<DnsRecord>::all(client)).map(|e| e.map(Change::Record));
-    let mut events = futures::stream::select(zones, records).boxed();
+/// `keys_namespace`: where TSIG key Secrets are read (labelled [`TSIG_KEY_LABEL`]); the
+/// catalog's keys given on the command line are kept ahead of them.
+pub async fn run(
+    client: Client,
+    catalog: Arc<ArcSwap<Catalog>>,
+    published: Arc<Published>,
+    keys_namespace: String,
+) {
+    let zones =
+        watcher(Api::<Zone>::all(client.clone())).map(|e| e.map(|e| Change::Zone(Box::new(e))));
+    let records = watcher(Api::<DnsRecord>::all(client.clone())).map(|e| e.map(Change::Record));
+    // only labelled Secrets, only in the keys namespace (kavling-dns may read no others)
+    let secrets = watcher::watcher(
+        Api::<Secret>::namespaced(client, &keys_namespace),
+        watcher::Config::default().labels(TSIG_KEY_LABEL),
+    )
+    .default_backoff()
+    .map(|e| e.map(Change::Key));
+    let mut events =
+        futures::stream::select(futures::stream::select(zones, records), secrets).boxed();
+    let flag_keys = catalog.load().keys.clone();
+    let mut keys = Keys::default();
+    let mut keys_changed = false;
     let mut state = State::default();
     let (mut zones_synced, mut records_synced) = (false, false);
     while let Some(first) = events.next().await {
@@ -246,7 +337,8 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
         for ev in batch {
             match ev {
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
-                Ok(Change::Zone(ev)) => match ev {
+                Ok(Change::Key(ev)) => keys_changed |= keys.event(ev),
+                Ok(Change::Zone(ev)) => match *ev {
                     Event::Apply(z) => state.zone(&z),
                     Event::InitApply(z) => state.zone_listed(&z),
                     Event::Delete(z) => state.zone_gone(&z.name_any()),
@@ -270,8 +362,19 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
         }
         // Until both initial lists are in, publishing would serve half a zone. Once they are,
         // publish even when nothing is dirty: an empty catalog is a ready one.
+        if keys_changed && !(zones_synced && records_synced) {
+            // keys alone, before the zones are in: publish them into the current catalog
+            let old = catalog.load_full();
+            catalog.store(Arc::new(Catalog {
+                zones: old.zones.clone(),
+                complete: old.complete,
+                identity: old.identity.clone(),
+                keys: keys.all(&flag_keys),
+            }));
+            keys_changed = false;
+        }
         if !(zones_synced && records_synced)
-            || (state.dirty.is_empty() && published.ready.load(Ordering::Relaxed))
+            || (state.dirty.is_empty() && !keys_changed && published.ready.load(Ordering::Relaxed))
         {
             continue;
         }
@@ -282,8 +385,13 @@ pub async fn run(client: Client, catalog: Arc<ArcSwap<Catalog>>, published: Arc<
             zones: old.zones.clone(),
             complete: true,
             identity: old.identity.clone(),
-            keys: old.keys.clone(),
+            keys: if keys_changed {
+                keys.all(&flag_keys)
+            } else {
+                old.keys.clone()
+            },
         };
+        keys_changed = false;
         let mut to_notify = Vec::new();
         for (name, snap) in built {
             let Ok(apex) = kavling_core::dns::wire::name(&name) else {
@@ -478,5 +586,51 @@ mod tests {
         assert_eq!(served(&s, "x.go.id").len(), 2);
         s.record_gone(&record("x.go.id", "a"));
         assert_eq!(served(&s, "x.go.id"), ["a.b.x.go.id"]);
+    }
+
+    fn key_secret(name: &str, secret: &[u8]) -> Secret {
+        Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(
+                [(
+                    "secret".to_string(),
+                    k8s_openapi::ByteString(secret.to_vec()),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tsig_keys_follow_their_secrets_and_a_relist_drops_the_deleted() {
+        let flag = Key::new("flag.go.id", &[1; 32]).unwrap();
+        let mut k = Keys::default();
+        assert!(k.event(Event::Apply(key_secret("transfer.a.go.id", &[2; 32]))));
+        // too short to be a key: left out, and it replaces nothing
+        assert!(k.event(Event::Apply(key_secret("pendek.go.id", b"short"))));
+        let names = |k: &Keys| -> Vec<String> {
+            k.all(std::slice::from_ref(&flag))
+                .iter()
+                .map(|k| String::from_utf8_lossy(&k.name).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(&k),
+            [
+                "\x04flag\x02go\x02id\x00",
+                "\x08transfer\x01a\x02go\x02id\x00"
+            ]
+        );
+        // a re-list that no longer shows it (deleted while the watch was away)
+        k.event(Event::Init);
+        k.event(Event::InitApply(key_secret("transfer.b.go.id", &[3; 32])));
+        assert!(k.event(Event::InitDone));
+        assert_eq!(names(&k)[1], "\x08transfer\x01b\x02go\x02id\x00");
+        assert!(k.event(Event::Delete(key_secret("transfer.b.go.id", &[3; 32]))));
+        assert_eq!(names(&k).len(), 1);
     }
 }

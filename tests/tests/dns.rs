@@ -1043,7 +1043,7 @@ fn knot_with_key(
 ) -> anyhow::Result<Killed> {
     std::fs::create_dir_all(dir)?;
     let conf = format!(
-        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nkey:\n  - id: transfer.{zone}\n    algorithm: hmac-sha256\n    secret: {secret}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{primary}\n    key: transfer.{zone}\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n",
+        "log:\n  - target: stderr\n    any: info\n\nserver:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\n\ndatabase:\n    storage: {d}\n\nkey:\n  - id: transfer.{zone}\n    algorithm: hmac-sha256\n    secret: {secret}\n\nremote:\n  - id: kavling\n    address: 127.0.0.1@{primary}\n    key: transfer.{zone}\n\nacl:\n  - id: signed_notify\n    address: 127.0.0.1\n    key: transfer.{zone}\n    action: notify\n\ntemplate:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\nzone:\n  - domain: {zone}\n    master: kavling\n    acl: signed_notify\n",
         d = dir.display(),
     );
     std::fs::write(dir.join("knot.conf"), conf)?;
@@ -1142,6 +1142,96 @@ fn knot_transfers_a_zone_signed_with_tsig_and_a_wrong_key_gets_nothing() -> anyh
         !out.contains("WARNING"),
         "kdig could not verify our signature: {out}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Issue #22, TSIG from the API: the key is a Secret in kavling-tsig that kavling-dns reads
+/// and a tenant cannot; the Zone names it; Knot holding it transfers the zone and follows a
+/// change by the signed NOTIFY; an unsigned transfer is refused.
+#[tokio::test]
+async fn a_zone_naming_a_tsig_key_is_transferred_only_signed_and_notifies_signed()
+-> anyhow::Result<()> {
+    use base64::Engine as _;
+    let stack = Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let id = unique("tsigapi");
+    let zone = format!("{id}.go.id");
+    let key = format!("transfer.{zone}");
+    let secret = b"kunci transfer dari Secret 32 ok";
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(admin.clone(), "kavling-tsig");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": key, "labels": {"kavling.go.id/tsig-key": "true"}},
+                "data": {"secret": base64::engine::general_purpose::STANDARD.encode(secret)}
+            }))?,
+        )
+        .await?;
+    // a tenant cannot read the keys
+    let rina: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(stack.client_as("rina").await?, "kavling-tsig");
+    let denied = rina.get(&key).await.expect_err("rina reads a TSIG key");
+    assert_eq!(kavling_e2e::api_code(&denied), Some(403));
+
+    let knot_port = dns_port(&stack).parse::<u16>()? + 14;
+    Api::<Zone>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &Zone::new(
+                &zone,
+                zone_spec(
+                    &zone,
+                    Transfer {
+                        allow: vec!["127.0.0.1".into()],
+                        notify: vec![format!("127.0.0.1:{knot_port}")],
+                        keys: vec![key.clone()],
+                    },
+                ),
+            ),
+        )
+        .await?;
+    wait_for("zone served", T, || async {
+        Ok(dig(&stack, &[&zone, "SOA"])
+            .contains("status: NOERROR")
+            .then_some(()))
+    })
+    .await?;
+    let dir = std::env::temp_dir().join(unique("knot-tsig"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let _knot = knot_with_key(&dir, &zone, knot_port, dns_port(&stack).parse()?, &b64)?;
+    let kport = knot_port.to_string();
+    wait_for("Knot transferred the zone with the key", T, || async {
+        Ok(summary(&kport, &zone, "SOA")
+            .starts_with("NOERROR")
+            .then_some(()))
+    })
+    .await?;
+    // a change reaches Knot by the signed NOTIFY (its refresh is a minute away)
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
+    records
+        .create(
+            &PostParams::default(),
+            &record(&zone, "baru", RecordType::A, None, &["10.8.8.8"]),
+        )
+        .await?;
+    let baru = format!("baru.{zone}");
+    wait_for("Knot follows the signed NOTIFY", T, || async {
+        Ok(summary(&kport, &baru, "A")
+            .contains("10.8.8.8")
+            .then_some(()))
+    })
+    .await?;
+    let log = std::fs::read_to_string(dir.join("knot.log"))?;
+    assert!(log.contains("notify, incoming"), "{log}");
+    // unsigned, from an allowed address: refused
+    let axfr = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &dns_port(&stack), &zone, "AXFR"])
+        .output()?;
+    assert!(String::from_utf8_lossy(&axfr.stdout).contains("Transfer failed"));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -134,7 +134,9 @@ fn record(
     rr.metadata = ObjectMeta {
         name: Some(record_object_name(fqdn, type_)),
         labels: Some(BTreeMap::from([
-            (labels::SUBDOMAIN.into(), label_value(fqdn)),
+            // the Subdomain's own name, also on its `*.` records: it finds (and withdraws)
+            // every record it published by this label
+            (labels::SUBDOMAIN.into(), label_value(&sd.fqdn())),
             (labels::ZONE.into(), label_value(&sd.spec.zone)),
             (labels::TENANT.into(), sd.spec.tenant.clone()),
             (labels::MANAGED_BY.into(), labels::MANAGER.into()),
@@ -821,6 +823,13 @@ mod tests {
             )
         );
         assert_eq!(rr[3].1, "*.portal.k.go.id");
+        // labelled as the Subdomain's, so withdrawing finds them
+        let labelled = build_records(&s, &z, false, None).unwrap();
+        assert!(
+            labelled
+                .iter()
+                .all(|r| r.labels().get(labels::SUBDOMAIN) == Some(&label_value("portal.k.go.id")))
+        );
         // suspended: every name under it goes to the notice, none to the tenant's addresses
         let red = names(build_records(&s, &z, true, None).unwrap());
         assert_eq!(red.len(), 2);
