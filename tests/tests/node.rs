@@ -935,3 +935,62 @@ async fn service_traffic_tricks_from_a_hosting_reach_nothing() -> anyhow::Result
     assert!(!connects_from(&stack, &a_ns, &b_pod, 8080)?);
     Ok(())
 }
+
+/// Issue #22, wildcards on the node: a hosting named by a wildcard subdomain opens over HTTPS
+/// at any name below it — resolved by Kavling's DNS, routed by the Ingress's `*.` rule, under
+/// the one certificate Kavling obtained for the name and its wildcard (DNS-01 for both).
+#[tokio::test]
+async fn a_wildcard_name_serves_every_name_below_it_over_https_with_one_certificate()
+-> anyhow::Result<()> {
+    let stack = Stack::load()?;
+    let node_ip = stack.get("KAVLING_NODE_IP").to_string();
+    anyhow::ensure!(!node_ip.is_empty(), "the stack runs without a node");
+    let (_, zone, home) = zone_and_rina_tenant(
+        &stack,
+        "pasar",
+        TenantType::PerangkatDaerah,
+        TenantLimits::default(),
+    )
+    .await?;
+    Api::<kavling::api::Zone>::all(stack.client_as("admin").await?)
+        .patch(
+            &zone,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"policy": {"allowWildcards": true}}}),
+            ),
+        )
+        .await?;
+    let mut name_req = name_for_hosting(&zone, "pasar", "web");
+    if let Some(s) = name_req.spec.subdomain.as_mut() {
+        s.wildcard = true;
+    }
+    for req in [hosting_request("web", "static", None), name_req] {
+        let st = file_and_approve(&stack, "rina", &home, req)
+            .await?
+            .status
+            .unwrap();
+        assert_eq!(st.phase, RequestPhase::Ready, "{:?}", st.conditions);
+    }
+    let below = format!("kios-7.pasar.{zone}");
+    let addr = wait_for("a name below answered by the wildcard", T, || async {
+        let a = resolve(&stack, &below)?;
+        Ok((!a.is_empty()).then_some(a))
+    })
+    .await?;
+    assert_eq!(addr, node_ip);
+    // curl checks the certificate against the name below: only `*.pasar.<zone>` covers it
+    for name in [below.clone(), format!("pasar.{zone}")] {
+        let (code, body) = wait_for(&format!("{name} over HTTPS"), T, || async {
+            Ok(https_get(&stack, &name, &addr)
+                .ok()
+                .filter(|(c, _)| *c == 200))
+        })
+        .await?;
+        assert!(
+            body.contains("Situs ini belum berisi halaman"),
+            "{name}: {code} {body}"
+        );
+    }
+    Ok(())
+}
