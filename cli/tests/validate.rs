@@ -49,8 +49,16 @@ fn every_invalid_example_names_its_field_and_rule() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
             let field = expect(&text, "expect-field").unwrap();
-            // the tenants file gives the context (parents) a pull request's CI would have
-            let (code, out) = validate(&[], &[&examples().join("tenants.yaml"), &path]);
+            // the tenants and zones files give the context (parents, naming policies) a pull
+            // request's CI would have
+            let (code, out) = validate(
+                &[],
+                &[
+                    &examples().join("tenants.yaml"),
+                    &examples().join("zones.yaml"),
+                    &path,
+                ],
+            );
             assert_eq!(code, 1, "{}: {out}", path.display());
             assert!(
                 out.contains(&format!(": {field}: ")),
