@@ -30,12 +30,64 @@ fn tenants() -> Vec<Tenant> {
         .collect()
 }
 
+fn zones() -> Vec<kavling::api::Zone> {
+    docs(&examples().join("zones.yaml"))
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+}
+
 fn check(doc: &serde_json::Value) -> Vec<Violation> {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
     match doc["kind"].as_str() {
         Some("Request") => {
             let r: Request = serde_json::from_value(doc.clone()).unwrap();
-            rules::request::check(&r.spec, today)
+            let mut v = rules::request::check(&r.spec, today);
+            // a subdomain claim is judged against its zone's naming policy (zones.yaml)
+            if let Some(s) = &r.spec.subdomain
+                && let Some(z) = zones()
+                    .into_iter()
+                    .find(|z| z.metadata.name.as_deref() == Some(&s.zone))
+            {
+                let served: Vec<String> = zones()
+                    .iter()
+                    .filter_map(|z| z.metadata.name.clone())
+                    .collect();
+                // the tenant whose home namespace the request is filed in
+                let tenant = r
+                    .metadata
+                    .namespace
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix("tenant-"))
+                    .unwrap_or_default()
+                    .to_string();
+                let tenant_type = tenants()
+                    .iter()
+                    .find(|t| t.metadata.name.as_deref() == Some(tenant.as_str()))
+                    .map(|t| t.spec.type_)
+                    .unwrap_or(kavling::api::TenantType::PerangkatDaerah);
+                let limits = kavling::api::TenantLimits::default();
+                let claim = rules::naming::Claim {
+                    label: &s.label,
+                    zone_name: &s.zone,
+                    zone: Some(&z.spec),
+                    served_zones: &served,
+                    tenant: &tenant,
+                    tenant_type,
+                    limits: &limits,
+                    held: rules::naming::Holdings::default(),
+                    website: s.website,
+                    wildcard: s.wildcard,
+                    target: &s.target,
+                    alias_holder: rules::naming::Holder::Unknown,
+                    denied_ranges: &[],
+                };
+                v.extend(rules::naming::check_claim(&claim).into_iter().map(|mut x| {
+                    x.field = format!("spec.subdomain.{}", x.field);
+                    x
+                }));
+            }
+            v
         }
         Some("Tenant") => {
             let t: Tenant = serde_json::from_value(doc.clone()).unwrap();
