@@ -202,10 +202,8 @@ fn variables(m: &mut Hmac<Sha256>, key: &[u8], time: u64, fudge: u16, error: u16
 /// `msg` as it was before the TSIG was added: without the record, ARCOUNT one less, the
 /// original id in the header.
 fn unsigned_view(msg: &[u8], sig: &Signature) -> Vec<u8> {
-    let mut m = msg[..sig.at].to_vec();
+    let mut m = strip(msg, sig);
     m[0..2].copy_from_slice(&sig.original_id.to_be_bytes());
-    let ar = be16(&m, 10).unwrap_or(1).saturating_sub(1);
-    m[10..12].copy_from_slice(&ar.to_be_bytes());
     m
 }
 
