@@ -44,10 +44,11 @@ need_toolchain() {
   command -v "$1" >/dev/null 2>&1 || fail "the $1 toolchain is missing: $2"
 }
 
+# unbound and ldnsutils: the validators that judge signed zones (tests/tests/dnssec.rs).
 # git: the audit remote (git daemon) and real `git verify-commit`, which needs ssh-keygen.
 # The node: containerd, runc, the CNI plugins, iptables/conntrack for kube-proxy; the images:
 # mmdebstrap (root filesystems from Debian packages) and skopeo (into the registry).
-APT_PACKAGES=(dnsutils knot-dnsutils knot nsd dnsperf openssl curl git openssh-client bc
+APT_PACKAGES=(dnsutils knot-dnsutils knot nsd dnsperf unbound ldnsutils openssl curl git openssh-client bc
   containerd runc containernetworking-plugins iptables ipset conntrack mmdebstrap skopeo)
 
 apt_tools() {

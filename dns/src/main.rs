@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use kavling_core::dns::answer::Catalog;
+use kavling_core::dns::dnssec::{self, SignatureCache, SigningKey};
 use kavling_dns::server::{self, QTYPE_BUCKETS, Stats};
 use kavling_dns::tcp::{Limits, Sessions};
 use kavling_dns::watch::{self, Published};
@@ -82,6 +83,60 @@ struct Args {
     /// For --zone-file zones: a key one of which must sign a transfer request (repeatable).
     #[arg(long = "transfer-key", value_name = "NAME")]
     transfer_keys: Vec<String>,
+    /// Sign a --zone-file zone with DNSSEC: DOMAIN=PATH to a PKCS#8 private key, ECDSA P-256
+    /// or Ed25519, PEM or DER (`openssl genpkey -algorithm EC -pkeyopt
+    /// ec_paramgen_curve:P-256 -out zone.key`). The DS record to send to the parent is logged
+    /// at start. Signatures are refreshed daily, only those with less than a week left.
+    #[arg(long = "dnssec-key", value_name = "DOMAIN=PATH")]
+    dnssec_keys: Vec<String>,
+}
+
+/// A `--zone-file` zone as served: loaded, given the transfer settings, signed when it has a
+/// key (`cache` keeps the signatures of what did not change between loads).
+struct FileZone {
+    domain: String,
+    path: String,
+    transfer_allow: Vec<kavling_core::rules::naming::Cidr>,
+    transfer_keys: Vec<Box<[u8]>>,
+    key: Option<SigningKey>,
+    cache: SignatureCache,
+}
+
+impl FileZone {
+    fn load(&mut self) -> anyhow::Result<kavling_core::dns::zone::Snapshot> {
+        let t = std::time::Instant::now();
+        let text = std::fs::read_to_string(&self.path)
+            .with_context(|| format!("cannot read {}", self.path))?;
+        let mut snap = kavling_core::dns::zonefile::load(&self.domain, &text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path))?;
+        snap.transfer_allow = self.transfer_allow.clone();
+        snap.transfer_keys = self.transfer_keys.clone();
+        let loaded_ms = t.elapsed().as_millis() as u64;
+        if let Some(key) = &self.key {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let stats = dnssec::sign(&mut snap, std::slice::from_ref(key), now, &mut self.cache)
+                .map_err(|e| anyhow::anyhow!("{}: cannot sign: {e}", self.domain))?;
+            tracing::info!(
+                zone = %self.domain,
+                signed = stats.signed,
+                reused = stats.reused,
+                nsec3 = stats.nsec3,
+                sign_ms = t.elapsed().as_millis() as u64 - loaded_ms,
+                ds = %format!("{}. IN DS {}", self.domain.trim_end_matches('.'), key.ds_text(&snap.apex)),
+                "zone signed (send the DS to the parent zone's registry)"
+            );
+        }
+        tracing::info!(
+            zone = %self.domain,
+            rrsets = snap.rrsets,
+            load_ms = loaded_ms,
+            "static zone loaded"
+        );
+        Ok(snap)
+    }
 }
 
 /// `NAME=BASE64` as a key.
@@ -313,25 +368,65 @@ async fn main() -> anyhow::Result<()> {
             Ok(kavling_core::dns::wire::name(k)?.into_boxed_slice())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut signing_keys = std::collections::HashMap::new();
+    for spec in &args.dnssec_keys {
+        let (domain, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--dnssec-key {spec}: expected DOMAIN=PATH"))?;
+        let doc = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        let key = SigningKey::from_pkcs8(&doc)
+            .map_err(|e| anyhow::anyhow!("--dnssec-key {domain}: {path}: {e}"))?;
+        signing_keys.insert(domain.trim_end_matches('.').to_ascii_lowercase(), key);
+    }
+    let mut file_zones = Vec::new();
     for spec in &args.zone_files {
         let (domain, path) = spec
             .split_once('=')
             .with_context(|| format!("--zone-file {spec}: expected DOMAIN=PATH"))?;
-        let t = std::time::Instant::now();
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        let mut snap = kavling_core::dns::zonefile::load(domain, &text)
-            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        snap.transfer_allow = file_transfer_allow.clone();
-        snap.transfer_keys = file_transfer_keys.clone();
-        tracing::info!(
-            zone = domain,
-            rrsets = snap.rrsets,
-            load_ms = t.elapsed().as_millis() as u64,
-            "static zone loaded"
-        );
+        let mut zone = FileZone {
+            domain: domain.to_string(),
+            path: path.to_string(),
+            transfer_allow: file_transfer_allow.clone(),
+            transfer_keys: file_transfer_keys.clone(),
+            key: signing_keys.remove(&domain.trim_end_matches('.').to_ascii_lowercase()),
+            cache: SignatureCache::default(),
+        };
+        let snap = zone.load()?;
         initial.zones.insert(snap.apex.clone(), Arc::new(snap));
+        file_zones.push(zone);
+    }
+    if let Some(domain) = signing_keys.keys().next() {
+        anyhow::bail!("--dnssec-key {domain}: no --zone-file for that domain");
     }
     let catalog = Arc::new(ArcSwap::from_pointee(initial));
+    // signed static zones: re-read and re-signed daily so no signature nears its expiry
+    file_zones.retain(|z| z.key.is_some());
+    if !file_zones.is_empty() {
+        let catalog = catalog.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+                for z in file_zones.iter_mut() {
+                    match z.load() {
+                        Ok(snap) => {
+                            let old = catalog.load_full();
+                            let mut zones = old.zones.clone();
+                            zones.insert(snap.apex.clone(), Arc::new(snap));
+                            catalog.store(Arc::new(Catalog {
+                                zones,
+                                complete: old.complete,
+                                identity: old.identity.clone(),
+                                keys: old.keys.clone(),
+                            }));
+                        }
+                        Err(e) => {
+                            tracing::error!(zone = %z.domain, error = %e, "re-signing failed; the last signed zone is still served")
+                        }
+                    }
+                }
+            }
+        });
+    }
     let stats = Arc::new(Stats::default());
     let published = Arc::new(Published::default());
 

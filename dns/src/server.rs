@@ -297,12 +297,21 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
     names.sort();
     for name in names {
         for rrset in &zone.nodes[name].rrsets {
-            if rrset.type_ == wire::TYPE_SOA {
-                continue;
-            }
-            for tail in rrset.tails.iter() {
+            // the SOA opens and closes the transfer; its signatures go with the rest
+            let tails = if rrset.type_ == wire::TYPE_SOA {
+                &[][..]
+            } else {
+                &rrset.tails[..]
+            };
+            for tail in tails.iter().chain(rrset.sigs.iter()) {
                 rrs.push([&name[..], tail].concat());
             }
+        }
+    }
+    // a signed zone's NSEC3 chain (DNSKEY and NSEC3PARAM are apex RRsets above)
+    for link in zone.nsec3.iter().flat_map(|c| c.links.iter()) {
+        for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+            rrs.push([&link.label[..], &zone.apex[..], tail].concat());
         }
     }
     rrs.push([&zone.apex[..], &soa].concat());

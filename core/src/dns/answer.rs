@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::dnssec::{Nsec3Chain, Nsec3Link};
 use super::wire::{
     self, CLASS_CH, CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DS,
     TYPE_HINFO, TYPE_IXFR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_SOA, TYPE_SRV, TYPE_TXT,
 };
-use super::zone::{Node, Snapshot, glue};
+use super::zone::{Node, RRset, Snapshot, glue};
 
 /// The zones served, by lowercase wire-format apex.
 #[derive(Default, Debug)]
@@ -199,6 +200,9 @@ struct Writer<'a> {
     /// How long the message may grow with optional data (additional addresses): the
     /// transport's limit less our OPT. Required records are written regardless (TC follows).
     room: usize,
+    /// The client set DO and the zone is signed: RRSIGs go with every RRset, NSEC3 records
+    /// prove what does not exist.
+    dnssec: bool,
 }
 
 impl Writer<'_> {
@@ -206,6 +210,42 @@ impl Writer<'_> {
         self.out.extend_from_slice(owner);
         self.out.extend_from_slice(tail);
     }
+
+    /// An RRset (and its RRSIGs when signing) in the answer section.
+    fn answer_set(&mut self, owner: &[u8], rrset: &RRset) {
+        for tail in rrset.tails.iter() {
+            self.rr(owner, tail);
+            self.an += 1;
+        }
+        if self.dnssec {
+            for sig in rrset.sigs.iter() {
+                self.rr(owner, sig);
+                self.an += 1;
+            }
+        }
+    }
+}
+
+/// What an authority section must prove with NSEC3 records (RFC 5155 §7.2).
+#[derive(Clone, Copy)]
+enum Denial {
+    /// The name exists, the type does not: its own NSEC3.
+    NoData,
+    /// The name does not exist: its closest encloser's NSEC3, the one covering the next closer
+    /// name, the one covering the wildcard below the closest encloser.
+    NxDomain,
+    /// A wildcard answered: the name itself does not exist (the next closer name is covered).
+    Wildcard,
+    /// A wildcard exists but lacks the type: closest encloser, next closer, the wildcard's own.
+    WildcardNoData,
+}
+
+/// A name and what its answer must prove.
+#[derive(Clone, Copy)]
+struct Proof<'a> {
+    name: &'a [u8],
+    apex_offset: usize,
+    denial: Denial,
 }
 
 fn header(out: &mut Vec<u8>, q: &[u8], aa: bool, rcode: u8) {
@@ -422,7 +462,7 @@ pub fn answer(catalog: &Catalog, q: &[u8], transport: Transport, out: &mut Vec<u
     }
 
     let room = max.saturating_sub(if has_edns { 11 } else { 0 });
-    let rcode = build(zone, q, &question, offset, room, out);
+    let rcode = build(zone, q, &question, offset, room, dnssec_ok, out);
     if has_edns {
         opt(out, 0, dnssec_ok);
         let ar = be16(out, 10).unwrap_or(0) + 1;
@@ -453,6 +493,7 @@ fn build(
     question: &Question,
     apex_offset: usize,
     room: usize,
+    dnssec_ok: bool,
     out: &mut Vec<u8>,
 ) -> u8 {
     let qname = &question.lower[..question.len];
@@ -464,6 +505,7 @@ fn build(
         ns: 0,
         ar: 0,
         room,
+        dnssec: dnssec_ok && zone.nsec3.is_some(),
     };
     let apex_ptr = wire::pointer(12 + apex_offset);
     let qptr = wire::pointer(12);
@@ -482,15 +524,33 @@ fn build(
 
     // a name that does not exist may still be answered by a wildcard (RFC 4592), the records
     // then carrying the name asked for (the question's, by pointer)
-    let rcode = match zone
-        .node(qname)
-        .or_else(|| wildcard_for(zone, qname, apex_offset))
-    {
+    let (found, wildcard) = match zone.node(qname) {
+        Some(n) => (Some(n), false),
+        None => (wildcard_for(zone, qname, apex_offset), true),
+    };
+    let rcode = match found {
         None => {
             negative(&mut w, &apex_ptr, zone);
+            let proof = Proof {
+                name: qname,
+                apex_offset,
+                denial: Denial::NxDomain,
+            };
+            prove(&mut w, zone, &[proof]);
             RCODE_NXDOMAIN
         }
-        Some(node) => positive(&mut w, zone, node, qname, question.qtype, &qptr, &apex_ptr),
+        Some(node) => {
+            let at = Proof {
+                name: qname,
+                apex_offset,
+                denial: if wildcard {
+                    Denial::Wildcard
+                } else {
+                    Denial::NoData
+                },
+            };
+            positive(&mut w, zone, node, at, question.qtype, &qptr, &apex_ptr)
+        }
     };
     let (an, ns, ar) = (w.an, w.ns, w.ar);
     set_counts(w.out, 1, an, ns, ar);
@@ -549,6 +609,13 @@ fn referral(w: &mut Writer<'_>, zone: &Snapshot, cut: &[u8], owner: &[u8]) {
     for tail in ns.tails.iter() {
         w.rr(owner, tail);
         w.ns += 1;
+    }
+    if w.dnssec
+        && let Some(chain) = &zone.nsec3
+        && let Some(link) = chain.matching(cut)
+    {
+        // an unsigned delegation: its NSEC3 shows NS and no DS (RFC 5155 §7.2.7)
+        nsec3(w, zone, link);
     }
     for host in ns.rdatas.iter() {
         for rrset in glue(zone, host) {
@@ -612,18 +679,98 @@ fn additional(w: &mut Writer<'_>, zone: &Snapshot, rrset: &super::zone::RRset) {
 fn negative(w: &mut Writer<'_>, apex_ptr: &[u8; 2], zone: &Snapshot) {
     w.rr(apex_ptr, &zone.negative_soa_tail);
     w.ns += 1;
+    if w.dnssec {
+        for sig in zone.negative_soa_sigs.iter() {
+            w.rr(apex_ptr, sig);
+            w.ns += 1;
+        }
+    }
 }
 
-fn positive(
-    w: &mut Writer<'_>,
+/// One NSEC3 record and its RRSIGs in the authority section.
+fn nsec3(w: &mut Writer<'_>, zone: &Snapshot, link: &Nsec3Link) {
+    for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+        w.out.extend_from_slice(&link.label);
+        w.out.extend_from_slice(&zone.apex);
+        w.out.extend_from_slice(tail);
+        w.ns += 1;
+    }
+}
+
+/// The NSEC3 records the proofs need, each once (signed zones, DO set; else nothing).
+fn prove(w: &mut Writer<'_>, zone: &Snapshot, proofs: &[Proof<'_>]) {
+    let Some(chain) = zone.nsec3.as_ref().filter(|_| w.dnssec) else {
+        return;
+    };
+    let mut written: Vec<&[u8; 20]> = Vec::new();
+    for p in proofs {
+        for link in links_for(chain, zone, p).into_iter().flatten() {
+            if !written.contains(&&link.hash) {
+                written.push(&link.hash);
+                nsec3(w, zone, link);
+            }
+        }
+    }
+}
+
+/// The links that prove `p` (RFC 5155 §7.2.1–7.2.6).
+fn links_for<'c>(
+    chain: &'c Nsec3Chain,
     zone: &Snapshot,
-    node: &Node,
-    qname: &[u8],
+    p: &Proof<'_>,
+) -> [Option<&'c Nsec3Link>; 3] {
+    if let Denial::NoData = p.denial {
+        return [chain.matching(p.name), None, None];
+    }
+    // the closest encloser: the nearest ancestor that exists; the next closer name is one
+    // label longer
+    let name = p.name;
+    let mut next_closer = 0;
+    let mut ce = 1 + name[0] as usize;
+    while ce < p.apex_offset && zone.node(&name[ce..]).is_none() {
+        next_closer = ce;
+        ce += 1 + name[ce] as usize;
+    }
+    let covered = chain.covering(&name[next_closer..]);
+    if let Denial::Wildcard = p.denial {
+        return [covered, None, None];
+    }
+    let mut wild = [0u8; 257];
+    let len = 2 + name.len() - ce;
+    wild[..2].copy_from_slice(b"\x01*");
+    wild[2..len].copy_from_slice(&name[ce..]);
+    let wildcard = match p.denial {
+        Denial::WildcardNoData => chain.matching(&wild[..len]),
+        _ => chain.covering(&wild[..len]),
+    };
+    [chain.matching(&name[ce..]), covered, wildcard]
+}
+
+fn positive<'q>(
+    w: &mut Writer<'_>,
+    zone: &'q Snapshot,
+    node: &'q Node,
+    at: Proof<'q>,
     qtype: u16,
     qptr: &[u8; 2],
     apex_ptr: &[u8; 2],
 ) -> u8 {
+    let qname = at.name;
+    // what the answer must prove (signed zones): that a wildcard answered for a name which does
+    // not exist, for the name asked and for each name of a CNAME chain
+    let mut proofs: Vec<Proof<'q>> = Vec::new();
+    let wildcard = |p: Proof<'q>| matches!(p.denial, Denial::Wildcard);
+    if w.dnssec && wildcard(at) {
+        proofs.push(at);
+    }
     if qtype == TYPE_ANY && !node.rrsets.is_empty() {
+        if w.dnssec {
+            // signed: one real RRset with its signatures (RFC 8482 §4.1), as a synthesised
+            // HINFO could not validate
+            w.answer_set(qptr, &node.rrsets[0]);
+            prove(w, zone, &proofs);
+            return RCODE_NOERROR;
+        }
         // RFC 8482: a small, synthesised answer instead of everything at the name
         let mut tail = Vec::with_capacity(24);
         tail.extend_from_slice(&TYPE_HINFO.to_be_bytes());
@@ -636,72 +783,109 @@ fn positive(
         return RCODE_NOERROR;
     }
     if let Some(rrset) = node.get(qtype) {
-        for tail in rrset.tails.iter() {
-            w.rr(qptr, tail);
-            w.an += 1;
-        }
+        w.answer_set(qptr, rrset);
+        prove(w, zone, &proofs);
         additional(w, zone, rrset);
         return RCODE_NOERROR;
     }
     let Some(cname) = node.get(TYPE_CNAME) else {
         negative(w, apex_ptr, zone); // NODATA (also for empty non-terminals)
+        let denial = if wildcard(at) {
+            Denial::WildcardNoData
+        } else {
+            Denial::NoData
+        };
+        prove(w, zone, &[Proof { denial, ..at }]);
         return RCODE_NOERROR;
     };
     // follow the alias inside the zone
-    w.rr(qptr, &cname.tails[0]);
-    w.an += 1;
-    let mut target: &[u8] = &cname.rdatas[0];
+    w.answer_set(qptr, cname);
+    let mut target: &'q [u8] = &cname.rdatas[0];
     // names already answered for: a CNAME loop stops where it closes (a→b, b→a gives two)
     let mut visited: [&[u8]; MAX_CHASE + 1] = [&[]; MAX_CHASE + 1];
     visited[0] = qname;
     let mut n_visited = 1;
     for _ in 0..MAX_CHASE {
         if !target.ends_with(&zone.apex) {
+            prove(w, zone, &proofs);
             return RCODE_NOERROR; // outside this zone: the resolver follows it
         }
         // into a delegated child: the CNAME stays, plus a referral (RFC 1034 §4.3.2)
         if let Some(c) = highest_cut(zone, target, target.len() - zone.apex.len()) {
+            prove(w, zone, &proofs);
             referral(w, zone, &target[c..], &target[c..]);
             return RCODE_NOERROR;
         }
         let target_apex = target.len() - zone.apex.len();
-        match zone
-            .node(target)
-            .or_else(|| wildcard_for(zone, target, target_apex))
-        {
+        let (found, by_wildcard) = match zone.node(target) {
+            Some(n) => (Some(n), false),
+            None => (wildcard_for(zone, target, target_apex), true),
+        };
+        let here = Proof {
+            name: target,
+            apex_offset: target_apex,
+            denial: if by_wildcard {
+                Denial::Wildcard
+            } else {
+                Denial::NoData
+            },
+        };
+        match found {
             None => {
                 negative(w, apex_ptr, zone); // RFC 2308 §3: the SOA, also at a chain's end
+                proofs.push(Proof {
+                    denial: Denial::NxDomain,
+                    ..here
+                });
+                prove(w, zone, &proofs);
                 return RCODE_NXDOMAIN;
             }
             Some(n) => {
+                if w.dnssec && by_wildcard {
+                    proofs.push(here);
+                }
                 if let Some(rrset) = n.get(qtype) {
-                    for tail in rrset.tails.iter() {
-                        w.rr(target, tail);
-                        w.an += 1;
-                    }
+                    w.answer_set(target, rrset);
+                    prove(w, zone, &proofs);
                     additional(w, zone, rrset);
                     return RCODE_NOERROR;
                 }
                 match n.get(TYPE_CNAME) {
                     Some(next) if qtype != TYPE_CNAME => {
-                        w.rr(target, &next.tails[0]);
-                        w.an += 1;
+                        w.answer_set(target, next);
                         visited[n_visited] = target;
                         n_visited += 1;
                         target = &next.rdatas[0];
                         if visited[..n_visited].contains(&target) {
+                            prove(w, zone, &proofs);
                             return RCODE_NOERROR; // the loop is closed
                         }
                     }
-                    Some(_) => return RCODE_NOERROR,
+                    Some(_) => {
+                        prove(w, zone, &proofs);
+                        return RCODE_NOERROR;
+                    }
                     None => {
                         negative(w, apex_ptr, zone); // NODATA at the chain's end, with the SOA
+                        if by_wildcard {
+                            proofs.pop();
+                        }
+                        proofs.push(Proof {
+                            denial: if by_wildcard {
+                                Denial::WildcardNoData
+                            } else {
+                                Denial::NoData
+                            },
+                            ..here
+                        });
+                        prove(w, zone, &proofs);
                         return RCODE_NOERROR;
                     }
                 }
             }
         }
     }
+    prove(w, zone, &proofs);
     RCODE_NOERROR
 }
 

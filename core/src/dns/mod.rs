@@ -3,9 +3,10 @@
 //! watches live in the `kavling-dns` crate.
 //!
 //! Layers: [`wire`] (encoding), [`zone`] (snapshot building), [`zonefile`] (master files),
-//! [`answer`] (the query path), [`tsig`] (signed transfers).
+//! [`answer`] (the query path), [`tsig`] (signed transfers), [`dnssec`] (signed zones).
 
 pub mod answer;
+pub mod dnssec;
 pub mod tsig;
 pub mod wire;
 pub mod zone;

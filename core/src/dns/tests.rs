@@ -886,3 +886,117 @@ fn ns_mx_and_srv_answers_carry_their_hosts_addresses_while_they_fit() {
     let r = ask(&c, &query("kota.go.id.", HType::MX, None), Transport::Tcp);
     assert_eq!(r.additionals.len(), 10);
 }
+
+/// A signed copy of [`catalog`]'s zone (ECDSA P-256, a key made for the test).
+fn signed_catalog() -> Catalog {
+    let c = catalog();
+    let apex = wire::name("kota.go.id").unwrap().into_boxed_slice();
+    let mut snap = build("kota.go.id", &spec(), 2026112301, &[]).unwrap();
+    // the same records as catalog(): rebuild from its snapshot's owner of each RRset
+    snap.nodes = c.zones[&apex]
+        .nodes
+        .iter()
+        .map(|(k, n)| (k.clone(), n.clone()))
+        .collect();
+    snap.has_cuts = true;
+    let der =
+        super::dnssec::SigningKey::generate(super::dnssec::Algorithm::EcdsaP256Sha256).unwrap();
+    let key = super::dnssec::SigningKey::from_pkcs8(&der).unwrap();
+    let mut cache = super::dnssec::SignatureCache::default();
+    let stats = super::dnssec::sign(&mut snap, &[key], 1_796_000_000, &mut cache).unwrap();
+    assert_eq!(stats.reused, 0);
+    // signing again reuses every signature
+    let again = super::dnssec::sign(
+        &mut snap,
+        &[super::dnssec::SigningKey::from_pkcs8(&der).unwrap()],
+        1_796_000_100,
+        &mut cache,
+    )
+    .unwrap();
+    assert_eq!((again.signed, again.reused), (0, stats.signed));
+    let mut s = Catalog {
+        complete: true,
+        ..Default::default()
+    };
+    s.zones.insert(snap.apex.clone(), Arc::new(snap));
+    s
+}
+
+/// Record type codes of a section, in order.
+fn types(records: &[hickory_proto::rr::Record]) -> Vec<u16> {
+    records.iter().map(|r| u16::from(r.record_type())).collect()
+}
+
+fn with_do(name: &str, t: HType) -> Vec<u8> {
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    let mut e = hickory_proto::op::Edns::new();
+    e.set_dnssec_ok(true);
+    e.set_max_payload(1232);
+    m.set_edns(e);
+    m.to_bytes().unwrap()
+}
+
+#[test]
+fn a_signed_zone_answers_without_do_exactly_as_unsigned_and_with_do_adds_proofs() {
+    let (plain, signed) = (catalog(), signed_catalog());
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for (name, t) in [
+        ("portal.kota.go.id.", HType::A),
+        ("nx.kota.go.id.", HType::A),
+        ("www.portal.kota.go.id.", HType::A),
+        ("x.desa.kota.go.id.", HType::A),
+    ] {
+        let q = query(name, t, Some(1232));
+        answer(&plain, &q, Transport::Udp, &mut a);
+        answer(&signed, &q, Transport::Udp, &mut b);
+        assert_eq!(a, b, "{name} without DO: as if unsigned");
+    }
+    const RRSIG: u16 = 46;
+    const NSEC3: u16 = 50;
+    const SOA: u16 = 6;
+    // positive: the RRset and its RRSIG
+    let r = ask(
+        &signed,
+        &with_do("portal.kota.go.id.", HType::A),
+        Transport::Udp,
+    );
+    assert_eq!(types(&r.answers), vec![1, 1, RRSIG]);
+    assert!(r.edns.as_ref().unwrap().flags().dnssec_ok);
+    // NXDOMAIN: SOA + RRSIG, then the closest encloser's, next closer's and wildcard's NSEC3s
+    // (each signed; two of them may be one link)
+    let r = ask(
+        &signed,
+        &with_do("nx.kota.go.id.", HType::A),
+        Transport::Udp,
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    let auth = types(&r.authorities);
+    assert_eq!(&auth[..2], &[SOA, RRSIG]);
+    let links = auth.iter().filter(|&&t| t == NSEC3).count();
+    assert!((2..=3).contains(&links), "{auth:?}");
+    assert_eq!(auth.iter().filter(|&&t| t == RRSIG).count(), 1 + links);
+    // NODATA: SOA + RRSIG + the name's own NSEC3 + RRSIG
+    let r = ask(
+        &signed,
+        &with_do("portal.kota.go.id.", HType::TXT),
+        Transport::Udp,
+    );
+    assert_eq!(types(&r.authorities), vec![SOA, RRSIG, NSEC3, RRSIG]);
+    // a delegation: NS unsigned, the NSEC3 that shows there is no DS, glue
+    let r = ask(
+        &signed,
+        &with_do("x.desa.kota.go.id.", HType::A),
+        Transport::Udp,
+    );
+    assert_eq!(types(&r.authorities), vec![2, NSEC3, RRSIG]);
+    assert_eq!(types(&r.additionals), vec![1]);
+    // DNSKEY at the apex, signed
+    let r = ask(
+        &signed,
+        &with_do("kota.go.id.", HType::DNSKEY),
+        Transport::Udp,
+    );
+    assert_eq!(types(&r.answers), vec![48, RRSIG]);
+}

@@ -37,6 +37,9 @@ pub struct RRset {
     /// Record data alone, for glue and transfers.
     pub rdatas: Vec<Box<[u8]>>,
     pub ttl: u32,
+    /// The RRSIG records' tails over this RRset, when the zone is signed ([`super::dnssec`]);
+    /// written after the RRset to a client that set the DO bit.
+    pub sigs: Vec<Box<[u8]>>,
 }
 
 impl RRset {
@@ -67,6 +70,7 @@ impl RRset {
             tails,
             rdatas: rdatas.into_iter().map(Vec::into_boxed_slice).collect(),
             ttl,
+            sigs: Vec::new(),
         }
     }
 }
@@ -98,6 +102,10 @@ pub struct Snapshot {
     pub has_wildcards: bool,
     /// The apex SOA record's tail with the negative TTL (for NXDOMAIN/NODATA authority).
     pub negative_soa_tail: Box<[u8]>,
+    /// The SOA's RRSIGs at the negative TTL, to go with `negative_soa_tail` (signed zones).
+    pub negative_soa_sigs: Vec<Box<[u8]>>,
+    /// The NSEC3 chain of a signed zone ([`super::dnssec::sign`]); `None`: unsigned.
+    pub nsec3: Option<super::dnssec::Nsec3Chain>,
     /// Who may transfer: addresses (as /32 or /128) and ranges.
     pub transfer_allow: Vec<crate::rules::naming::Cidr>,
     /// TSIG keys (lowercase wire names) one of which must sign a transfer request, as well as
@@ -240,6 +248,8 @@ pub fn build(
         has_wildcards: nodes.keys().any(|k| is_wildcard(k)),
         nodes,
         negative_soa_tail: neg.tails[0].clone(),
+        negative_soa_sigs: Vec::new(),
+        nsec3: None,
         transfer_allow: spec
             .transfer
             .allow
