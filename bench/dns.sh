@@ -2,14 +2,19 @@
 # DNS benchmark: the same generated zone served by Kavling's DNS server, NSD and Knot DNS
 # (both from Debian), each confined to CPU 0 with a cpuset, queried by dnsperf on CPU 1.
 #
-#   bench/dns.sh [RECORDS=100000] [SECONDS=10]
+#   bench/dns.sh [RECORDS=100000] [SECONDS=10]        MODES="unsigned signed" (default: both)
 #
 # Prints, per server and query file (mixed: 5% names that do not exist; positive: only
 # existing names): queries/s, server CPU time per query, latency at a fixed rate, RSS after
 # loading, and load time — with Kavling's ratios to NSD and Knot.
+#
+# Signed (DNSSEC, ECDSA P-256, NSEC3 with no extra iterations and no salt; every query with
+# the DO bit): Kavling signs the file itself (--dnssec-key), Knot signs it itself (automatic
+# signing, one CSK), NSD serves the file signed beforehand by ldns-signzone (its signing time
+# is printed apart; NSD's load time is then only its load).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-N="${1:-100000}"; DURATION="${2:-10}"; RATE="${RATE:-20000}"
+N="${1:-100000}"; DURATION="${2:-10}"; RATE="${RATE:-20000}"; MODES="${MODES:-unsigned signed}"
 ZONE=bench.go.id
 PORT_BASE="${KAVLING_BENCH_DNS_PORT:-19553}"
 W=$(mktemp -d /tmp/kavling-dns-bench.XXXX)
@@ -61,11 +66,14 @@ rss_kib() { local t=0 p; for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do 
 HZ=$(getconf CLK_TCK)
 
 declare -A QPS CPUQ LAT RSS LOAD
+DO=()  # dnsperf's DO bit, in the signed mode
 run_server() { # NAME PORT CMD...
   local name=$1 port=$2; shift 2
   local t0; t0=$(date +%s.%N)
   confine "$@" >"$W/$name.log" 2>&1 &
-  until dig @127.0.0.1 -p "$port" +short +time=1 +tries=1 "h$((N - 1)).$ZONE" A 2>/dev/null | grep -q .; do
+  # ready: the last name answers (signed: with its RRSIG, so signing is over)
+  until dig @127.0.0.1 -p "$port" +dnssec +time=1 +tries=1 "h$((N - 1)).$ZONE" A 2>/dev/null \
+      | grep -v '^;' | grep -q "$([ ${#DO[@]} -gt 0 ] && echo RRSIG || echo 'IN.A')"; do
     sleep 0.05
     if [ "$(echo "$(date +%s.%N) - $t0 > 120" | bc)" = 1 ]; then echo "$name did not start; log:" >&2; cat "$W/$name.log" >&2; exit 1; fi
   done
@@ -74,12 +82,12 @@ run_server() { # NAME PORT CMD...
   for file in mixed positive; do
     local c0 c1 out q
     c0=$(cpu_ticks)
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l "$DURATION" -q 500 2>&1)
+    out=$(taskset -c 1 dnsperf "${DO[@]}" -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l "$DURATION" -q 500 2>&1)
     c1=$(cpu_ticks)
     q=$(echo "$out" | awk '/Queries completed:/ {print $3}')
     QPS[$name/$file]=$(echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}')
     CPUQ[$name/$file]=$(echo "scale=3; ($c1 - $c0) * 1000000 / $HZ / $q" | bc)
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l 5 -Q "$RATE" 2>&1)
+    out=$(taskset -c 1 dnsperf "${DO[@]}" -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l 5 -Q "$RATE" 2>&1)
     LAT[$name/$file]=$(echo "$out" | awk '/Average Latency/ {printf "%.1f", $4 * 1e6}')
   done
   for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
@@ -133,24 +141,63 @@ zone:
     file: "$W/$ZONE.zone"
 CONF
 
-echo "running: each server alone on CPU 0, dnsperf on CPU 1, ${DURATION}s per query file" >&2
-run_server kavling "$PORT_BASE" "$KAVLING_DNS" --no-api --udp-workers 1 --listen "127.0.0.1:$PORT_BASE" --http "127.0.0.1:$((PORT_BASE + 10))" --zone-file "$ZONE=$W/$ZONE.zone"
-run_server nsd "$((PORT_BASE + 1))" nsd -d -c "$W/nsd/nsd.conf"
-run_server knot "$((PORT_BASE + 2))" knotd -c "$W/knot/knot.conf"
+# Signed mode: a key for Kavling (openssl), one for NSD's file (ldns-keygen + ldns-signzone),
+# Knot's own policy.
+sign_setup() {
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/kavling.key" 2>/dev/null
+  (cd "$W" && ldns-keygen -a ECDSAP256SHA256 -k "$ZONE" >"$W/ldns.keyname")
+  local t0; t0=$(date +%s.%N)
+  ldns-signzone -n -t 0 -s '' -o "$ZONE" -f "$W/$ZONE.signed" "$W/$ZONE.zone" "$W/$(cat "$W/ldns.keyname")"
+  LDNS_SIGN=$(echo "$(date +%s.%N) - $t0" | bc)
+  sed -i "s|zonefile: \"$W/$ZONE.zone\"|zonefile: \"$W/$ZONE.signed\"|" "$W/nsd/nsd.conf"
+  # Knot resolves a policy reference only if the policy comes first
+  cat >"$W/knot/policy.conf" <<CONF
+policy:
+  - id: bench
+    algorithm: ecdsap256sha256
+    single-type-signing: on
+    nsec3: on
+    nsec3-iterations: 0
+    nsec3-salt-length: 0
+CONF
+  sed -i "/^zone:/e cat $W/knot/policy.conf" "$W/knot/knot.conf"
+  printf '    dnssec-signing: on\n    dnssec-policy: bench\n' >>"$W/knot/knot.conf"
+  DO=(-D)
+}
+
+run_all() { # MODE
+  local suffix="" kavling_args=()
+  if [ "$1" = signed ]; then
+    sign_setup; suffix=-signed
+    kavling_args=(--dnssec-key "$ZONE=$W/kavling.key")
+  fi
+  echo "running ($1): each server alone on CPU 0, dnsperf on CPU 1, ${DURATION}s per query file" >&2
+  run_server "kavling$suffix" "$PORT_BASE" "$KAVLING_DNS" --no-api --udp-workers 1 --listen "127.0.0.1:$PORT_BASE" --http "127.0.0.1:$((PORT_BASE + 10))" --zone-file "$ZONE=$W/$ZONE.zone" "${kavling_args[@]}"
+  run_server "nsd$suffix" "$((PORT_BASE + 1))" nsd -d -c "$W/nsd/nsd.conf"
+  rm -rf "$W/knot/"*.mdb "$W/knot/journal" "$W/knot/timers" 2>/dev/null || true
+  run_server "knot$suffix" "$((PORT_BASE + 2))" knotd -c "$W/knot/knot.conf"
+}
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
-printf '\n%s records; dnsperf %ss per file; latency at %s q/s\n\n' "$N" "$DURATION" "$RATE"
-printf '%-8s %-9s %10s %14s %13s %10s %9s\n' server queries "q/s" "CPU/query µs" "latency µs" "RSS MiB" "load s"
-for s in kavling nsd knot; do
-  for f in mixed positive; do
-    printf '%-8s %-9s %10s %14s %13s %10s %9.2f\n' "$s" "$f" "${QPS[$s/$f]}" "${CPUQ[$s/$f]}" "${LAT[$s/$f]}" "$((RSS[$s] / 1024))" "${LOAD[$s]}"
+report() { # MODE SUFFIX
+  local m=$1 x=$2
+  printf '\n%s, %s records; dnsperf %ss per file; latency at %s q/s%s\n\n' "$m" "$N" "$DURATION" "$RATE" "$([ "$m" = signed ] && echo '; every query with DO')"
+  printf '%-8s %-9s %10s %14s %13s %10s %9s\n' server queries "q/s" "CPU/query µs" "latency µs" "RSS MiB" "load s"
+  for s in kavling nsd knot; do
+    for f in mixed positive; do
+      printf '%-8s %-9s %10s %14s %13s %10s %9.2f\n' "$s" "$f" "${QPS[$s$x/$f]}" "${CPUQ[$s$x/$f]}" "${LAT[$s$x/$f]}" "$((RSS[$s$x] / 1024))" "${LOAD[$s$x]}"
+    done
   done
-done
-printf '\nKavling / peer (lower is better for CPU, RSS, latency; higher for q/s)\n'
-for peer in nsd knot; do
-  for f in mixed positive; do
-    printf '  vs %-5s %-9s CPU/query %s   q/s %s   latency %s\n' "$peer" "$f" \
-      "$(ratio "${CPUQ[kavling/$f]}" "${CPUQ[$peer/$f]}")" "$(ratio "${QPS[kavling/$f]}" "${QPS[$peer/$f]}")" "$(ratio "${LAT[kavling/$f]}" "${LAT[$peer/$f]}")"
+  [ "$m" = signed ] && printf '(load s: Kavling and Knot load and sign; NSD loads a file ldns-signzone signed in %.2f s)\n' "$LDNS_SIGN"
+  printf '\nKavling / peer, %s (lower is better for CPU, RSS, latency; higher for q/s)\n' "$m"
+  for peer in nsd knot; do
+    for f in mixed positive; do
+      printf '  vs %-5s %-9s CPU/query %s   q/s %s   latency %s\n' "$peer" "$f" \
+        "$(ratio "${CPUQ[kavling$x/$f]}" "${CPUQ[$peer$x/$f]}")" "$(ratio "${QPS[kavling$x/$f]}" "${QPS[$peer$x/$f]}")" "$(ratio "${LAT[kavling$x/$f]}" "${LAT[$peer$x/$f]}")"
+    done
+    printf '  vs %-5s RSS %s\n' "$peer" "$(ratio "${RSS[kavling$x]}" "${RSS[$peer$x]}")"
   done
-  printf '  vs %-5s RSS %s\n' "$peer" "$(ratio "${RSS[kavling]}" "${RSS[$peer]}")"
-done
+}
+
+for m in $MODES; do run_all "$m"; done
+for m in $MODES; do report "$m" "$([ "$m" = signed ] && echo -signed || true)"; done

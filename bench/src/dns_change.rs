@@ -2,7 +2,10 @@
 //! Kavling's DNS server first answers each over UDP. Peer in the same run: the API server's
 //! own floor (create → a watch sees it), which no DNS server fed by watches can beat.
 //!
-//! Usage: dns-change [N=1000]
+//! Usage: dns-change [N=1000] [signed]
+//!
+//! `signed`: the zone has DNSSEC on — each change is answered only once its zone has been
+//! rebuilt and re-signed (signatures of unchanged RRsets are reused).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -11,10 +14,6 @@ use kavling::api::*;
 use kavling_e2e::{Stack, unique, wait_for};
 use kube::Api;
 use kube::api::PostParams;
-
-fn query(name: &str, id: u16) -> Vec<u8> {
-    query_type(name, id, 1)
-}
 
 fn query_type(name: &str, id: u16, qtype: u16) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
@@ -40,7 +39,11 @@ fn zone_served(sock: &UdpSocket, zone: &str) -> bool {
 
 /// Whether the server answers `name` with at least one record.
 fn answered(sock: &UdpSocket, name: &str, id: u16) -> bool {
-    if sock.send(&query(name, id)).is_err() {
+    answered_type(sock, name, id, 1)
+}
+
+fn answered_type(sock: &UdpSocket, name: &str, id: u16, qtype: u16) -> bool {
+    if sock.send(&query_type(name, id, qtype)).is_err() {
         return false;
     }
     let mut buf = [0u8; 512];
@@ -60,8 +63,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1000);
     let stack = Stack::load()?;
     let admin = stack.client_as("kavling-restore").await?;
+    let signed = std::env::args().nth(2).as_deref() == Some("signed");
     let zone = format!("{}.go.id", unique("chg"));
-    let spec = kavling_e2e::zone_spec(&zone);
+    let mut spec = kavling_e2e::zone_spec(&zone);
+    spec.dnssec.enabled = signed;
     Api::<Zone>::all(admin.clone())
         .create(&PostParams::default(), &Zone::new(&zone, spec))
         .await?;
@@ -72,6 +77,13 @@ async fn main() -> anyhow::Result<()> {
         Ok(zone_served(&sock, &zone).then_some(()))
     })
     .await?;
+    if signed {
+        // signing is on once the DNSKEY answers
+        wait_for("zone signed", Duration::from_secs(30), || async {
+            Ok(answered_type(&sock, &zone, 0x4b4b, 48).then_some(()))
+        })
+        .await?;
+    }
 
     // peer: create → watch event, on the same API server
     let mut floor = kavling_e2e::api_watch_floor(&stack, n.min(200)).await?;
@@ -109,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
     let (f50, f99) = (pct(&mut floor, 0.5), pct(&mut floor, 0.99));
     let (l50, l99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
-        "change → first answer over UDP, {n} DnsRecords created one by one (zone grows to {n})"
+        "change → first answer over UDP, {n} DnsRecords created one by one (zone grows to {n}){}",
+        if signed { ", zone signed (DNSSEC)" } else { "" }
     );
     println!("{:<44} {:>9} {:>9}", "", "p50", "p99");
     println!(

@@ -62,6 +62,8 @@ pub mod reasons {
     pub const DECOMMISSIONED: &str = "Decommissioned";
     pub const QUOTA_REACHED: &str = "QuotaReached";
     pub const WITHIN_QUOTA: &str = "WithinQuota";
+    /// A signed zone's key cannot be used (a Secret of its name that is not its own, …).
+    pub const KEY_REFUSED: &str = "KeyRefused";
 }
 
 /// Now, as Kubernetes writes times.

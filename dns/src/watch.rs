@@ -17,6 +17,7 @@ use crate::server;
 use k8s_openapi::api::core::v1::Secret;
 use kavling_core::api::{DnsRecord, Zone, ZoneSpec};
 use kavling_core::dns::answer::Catalog;
+use kavling_core::dns::dnssec::{self, SignatureCache, SigningKey};
 use kavling_core::dns::tsig::Key;
 use kavling_core::dns::zone::{self, RecordData, Snapshot};
 
@@ -33,6 +34,13 @@ pub struct State {
     listing_records: Option<HashSet<String>>,
     /// zone → the serial last published and a digest of the content it was published with.
     published: HashMap<String, (u32, u64)>,
+    /// zone → its DNSSEC signing key (from the operator's Secret) and the uid of the Zone
+    /// object that Secret is owned by.
+    signing: HashMap<String, (Option<String>, Arc<SigningKey>)>,
+    /// zone → the uid of its Zone object: a key is used only if owned by this very object.
+    uids: HashMap<String, String>,
+    /// zone → the signatures of its last signing, reused while fresh.
+    signatures: HashMap<String, SignatureCache>,
 }
 
 impl State {
@@ -40,6 +48,12 @@ impl State {
         let name = z.name_any();
         let serial = z.status.as_ref().map(|s| s.serial).unwrap_or(0);
         let entry = (z.spec.clone(), serial);
+        if let Some(uid) = &z.metadata.uid
+            && self.uids.get(&name) != Some(uid)
+        {
+            self.uids.insert(name.clone(), uid.clone());
+            self.dirty.insert(name.clone());
+        }
         if self.zones.get(&name) != Some(&entry) {
             self.zones.insert(name.clone(), entry);
             self.dirty.insert(name);
@@ -105,6 +119,7 @@ impl State {
 
     fn zone_gone(&mut self, name: &str) {
         self.published.remove(name);
+        self.uids.remove(name);
         if self.zones.remove(name).is_some() {
             self.dirty.insert(name.to_string());
         }
@@ -139,11 +154,48 @@ impl State {
         }
     }
 
-    /// Builds snapshots for the dirty zones (pure apart from the clock).
+    /// A zone's signing key arrived, changed or went: the zone is built again.
+    fn signing_key(&mut self, zone: &str, key: Option<(Option<String>, Arc<SigningKey>)>) {
+        let seen = |s: &Self| s.signing.get(zone).map(|(o, k)| (o.clone(), k.tag));
+        let before = seen(self);
+        match key {
+            Some(k) => self.signing.insert(zone.to_string(), k),
+            None => self.signing.remove(zone),
+        };
+        if seen(self) != before {
+            self.dirty.insert(zone.to_string());
+        }
+    }
+
+    /// The key to sign `zone` with: its Secret's, if that Secret is owned by this very Zone
+    /// object (a Secret planted under the name, or left by a deleted Zone of the same name,
+    /// is never used — the operator reports it).
+    fn key_for(&self, zone: &str) -> Option<Arc<SigningKey>> {
+        let (owner, key) = self.signing.get(zone)?;
+        (owner.is_some() && owner.as_ref() == self.uids.get(zone)).then(|| key.clone())
+    }
+
+    /// Marks every signed zone for a rebuild: the daily pass that refreshes signatures nearing
+    /// expiry (those still fresh are reused).
+    fn resign_all(&mut self) {
+        for (zone, (spec, _)) in &self.zones {
+            if spec.dnssec.enabled {
+                self.dirty.insert(zone.clone());
+            }
+        }
+    }
+
+    /// Builds snapshots for the dirty zones (pure apart from the clock), signing those that
+    /// enable DNSSEC and have their key.
     fn rebuild(&mut self) -> Vec<(String, Option<Snapshot>)> {
         let mut out = Vec::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
         for name in std::mem::take(&mut self.dirty) {
             let Some((spec, serial)) = self.zones.get(&name) else {
+                self.signatures.remove(&name);
                 out.push((name, None));
                 continue;
             };
@@ -152,13 +204,44 @@ impl State {
                 .get(&name)
                 .map(|m| m.values().cloned().collect())
                 .unwrap_or_default();
-            let digest = content_digest(spec, &recs);
-            let serial = serial_to_serve(self.published.get(&name).copied(), *serial, digest);
+            let key = self.key_for(&name).filter(|_| spec.dnssec.enabled);
+            if spec.dnssec.enabled && key.is_none() {
+                tracing::info!(zone = %name, "DNSSEC enabled; served unsigned until the operator's key arrives");
+            }
+            let digest = content_digest(spec, &recs, key.as_ref().map(|k| k.tag));
+            let cache = self.signatures.entry(name.clone()).or_default();
+            // signatures about to be replaced change the zone as much as a record does
+            let resigning = key.is_some() && cache.refresh_due(now);
+            let last = self.published.get(&name).copied();
+            let serial = if resigning {
+                serial_to_serve(last.map(|(s, d)| (s, !d)), *serial, digest)
+            } else {
+                serial_to_serve(last, *serial, digest)
+            };
             self.published.insert(name.clone(), (serial, digest));
             match zone::build(&name, spec, serial, &recs) {
-                Ok(s) => {
+                Ok(mut s) => {
                     for why in &s.skipped {
                         tracing::warn!(zone = %name, "record not served: {why}");
+                    }
+                    if let Some(key) = &key {
+                        let t = Instant::now();
+                        match dnssec::sign(&mut s, std::slice::from_ref(key), now, cache) {
+                            Ok(stats) => tracing::debug!(
+                                zone = %name,
+                                signed = stats.signed,
+                                reused = stats.reused,
+                                micros = t.elapsed().as_micros() as u64,
+                                "zone signed"
+                            ),
+                            Err(e) => {
+                                // never serve a half-signed zone: the last good one stays
+                                tracing::error!(zone = %name, error = %e, "zone cannot be signed");
+                                continue;
+                            }
+                        }
+                    } else {
+                        cache.clear();
                     }
                     out.push((name, Some(s)));
                 }
@@ -174,10 +257,11 @@ impl State {
 
 /// A digest of what a zone serves apart from its serial: its spec and its records in a
 /// fixed order.
-fn content_digest(spec: &ZoneSpec, recs: &[RecordData]) -> u64 {
+fn content_digest(spec: &ZoneSpec, recs: &[RecordData], key: Option<u16>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!("{spec:?}").hash(&mut h);
+    key.hash(&mut h);
     let mut keyed: Vec<String> = recs
         .iter()
         .map(|r| format!("{}|{:?}|{:?}|{:?}", r.name, r.type_, r.ttl, r.values))
@@ -220,6 +304,92 @@ enum Change {
     Zone(Box<Event<Zone>>),
     Record(Event<DnsRecord>),
     Key(Event<Secret>),
+    SigningKey(Event<Secret>),
+    /// Time to refresh signatures that near expiry.
+    Resign,
+}
+
+/// How often signed zones are rebuilt to refresh their signatures (a signature has two weeks
+/// to run and is replaced in its last week, so a daily pass leaves six days of slack).
+const RESIGN_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// DNSSEC signing keys from the operator's Secrets (`dnssec.<zone>`, labelled
+/// [`dnssec::KEY_LABEL`], the zone in [`dnssec::ZONE_ANNOTATION`]), by zone.
+#[derive(Default)]
+pub struct SigningKeys {
+    /// Secret name → (zone, the Zone uid owning the Secret, key).
+    held: HashMap<String, Held>,
+    listing: Option<HashMap<String, Held>>,
+}
+
+type Held = (String, (Option<String>, Arc<SigningKey>));
+
+impl SigningKeys {
+    fn from_secret(s: &Secret) -> Option<Held> {
+        let name = s.name_any();
+        let zone = s.annotations().get(dnssec::ZONE_ANNOTATION)?.clone();
+        // only the Secret named for its zone counts: the operator's, never a look-alike
+        if dnssec::secret_name(&zone).as_deref() != Some(name.as_str()) {
+            tracing::warn!(secret = %name, zone = %zone, "DNSSEC key Secret not named dnssec.<zone>; ignored");
+            return None;
+        }
+        let der = s.data.as_ref().and_then(|d| d.get(dnssec::KEY_DATA))?;
+        let owner = s
+            .owner_references()
+            .iter()
+            .find(|o| o.kind == "Zone" && o.name == zone)
+            .map(|o| o.uid.clone());
+        match SigningKey::from_pkcs8(&der.0) {
+            Ok(k) => Some((zone, (owner, Arc::new(k)))),
+            Err(e) => {
+                tracing::warn!(secret = %name, "DNSSEC key ignored: {e}");
+                None
+            }
+        }
+    }
+
+    /// Folds one event into `state`.
+    fn event(&mut self, ev: Event<Secret>, state: &mut State) {
+        match ev {
+            Event::Apply(s) => {
+                let name = s.name_any();
+                match Self::from_secret(&s) {
+                    Some((zone, k)) => {
+                        state.signing_key(&zone, Some(k.clone()));
+                        self.held.insert(name, (zone, k));
+                    }
+                    None => {
+                        if let Some((zone, _)) = self.held.remove(&name) {
+                            state.signing_key(&zone, None);
+                        }
+                    }
+                }
+            }
+            Event::Delete(s) => {
+                if let Some((zone, _)) = self.held.remove(&s.name_any()) {
+                    state.signing_key(&zone, None);
+                }
+            }
+            Event::Init => self.listing = Some(HashMap::new()),
+            Event::InitApply(s) => {
+                if let (Some(l), Some(k)) = (self.listing.as_mut(), Self::from_secret(&s)) {
+                    l.insert(s.name_any(), k);
+                }
+            }
+            Event::InitDone => {
+                let listed = self.listing.take().unwrap_or_default();
+                for (name, (zone, _)) in &self.held {
+                    if !listed.contains_key(name) {
+                        state.signing_key(zone, None);
+                    }
+                }
+                for (zone, k) in listed.values() {
+                    state.signing_key(zone, Some(k.clone()));
+                }
+                self.held = listed;
+            }
+        }
+    }
 }
 
 /// The label that marks a Secret in the keys namespace as a TSIG key.
@@ -313,13 +483,29 @@ pub async fn run(
     let records = watcher(Api::<DnsRecord>::all(client.clone())).map(|e| e.map(Change::Record));
     // only labelled Secrets, only in the keys namespace (kavling-dns may read no others)
     let secrets = watcher::watcher(
-        Api::<Secret>::namespaced(client, &keys_namespace),
+        Api::<Secret>::namespaced(client.clone(), &keys_namespace),
         watcher::Config::default().labels(TSIG_KEY_LABEL),
     )
     .default_backoff()
     .map(|e| e.map(Change::Key));
-    let mut events =
-        futures::stream::select(futures::stream::select(zones, records), secrets).boxed();
+    let signing_secrets = watcher::watcher(
+        Api::<Secret>::namespaced(client.clone(), &keys_namespace),
+        watcher::Config::default().labels(dnssec::KEY_LABEL),
+    )
+    .default_backoff()
+    .map(|e| e.map(Change::SigningKey));
+    let resign = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(RESIGN_EVERY).await;
+        Some((Ok(Change::Resign), ()))
+    });
+    let mut events = futures::stream::select_all([
+        zones.boxed(),
+        records.boxed(),
+        secrets.boxed(),
+        signing_secrets.boxed(),
+        resign.boxed(),
+    ]);
+    let mut signing_keys = SigningKeys::default();
     let flag_keys = catalog.load().keys.clone();
     let mut keys = Keys::default();
     let mut keys_changed = false;
@@ -338,6 +524,8 @@ pub async fn run(
             match ev {
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
                 Ok(Change::Key(ev)) => keys_changed |= keys.event(ev),
+                Ok(Change::SigningKey(ev)) => signing_keys.event(ev, &mut state),
+                Ok(Change::Resign) => state.resign_all(),
                 Ok(Change::Zone(ev)) => match *ev {
                     Event::Apply(z) => state.zone(&z),
                     Event::InitApply(z) => state.zone_listed(&z),
@@ -456,6 +644,7 @@ mod tests {
             transfer: Transfer::default(),
             policy: NamingPolicy::default(),
             tenants: vec![],
+            dnssec: Default::default(),
         };
         Zone::new(name, spec)
     }
@@ -632,5 +821,75 @@ mod tests {
         assert_eq!(names(&k)[1], "\x08transfer\x01b\x02go\x02id\x00");
         assert!(k.event(Event::Delete(key_secret("transfer.b.go.id", &[3; 32]))));
         assert_eq!(names(&k).len(), 1);
+    }
+
+    fn signing_secret(zone: &str, owner_uid: Option<&str>) -> Secret {
+        use kavling_core::dns::dnssec::{Algorithm, KEY_DATA, KEY_LABEL, ZONE_ANNOTATION};
+        let der = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let mut s = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(format!("dnssec.{zone}")),
+                namespace: Some("kavling-tsig".into()),
+                labels: Some([(KEY_LABEL.to_string(), "true".to_string())].into()),
+                annotations: Some([(ZONE_ANNOTATION.to_string(), zone.to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        s.data = Some(std::collections::BTreeMap::from([(
+            KEY_DATA.to_string(),
+            k8s_openapi::ByteString(der),
+        )]));
+        if let Some(uid) = owner_uid {
+            s.metadata.owner_references = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "kavling.go.id/v1alpha1".into(),
+                    kind: "Zone".into(),
+                    name: zone.into(),
+                    uid: uid.into(),
+                    ..Default::default()
+                },
+            ]);
+        }
+        s
+    }
+
+    #[test]
+    fn a_zone_is_signed_only_with_a_key_its_own_zone_object_owns() {
+        let mut state = State::default();
+        let mut keys = SigningKeys::default();
+        let mut z = zone("kota.go.id");
+        z.spec.dnssec.enabled = true;
+        z.metadata.uid = Some("uid-1".into());
+        state.zone(&z);
+        // planted: no owner
+        keys.event(Event::Apply(signing_secret("kota.go.id", None)), &mut state);
+        assert!(state.key_for("kota.go.id").is_none());
+        // left by an earlier Zone of the same name
+        keys.event(
+            Event::Apply(signing_secret("kota.go.id", Some("uid-0"))),
+            &mut state,
+        );
+        assert!(state.key_for("kota.go.id").is_none());
+        // the operator's, for this Zone
+        keys.event(
+            Event::Apply(signing_secret("kota.go.id", Some("uid-1"))),
+            &mut state,
+        );
+        assert!(state.key_for("kota.go.id").is_some());
+        let built = state.rebuild();
+        let snap = built[0].1.as_ref().expect("built");
+        assert!(snap.nsec3.is_some(), "signed");
+        // named for another zone: ignored
+        let mut other = signing_secret("kota.go.id", Some("uid-1"));
+        other.metadata.name = Some("dnssec.lain.go.id".into());
+        assert!(SigningKeys::from_secret(&other).is_none());
+        // the Secret goes: the zone is rebuilt unsigned
+        keys.event(
+            Event::Delete(signing_secret("kota.go.id", Some("uid-1"))),
+            &mut state,
+        );
+        let built = state.rebuild();
+        assert!(built[0].1.as_ref().expect("built").nsec3.is_none());
     }
 }

@@ -34,6 +34,10 @@ struct Args {
     /// Namespace for the operator's own state (ACME account keys).
     #[arg(long, env = "KAVLING_NAMESPACE", default_value = "kavling-system")]
     namespace: String,
+    /// Where DNSSEC signing keys are kept, one Secret per signed Zone (`dnssec.<zone>`): the
+    /// namespace kavling-dns reads its keys from (its --keys-namespace).
+    #[arg(long, env = "KAVLING_KEYS_NAMESPACE", default_value = "kavling-tsig")]
+    keys_namespace: String,
     /// A Kavling DNS server (IP:port); repeat for every replica. ACME challenges are handed
     /// to the CA only when every one of them answers.
     #[arg(
@@ -166,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         images: kavling::hosting::Images::under(&args.image_registry)?,
         source_mirror: args.source_mirror.clone(),
         ari_poll_max: Duration::from_secs(args.ari_poll_seconds),
+        keys_namespace: args.keys_namespace.clone(),
     };
     let ctx = Context::with(client.clone(), store, settings);
     let ready = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 pub mod chaos;
+pub mod validator;
 
 /// The local Pusat Data, as described by `<stack dir>/stack.env`.
 pub struct Stack {
@@ -109,6 +110,7 @@ pub fn zone_spec(zone: &str) -> kavling::api::ZoneSpec {
         transfer: Transfer::default(),
         policy: NamingPolicy::default(),
         tenants: vec![],
+        dnssec: Default::default(),
     }
 }
 

@@ -2,22 +2,14 @@
 //! resolving through it with the DS kavling-dns printed as its trust anchor, and ldns's
 //! `ldns-verify-zone` over the zone as transferred.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kavling_e2e::unique;
+use kavling_e2e::validator::{Killed, kdig, unbound, verdict};
 
 const T: Duration = Duration::from_secs(30);
-
-/// A server process started by a test: killed when the handle drops.
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A zone with each shape a validator must be able to prove: an apex, a CNAME, a wildcard,
 /// an empty non-terminal, an insecure delegation with glue, a dangling alias.
@@ -113,53 +105,6 @@ impl Drop for Signed {
     }
 }
 
-fn kdig(port: u16, args: &[&str]) -> String {
-    let out = Command::new("kdig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "+time=2", "+retry=1"])
-        .args(args)
-        .output()
-        .expect("kdig");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Unbound as a validating resolver for kota.go.id: sent to kavling-dns, trusting `anchor`.
-fn unbound(dir: &Path, port: u16, upstream: u16, anchor: &str) -> anyhow::Result<Killed> {
-    std::fs::write(dir.join("anchor.txt"), format!("{anchor}\n"))?;
-    let conf = format!(
-        "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"{d}/unbound.log\"\n  verbosity: 1\n  val-log-level: 2\n  do-not-query-localhost: no\n  trust-anchor-file: \"{d}/anchor.txt\"\n  module-config: \"validator iterator\"\n  qname-minimisation: no\nstub-zone:\n  name: \"kota.go.id\"\n  stub-addr: 127.0.0.1@{upstream}\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("unbound.conf"), conf)?;
-    let child = Killed(
-        Command::new("unbound")
-            .args(["-c", &dir.join("unbound.conf").to_string_lossy()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let started = Instant::now();
-    while !kdig(port, &["kota.go.id", "SOA"]).contains("status:") {
-        anyhow::ensure!(started.elapsed() < T, "unbound not answering");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(child)
-}
-
-/// `NOERROR ad` / `NXDOMAIN -` / `SERVFAIL -`: the status and whether Unbound set AD.
-fn verdict(port: u16, name: &str, t: &str) -> String {
-    let out = kdig(port, &["+dnssec", name, t]);
-    let status = out
-        .lines()
-        .find_map(|l| l.split("status: ").nth(1))
-        .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
-        .unwrap_or_else(|| "no answer".into());
-    let ad = out
-        .lines()
-        .find(|l| l.starts_with(";; Flags:"))
-        .is_some_and(|l| l.split_whitespace().any(|f| f == "ad" || f == "ad;"));
-    format!("{status} {}", if ad { "ad" } else { "-" })
-}
-
 /// Every kind of answer from a zone kavling-dns signed validates in Unbound (AD set) —
 /// positive, through a CNAME, a wildcard expansion, NXDOMAIN, NODATA at a name, at an empty
 /// non-terminal, at a wildcard, the DS absence at an insecure delegation — with the DS the
@@ -168,7 +113,7 @@ fn verdict(port: u16, name: &str, t: &str) -> String {
 fn every_answer_validates(algorithm: &str, slot: u16) -> anyhow::Result<()> {
     let zone = Signed::start(algorithm, slot)?;
     let ds = zone.ds().expect("a DS was logged");
-    let resolver = unbound(&zone.dir, zone.port + 2, zone.port, &ds)?;
+    let resolver = unbound(&zone.dir, zone.port + 2, "kota.go.id", zone.port, &ds)?;
     let port = zone.port + 2;
     for (name, t, want) in [
         ("kota.go.id", "A", "NOERROR ad"),
@@ -194,7 +139,7 @@ fn every_answer_validates(algorithm: &str, slot: u16) -> anyhow::Result<()> {
     let other = Signed::start(algorithm, slot + 1)?;
     let wrong = other.ds().expect("a DS was logged");
     assert_ne!(wrong, ds);
-    let _bogus = unbound(&zone.dir, zone.port + 3, zone.port, &wrong)?;
+    let _bogus = unbound(&zone.dir, zone.port + 3, "kota.go.id", zone.port, &wrong)?;
     assert_eq!(
         verdict(zone.port + 3, "kota.go.id", "A"),
         "SERVFAIL -",
@@ -269,5 +214,162 @@ fn the_transferred_signed_zone_verifies_with_ldns() -> anyhow::Result<()> {
     std::fs::write(&file, broken)?;
     let out = Command::new("ldns-verify-zone").arg(&file).output()?;
     assert!(!out.status.success(), "a broken signature verified");
+    Ok(())
+}
+
+/// Issue #22, DNSSEC from the API: a Zone with `dnssec.enabled` gets a key the operator makes
+/// (a Secret in kavling-tsig, owned by the Zone, unreadable by a tenant); its status shows the
+/// DS; Unbound trusting only that DS validates the zone's answers, a record added afterwards
+/// included. A Secret planted under the key's name beforehand is not adopted: that zone
+/// reports KeyRefused and is served unsigned.
+#[tokio::test]
+async fn a_zone_signed_from_the_api_validates_with_the_ds_its_status_shows() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kavling::api::*;
+    use kavling_e2e::{Stack, wait_for};
+    use kube::Api;
+    use kube::api::PostParams;
+
+    let stack = Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let dns_port: u16 = stack
+        .get("KAVLING_DNS_ADDR")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()?;
+    let zone = format!("{}.go.id", unique("signed"));
+    let mut spec = kavling_e2e::zone_spec(&zone);
+    spec.dnssec = Dnssec {
+        enabled: true,
+        algorithm: DnssecAlgorithm::EcdsaP256Sha256,
+    };
+    let zones: Api<Zone> = Api::all(admin.clone());
+    zones
+        .create(&PostParams::default(), &Zone::new(&zone, spec.clone()))
+        .await?;
+    let records: Api<DnsRecord> = Api::all(stack.client_as("kavling-restore").await?);
+    let record = |label: &str, value: &str| {
+        DnsRecord::new(
+            &record_object_name(&format!("{label}.{zone}"), RecordType::A),
+            DnsRecordSpec {
+                zone: zone.clone(),
+                name: format!("{label}.{zone}"),
+                type_: RecordType::A,
+                ttl: Some(60),
+                values: vec![value.into()],
+            },
+        )
+    };
+    records
+        .create(&PostParams::default(), &record("portal", "10.7.0.1"))
+        .await?;
+    let status = wait_for("the zone's DS in its status", T, || async {
+        Ok(zones.get(&zone).await?.status.and_then(|s| s.dnssec))
+    })
+    .await?;
+    assert!(
+        status
+            .ds
+            .starts_with(&format!("{zone}. IN DS {} 13 2 ", status.key_tag))
+    );
+    // the key is where the status says, and a tenant cannot read it
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kavling-tsig");
+    let secret = secrets.get(&status.secret).await?;
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .is_some_and(|o| o[0].kind == "Zone")
+    );
+    let rina: Api<Secret> = Api::namespaced(stack.client_as("rina").await?, "kavling-tsig");
+    let denied = rina
+        .get(&status.secret)
+        .await
+        .expect_err("rina reads a DNSSEC key");
+    assert_eq!(kavling_e2e::api_code(&denied), Some(403));
+
+    // served signed: the DNSKEY kavling-dns gives is the one whose DS the status shows
+    wait_for("DNSKEY served", T, || async {
+        Ok(kdig(dns_port, &["+short", &zone, "DNSKEY"])
+            .contains("257 3 13")
+            .then_some(()))
+    })
+    .await?;
+    let dir = std::env::temp_dir().join(unique("unbound-api"));
+    std::fs::create_dir_all(&dir)?;
+    let resolver_port = dns_port + 16;
+    let _unbound = unbound(&dir, resolver_port, &zone, dns_port, &status.ds)?;
+    assert_eq!(
+        verdict(resolver_port, &format!("portal.{zone}"), "A"),
+        "NOERROR ad"
+    );
+    assert_eq!(
+        verdict(resolver_port, &format!("nx.{zone}"), "A"),
+        "NXDOMAIN ad"
+    );
+    assert_eq!(verdict(resolver_port, &zone, "TXT"), "NOERROR ad");
+    // a record added now is signed too
+    records
+        .create(&PostParams::default(), &record("baru", "10.7.0.2"))
+        .await?;
+    let baru = format!("baru.{zone}");
+    wait_for("the new record served", T, || async {
+        Ok(kdig(dns_port, &["+short", &baru, "A"])
+            .contains("10.7.0.2")
+            .then_some(()))
+    })
+    .await?;
+    wait_for("the new record validates", T, || async {
+        Ok((verdict(resolver_port, &baru, "A") == "NOERROR ad").then_some(()))
+    })
+    .await?;
+
+    // never adopted by name: a Secret planted under the next zone's key name
+    let planted_zone = format!("{}.go.id", unique("planted"));
+    let der = kavling::dns::dnssec::SigningKey::generate(
+        kavling::dns::dnssec::Algorithm::EcdsaP256Sha256,
+    )
+    .map_err(anyhow::Error::msg)?;
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {
+                    "name": format!("dnssec.{planted_zone}"),
+                    "labels": {"kavling.go.id/dnssec-key": "true"},
+                    "annotations": {"kavling.go.id/zone": planted_zone}
+                },
+                "data": {"private.pk8": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)}
+            }))?,
+        )
+        .await?;
+    let mut spec = kavling_e2e::zone_spec(&planted_zone);
+    spec.dnssec.enabled = true;
+    zones
+        .create(&PostParams::default(), &Zone::new(&planted_zone, spec))
+        .await?;
+    let refused = wait_for("the planted key refused", T, || async {
+        let z = zones.get(&planted_zone).await?;
+        Ok(z.status.and_then(|s| {
+            s.conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready" && c.reason == "KeyRefused")
+        }))
+    })
+    .await?;
+    assert!(
+        refused.message.contains("not made for this Zone"),
+        "{}",
+        refused.message
+    );
+    assert!(
+        kdig(dns_port, &["+short", &planted_zone, "DNSKEY"])
+            .trim()
+            .is_empty(),
+        "a zone whose key was planted is signed with it"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

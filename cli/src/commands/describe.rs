@@ -174,6 +174,24 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
             println!("Nameservers:  {}", z.spec.nameservers.join(", "));
             println!("Records:      {}", st.records);
             println!("Reserved:     {}", z.spec.policy.reserved_labels.join(", "));
+            match (&z.spec.dnssec.enabled, &st.dnssec) {
+                (false, _) => println!("DNSSEC:       off"),
+                (true, None) => println!("DNSSEC:       on, no key yet (see the conditions)"),
+                (true, Some(k)) => {
+                    println!(
+                        "DNSSEC:       signed, key {} ({}, NSEC3)",
+                        k.key_tag, k.algorithm
+                    );
+                    println!("DS:           {}", k.ds);
+                    println!(
+                        "              For the parent zone: send this DS record to its registry \
+                         (PANDI for go.id and desa.id) with the request letter. / Kirim rekaman \
+                         DS ini ke pengelola zona induk (PANDI untuk go.id dan desa.id) bersama \
+                         surat permohonan."
+                    );
+                    println!("DNSKEY:       {}", k.dnskey);
+                }
+            }
             print_conditions(&st.conditions);
         }
         Kind::Buckets => {

@@ -34,5 +34,6 @@ pub use tenant::{
     home_namespace, tenant_of_namespace,
 };
 pub use zone::{
-    NamingPolicy, Soa, SuspensionMode, SuspensionPolicy, Transfer, Zone, ZoneSpec, ZoneStatus,
+    Dnssec, DnssecAlgorithm, DnssecStatus, NamingPolicy, Soa, SuspensionMode, SuspensionPolicy,
+    Transfer, Zone, ZoneSpec, ZoneStatus,
 };

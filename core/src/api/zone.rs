@@ -20,6 +20,7 @@ use super::common::Condition;
     printcolumn = r#"{"name":"Serial","type":"integer","jsonPath":".status.serial"}"#,
     printcolumn = r#"{"name":"Records","type":"integer","jsonPath":".status.records"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Key","type":"integer","jsonPath":".status.dnssec.keyTag","priority":1}"#,
     printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.metadata.name.size() <= 253 && self.metadata.name.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.)+[a-z]{2,63}$')").message("metadata.name: a Zone is named by its domain, e.g. bukittinggikota.go.id (lowercase labels separated by dots)")
@@ -47,6 +48,61 @@ pub struct ZoneSpec {
     #[serde(default)]
     #[schemars(length(max = 256), inner(length(max = 56)))]
     pub tenants: Vec<String>,
+    /// DNSSEC signing (off by default). Once on, the operator makes the zone's key and shows
+    /// the DS record to register with the parent zone (`kavling describe zone`); until the
+    /// parent has it, resolvers treat the zone as unsigned.
+    #[serde(default, skip_serializing_if = "Dnssec::is_off")]
+    pub dnssec: Dnssec,
+}
+
+/// DNSSEC for a zone: signed by kavling-dns with a key the operator keeps in a Secret of the
+/// keys namespace (never readable by tenants); denial of existence by NSEC3 (RFC 9276).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Dnssec {
+    /// Sign the zone.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The key's algorithm, chosen when the key is made: ECDSAP256SHA256 (13, accepted by
+    /// every registry and validator) or ED25519 (15). Changing it later does not change a
+    /// key that exists (an algorithm rollover is not automatic).
+    #[serde(default)]
+    pub algorithm: DnssecAlgorithm,
+}
+
+impl Dnssec {
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum DnssecAlgorithm {
+    #[default]
+    #[serde(rename = "ECDSAP256SHA256")]
+    EcdsaP256Sha256,
+    #[serde(rename = "ED25519")]
+    Ed25519,
+}
+
+/// The zone's signing key as the parent and resolvers need it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnssecStatus {
+    /// The key's tag (RFC 4034 Appendix B).
+    pub key_tag: u16,
+    /// The key's algorithm mnemonic.
+    pub algorithm: String,
+    /// The DS record for the parent zone, `<zone>. IN DS <tag> <alg> 2 <SHA-256>`: what the
+    /// Dinas sends to the registry (PANDI for go.id / desa.id) by letter.
+    pub ds: String,
+    /// The public key as a DNSKEY record (a trust anchor for a resolver that cannot wait for
+    /// the parent).
+    pub dnskey: String,
+    /// The Secret (in the keys namespace) holding the private key.
+    pub secret: String,
 }
 
 fn default_ttl() -> u32 {
@@ -226,6 +282,9 @@ pub struct ZoneStatus {
     /// describe`), each with a reason and a message.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The signing key, while `spec.dnssec.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<DnssecStatus>,
     /// The `metadata.generation` the status was computed from: older than the object's means
     /// the operator has not seen the latest change yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]

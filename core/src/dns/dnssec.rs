@@ -21,6 +21,20 @@ use sha2::{Digest as _, Sha256};
 use super::wire::{CLASS_IN, TYPE_DS, TYPE_NS, TYPE_SOA};
 use super::zone::{Node, RRset, Snapshot};
 
+/// The label on a zone's signing-key Secret in the keys namespace (kavling-dns watches these).
+pub const KEY_LABEL: &str = "kavling.go.id/dnssec-key";
+/// The annotation naming the zone a signing-key Secret belongs to.
+pub const ZONE_ANNOTATION: &str = "kavling.go.id/zone";
+/// The Secret's data key holding the PKCS#8 private key.
+pub const KEY_DATA: &str = "private.pk8";
+
+/// The name of a zone's signing-key Secret: `dnssec.<zone>` (zones are cluster-wide and named
+/// by their domain, so one Secret name per zone; `None` if it would exceed 253 characters).
+pub fn secret_name(zone: &str) -> Option<String> {
+    let name = format!("dnssec.{zone}");
+    (name.len() <= 253).then_some(name)
+}
+
 pub const TYPE_RRSIG: u16 = 46;
 pub const TYPE_DNSKEY: u16 = 48;
 pub const TYPE_NSEC3: u16 = 50;
@@ -385,6 +399,20 @@ impl SignatureCache {
 
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+
+    /// Whether signing at `now` would replace some signature (one is within [`REFRESH`] of
+    /// expiring): the zone's content then changes although its records did not, and a new
+    /// serial must tell the secondaries.
+    pub fn refresh_due(&self, now: u64) -> bool {
+        let now = now as u32;
+        self.held
+            .values()
+            .any(|(_, exp)| exp.wrapping_sub(now) as i32 <= REFRESH as i32)
     }
 }
 

@@ -26,6 +26,7 @@ fn spec() -> ZoneSpec {
         transfer: Transfer::default(),
         policy: NamingPolicy::default(),
         tenants: vec![],
+        dnssec: Default::default(),
     }
 }
 

@@ -479,6 +479,7 @@ pub fn zone_spec(file: &MasterFile) -> ZoneSpec {
         transfer: Transfer::default(),
         policy: NamingPolicy::default(),
         tenants: vec![],
+        dnssec: Default::default(),
     }
 }
 

@@ -400,6 +400,7 @@ mod tests {
                 ..Default::default()
             },
             tenants: vec![],
+            dnssec: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod subdomain;
 pub mod tenant;
 pub mod website;
 pub mod zone;
+pub mod zone_key;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -98,6 +99,9 @@ pub struct Settings {
     /// The longest wait between two asks for a certificate's renewal window (ARI): the CA's
     /// Retry-After is honoured below it.
     pub ari_poll_max: std::time::Duration,
+    /// Where the DNS keys live (TSIG keys, and the DNSSEC keys the operator makes): a namespace
+    /// only kavling-dns and the operator read.
+    pub keys_namespace: String,
 }
 
 /// The local Pusat Data's registry prefix (dev/node/node.sh); production names its own.
@@ -109,6 +113,7 @@ impl Default for Settings {
             namespace: "kavling-system".into(),
             dns: Default::default(),
             default_issuer: "pusat-data".into(),
+            keys_namespace: "kavling-tsig".into(),
             ingress_namespace: "ingress-nginx".into(),
             ingress_class: "nginx".into(),
             ingress_addresses: vec![],

@@ -737,6 +737,7 @@ mod tests {
                 ..Default::default()
             },
             tenants: vec![],
+            dnssec: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use kube::{Api, ResourceExt};
 use super::record_index::RecordIndex;
 use super::shared::SharedWatch;
 use super::status::{self, reasons, types};
+use super::zone_key::KeyState;
 use super::{Context, Result, SAFETY_REQUEUE};
 use crate::api::{DnsRecord, Zone, ZoneStatus};
 use std::future::Future;
@@ -54,16 +55,41 @@ async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
         st.records_digest = Some(d);
     }
     st.records = count as u32;
-    status::set(
-        &mut st.conditions,
-        status::condition(
+    // a signed zone: its key (made once), and the DS for the parent
+    let mut refused = None;
+    st.dnssec = None;
+    if zone.spec.dnssec.enabled {
+        match super::zone_key::ensure(&zc.ctx, &zone).await? {
+            KeyState::Ready(k) => st.dnssec = Some(k),
+            KeyState::Refused(why) => refused = Some(why),
+        }
+    }
+    let ready = match &refused {
+        Some(why) => status::condition(
+            types::READY,
+            false,
+            reasons::KEY_REFUSED,
+            format!(
+                "serial {} with {} RRsets, not signed: {why}",
+                st.serial, st.records
+            ),
+            zone.metadata.generation,
+        ),
+        None => status::condition(
             types::READY,
             true,
             reasons::SERIAL_PUBLISHED,
-            format!("serial {} with {} RRsets", st.serial, st.records),
+            match &st.dnssec {
+                Some(k) => format!(
+                    "serial {} with {} RRsets, signed with key {} (register the DS with the parent: kavling describe zone {name})",
+                    st.serial, st.records, k.key_tag
+                ),
+                None => format!("serial {} with {} RRsets", st.serial, st.records),
+            },
             zone.metadata.generation,
         ),
-    );
+    };
+    status::set(&mut st.conditions, ready);
     st.observed_generation = zone.metadata.generation;
 
     // report
