@@ -11,7 +11,10 @@
 # Signed (DNSSEC, ECDSA P-256, NSEC3 with no extra iterations and no salt; every query with
 # the DO bit): Kavling signs the file itself (--dnssec-key), Knot signs it itself (automatic
 # signing, one CSK), NSD serves the file signed beforehand by ldns-signzone (its signing time
-# is printed apart; NSD's load time is then only its load).
+# is printed apart; NSD's load time is then only its load). Then the signing cost alone:
+# Kavling's first signing and its re-signing after one change, against ldns-signzone.
+# Unsigned mode also runs a TCP load (bench/tcp_load.py): idle and slow clients held open while
+# new clients arrive — how many new clients each server still answers.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N="${1:-100000}"; DURATION="${2:-10}"; RATE="${RATE:-20000}"; MODES="${MODES:-unsigned signed}"
@@ -65,7 +68,7 @@ cpu_ticks() { # total user+system ticks of every process in the cpuset
 rss_kib() { local t=0 p; for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
 
-declare -A QPS CPUQ LAT RSS LOAD
+declare -A QPS CPUQ LAT RSS LOAD TCP
 DO=()  # dnsperf's DO bit, in the signed mode
 run_server() { # NAME PORT CMD...
   local name=$1 port=$2; shift 2
@@ -90,6 +93,11 @@ run_server() { # NAME PORT CMD...
     out=$(taskset -c 1 dnsperf "${DO[@]}" -s 127.0.0.1 -p "$port" -d "$W/$file.txt" -l 5 -Q "$RATE" 2>&1)
     LAT[$name/$file]=$(echo "$out" | awk '/Average Latency/ {printf "%.1f", $4 * 1e6}')
   done
+  if [ ${#DO[@]} -eq 0 ]; then
+    # TCP under load: 2,000 idle connections and 300 clients asking every 5 s held open while
+    # a new client arrives every 100 ms (bench/tcp_load.py)
+    TCP[$name]=$(taskset -c 1 python3 "$REPO/bench/tcp_load.py" "$port" "h1.$ZONE" 2000 300 10)
+  fi
   for p in $(cat "$CPUSET/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   sleep 1
 }
@@ -189,6 +197,14 @@ report() { # MODE SUFFIX
     done
   done
   [ "$m" = signed ] && printf '(load s: Kavling and Knot load and sign; NSD loads a file ldns-signzone signed in %.2f s)\n' "$LDNS_SIGN"
+  if [ "$m" = unsigned ]; then
+    printf '\nTCP under load: 2,000 idle connections + 300 clients asking every 5 s, a new client every 100 ms for 10 s\n'
+    printf '%-8s %22s %10s %10s %14s\n' server "new clients answered" "p50 ms" "p99 ms" "idle opened"
+    for s in kavling nsd knot; do
+      read -r ok all p50 p99 idle <<<"${TCP[$s]}"
+      printf '%-8s %22s %10s %10s %14s\n' "$s" "$ok/$all" "$p50" "$p99" "$idle"
+    done
+  fi
   printf '\nKavling / peer, %s (lower is better for CPU, RSS, latency; higher for q/s)\n' "$m"
   for peer in nsd knot; do
     for f in mixed positive; do
@@ -201,3 +217,8 @@ report() { # MODE SUFFIX
 
 for m in $MODES; do run_all "$m"; done
 for m in $MODES; do report "$m" "$([ "$m" = signed ] && echo -signed || true)"; done
+if [[ " $MODES " == *" signed "* ]]; then
+  # what signing costs at this size, and what one change costs (signatures reused)
+  echo
+  cargo run --release --quiet -p kavling-core --example dnssec_sign -- "$N"
+fi

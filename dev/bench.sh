@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against a fresh local Pusat Data, with the operator and DNS server built in
 # release mode so the figures are not those of a debug build.
-#   dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|dnssec-sign|zone-fill|at-size|audit|chaos|all] [N]
+#   dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|audit|chaos|all] [N]
 # (The DNS query-path benchmark against NSD and Knot is bench/dns.sh; it needs no stack.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +26,6 @@ case "$what" in
   hosting) "$REL/approve-to-ready" hosting "$@" ;;
   hosting-https) "$REL/hosting-https" "$@" ;;
   dns-change) "$REL/dns-change" "$@" ;;
-  dnssec-sign) "$REL/dnssec-sign" "$@" ;;
   zone-fill) "$REL/zone-fill" "$@" ;;
   # approvals made *at* size: a zone of N records first, then M subdomain requests
   at-size) "$REL/zone-fill" "${1:-20000}"; echo; "$REL/approve-to-ready" subdomain "${2:-200}" 10 ;;
@@ -34,5 +33,5 @@ case "$what" in
   chaos) KAVLING_BIN_DIR="$REL" "$REL/chaos" "$@" ;;
   audit) "$REL/audit" cluster "${1:-100}"; echo; "$REL/audit" repo "${2:-10000}"; echo; "$REL/audit" layout "${3:-4000}" ;;
   all) "$REL/approve-to-ready" subdomain 100 10; echo; "$REL/approve-to-ready" storage 100 10; echo; "$REL/approve-to-ready" tls 50 10; echo; "$REL/approve-to-ready" hosting 100 10; echo; "$REL/dns-change" 1000; echo; "$REL/audit" cluster 100; echo; "$REL/audit" repo 10000 ;;
-  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|dnssec-sign|zone-fill|at-size|audit|chaos|all] [N]" >&2; exit 2 ;;
+  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|audit|chaos|all] [N]" >&2; exit 2 ;;
 esac

@@ -240,9 +240,14 @@ async fn transfer(
         stats.count(252, RCODE_REFUSED);
         return write_frame(stream, out).await;
     }
-    stats.count(252, 0);
+    let ixfr = be16(msg, question_end(msg).saturating_sub(4)) == Some(wire::TYPE_IXFR);
+    stats.count(if ixfr { wire::TYPE_IXFR } else { 252 }, 0);
     stats.transfers.fetch_add(1, Ordering::Relaxed);
-    let mut messages = axfr_messages(msg, zone);
+    let mut messages = if ixfr {
+        ixfr_messages(msg, zone)
+    } else {
+        axfr_messages(msg, zone)
+    };
     if let Some((key, mac)) = &signer {
         signed::sign_stream(&mut messages, key, mac, now);
     }
@@ -277,20 +282,71 @@ fn refuse(q: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&q[12..question_end(q)]);
 }
 
+fn be16(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
+}
+
+/// Where the name at `i` ends (compressed or not).
+fn skip_name(q: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let l = *q.get(i)?;
+        if l & 0xC0 == 0xC0 {
+            return Some(i + 2);
+        }
+        i += 1 + l as usize;
+        if l == 0 {
+            return Some(i);
+        }
+    }
+}
+
+/// The serial of the SOA an IXFR request carries in its authority section: the version the
+/// client has (RFC 1995 §3).
+fn ixfr_client_serial(q: &[u8]) -> Option<u32> {
+    if be16(q, 8)? == 0 {
+        return None;
+    }
+    let owner_end = skip_name(q, question_end(q))?;
+    if be16(q, owner_end)? != wire::TYPE_SOA {
+        return None;
+    }
+    let rdata = owner_end + 10;
+    let serial_at = skip_name(q, skip_name(q, rdata)?)?;
+    Some(u32::from_be_bytes(
+        q.get(serial_at..serial_at + 4)?.try_into().ok()?,
+    ))
+}
+
+/// The IXFR answer (RFC 1995 §4): the current SOA alone when the client is current; else the
+/// changes since the client's serial — for each, the old SOA, what was removed, the new SOA,
+/// what was added — between two copies of the current SOA; or, when the journal does not go
+/// back that far (or the request has no SOA), the whole zone as AXFR sends it.
+pub fn ixfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
+    let Some(client) = ixfr_client_serial(q) else {
+        return axfr_messages(q, zone);
+    };
+    let soa = soa_tail(zone).map(<[u8]>::to_vec).unwrap_or_default();
+    let current = [&zone.apex[..], &soa].concat();
+    if client == zone.serial {
+        return pack(q, vec![current]);
+    }
+    let Some(chain) = kavling_core::dns::journal::since(zone, client) else {
+        return axfr_messages(q, zone);
+    };
+    let mut rrs = vec![current.clone()];
+    for d in chain {
+        rrs.push([&zone.apex[..], &d.old_soa].concat());
+        rrs.extend(d.removed.iter().map(|r| r.to_vec()));
+        rrs.push([&zone.apex[..], &d.new_soa].concat());
+        rrs.extend(d.added.iter().map(|r| r.to_vec()));
+    }
+    rrs.push(current);
+    pack(q, rrs)
+}
+
 /// The AXFR answer as a sequence of messages: SOA, every RRset, SOA (RFC 5936), packed into
 /// messages of at most ~16 KiB.
 pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
-    const LIMIT: usize = 16 * 1024;
-    let qend = question_end(q);
-    let start = |an: u16| {
-        let mut m = Vec::with_capacity(LIMIT + 512);
-        m.extend_from_slice(&q[0..2]);
-        m.extend_from_slice(&[0x84, 0, 0, 1]);
-        m.extend_from_slice(&an.to_be_bytes());
-        m.extend_from_slice(&[0, 0, 0, 0]);
-        m.extend_from_slice(&q[12..qend]);
-        m
-    };
     let soa = soa_tail(zone).map(<[u8]>::to_vec).unwrap_or_default();
     let mut rrs: Vec<Vec<u8>> = vec![[&zone.apex[..], &soa].concat()];
     let mut names: Vec<&Box<[u8]>> = zone.nodes.keys().collect();
@@ -315,6 +371,22 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
         }
     }
     rrs.push([&zone.apex[..], &soa].concat());
+    pack(q, rrs)
+}
+
+/// Records packed into answer messages of at most ~16 KiB each, every one echoing the question.
+fn pack(q: &[u8], rrs: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    const LIMIT: usize = 16 * 1024;
+    let qend = question_end(q);
+    let start = |an: u16| {
+        let mut m = Vec::with_capacity(LIMIT + 512);
+        m.extend_from_slice(&q[0..2]);
+        m.extend_from_slice(&[0x84, 0, 0, 1]);
+        m.extend_from_slice(&an.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        m.extend_from_slice(&q[12..qend]);
+        m
+    };
     let mut msgs = Vec::new();
     let mut cur = start(0);
     let mut count: u16 = 0;

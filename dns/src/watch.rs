@@ -587,8 +587,14 @@ pub async fn run(
             };
             let apex = apex.into_boxed_slice();
             match snap {
-                Some(s) => {
+                Some(mut s) => {
                     let serial_changed = old.zones.get(&apex).is_none_or(|o| o.serial != s.serial);
+                    // IXFR: only zones secondaries may transfer keep a journal
+                    if let Some(o) = old.zones.get(&apex)
+                        && !s.transfer_allow.is_empty()
+                    {
+                        s.journal = kavling_core::dns::journal::extend(o, &s);
+                    }
                     let s = Arc::new(s);
                     if serial_changed && !s.notify.is_empty() {
                         to_notify.push(s.clone());

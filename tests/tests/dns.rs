@@ -36,6 +36,14 @@ fn dig(stack: &Stack, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The serial kavling-dns serves for `zone`.
+fn soa_serial(stack: &Stack, zone: &str) -> u32 {
+    short(stack, zone, "SOA")
+        .first()
+        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn short(stack: &Stack, name: &str, t: &str) -> Vec<String> {
     let mut v: Vec<String> = dig(stack, &["+short", name, t])
         .lines()
@@ -612,7 +620,9 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
             std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default()
         )
     })?;
-    // a change: the serial goes up, Kavling sends NOTIFY, Knot transfers again
+    // a change: the serial goes up, Kavling sends NOTIFY, Knot transfers again — the change
+    // alone (IXFR), from the journal
+    let serial_before = soa_serial(&stack, &zone);
     records
         .create(
             &PostParams::default(),
@@ -635,6 +645,70 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
     assert!(
         log.to_lowercase().contains("notify, incoming"),
         "Knot logged the incoming NOTIFY: {log}"
+    );
+    assert!(
+        log.contains("IXFR, incoming")
+            && log
+                .lines()
+                .any(|l| l.contains("IXFR, incoming") && l.contains("finished")),
+        "Knot took the change by IXFR: {log}"
+    );
+    // an IXFR from the serial before: current SOA, old SOA (nothing removed), new SOA, the new
+    // record, current SOA (RFC 1995 §4)
+    let ixfr = Command::new("kdig")
+        .args(["@127.0.0.1", "-p", &dns_port(&stack), "+tcp"])
+        .args([&format!("IXFR={serial_before}"), &zone])
+        .output()?;
+    let ixfr = String::from_utf8_lossy(&ixfr.stdout);
+    let lines: Vec<Vec<&str>> = ixfr
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let soas: Vec<&str> = lines
+        .iter()
+        .filter(|f| f.get(3) == Some(&"SOA"))
+        .map(|f| f[6])
+        .collect();
+    let now = soa_serial(&stack, &zone).to_string();
+    assert_eq!(
+        soas,
+        [
+            now.as_str(),
+            &serial_before.to_string(),
+            now.as_str(),
+            now.as_str()
+        ],
+        "{ixfr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|f| f[0] == format!("baru.{zone}.") && f.get(4) == Some(&"10.8.0.2")),
+        "{ixfr}"
+    );
+    assert_eq!(lines.len(), 5, "only the change is sent: {ixfr}");
+    // a removal reaches Knot the same way
+    records
+        .delete(
+            &record_object_name(&format!("awal.{zone}"), RecordType::A),
+            &DeleteParams::default(),
+        )
+        .await?;
+    wait_for("Knot drops the removed record", T, || async {
+        Ok(kdig(format!("awal.{zone}")).is_empty().then_some(()))
+    })
+    .await?;
+    let log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
+    let finished = |kind: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("{kind}, incoming")) && l.contains("finished"))
+            .count()
+    };
+    assert_eq!(
+        (finished("AXFR"), finished("IXFR")),
+        (1, 2),
+        "one full transfer, then the two changes incrementally: {log}"
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

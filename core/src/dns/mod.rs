@@ -3,10 +3,11 @@
 //! watches live in the `kavling-dns` crate.
 //!
 //! Layers: [`wire`] (encoding), [`zone`] (snapshot building), [`zonefile`] (master files),
-//! [`answer`] (the query path), [`tsig`] (signed transfers), [`dnssec`] (signed zones).
+//! [`answer`] (the query path), [`tsig`] (signed transfers), [`dnssec`] (signed zones), [`journal`] (IXFR).
 
 pub mod answer;
 pub mod dnssec;
+pub mod journal;
 pub mod tsig;
 pub mod wire;
 pub mod zone;

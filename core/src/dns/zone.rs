@@ -106,6 +106,9 @@ pub struct Snapshot {
     pub negative_soa_sigs: Vec<Box<[u8]>>,
     /// The NSEC3 chain of a signed zone ([`super::dnssec::sign`]); `None`: unsigned.
     pub nsec3: Option<super::dnssec::Nsec3Chain>,
+    /// The changes that led to this snapshot, for IXFR ([`super::journal`]); empty until the
+    /// DNS server extends it from the snapshot this one replaces.
+    pub journal: Vec<std::sync::Arc<super::journal::Diff>>,
     /// Who may transfer: addresses (as /32 or /128) and ranges.
     pub transfer_allow: Vec<crate::rules::naming::Cidr>,
     /// TSIG keys (lowercase wire names) one of which must sign a transfer request, as well as
@@ -250,6 +253,7 @@ pub fn build(
         negative_soa_tail: neg.tails[0].clone(),
         negative_soa_sigs: Vec::new(),
         nsec3: None,
+        journal: Vec::new(),
         transfer_allow: spec
             .transfer
             .allow

@@ -3,13 +3,14 @@
 //! against ldns-signzone signing the same master file (ECDSA P-256, NSEC3 without extra
 //! iterations or salt) — a signer that signs the whole zone every time.
 //!
-//! Usage: dnssec-sign [N=100000]
+//! Usage: cargo run --release -p kavling-core --example dnssec_sign -- [N=100000]
+//! (bench/dns.sh runs it in its signed mode.)
 
 use std::process::Command;
 use std::time::Instant;
 
-use kavling::dns::dnssec::{self, Algorithm, SignatureCache, SigningKey};
-use kavling::dns::zonefile;
+use kavling_core::dns::dnssec::{self, Algorithm, SignatureCache, SigningKey};
+use kavling_core::dns::zonefile;
 
 fn zone_text(n: usize, changed: bool) -> String {
     // a change raises the serial too, as kavling-dns does: the SOA is signed again
