@@ -2,7 +2,6 @@
 //! Pure and allocation-free given a reused output buffer: no locks, no API calls, nothing that
 //! scans a zone (negative answers are one hash lookup).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dnssec::{Nsec3Chain, Nsec3Link};
@@ -15,7 +14,7 @@ use super::zone::{Node, RRset, Snapshot, glue};
 /// The zones served, by lowercase wire-format apex.
 #[derive(Default, Debug)]
 pub struct Catalog {
-    pub zones: HashMap<Box<[u8]>, Arc<Snapshot>>,
+    pub zones: super::zone::NameMap<Arc<Snapshot>>,
     /// Whether every zone is in (after the initial lists). Before that a name outside
     /// `zones` may be ours still: SERVFAIL ("ask again"), never REFUSED, which secondaries
     /// take as "not authoritative" and back off from for their whole retry interval.
