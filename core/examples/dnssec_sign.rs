@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         &SigningKey::generate(Algorithm::EcdsaP256Sha256).map_err(anyhow::Error::msg)?,
     )
     .map_err(anyhow::Error::msg)?;
+    let set = dnssec::KeySet::single(std::sync::Arc::new(key));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
@@ -48,13 +49,11 @@ fn main() -> anyhow::Result<()> {
     let build = t.elapsed();
     let mut cache = SignatureCache::default();
     let t = Instant::now();
-    let first = dnssec::sign(&mut snap, std::slice::from_ref(&key), now, &mut cache)
-        .map_err(anyhow::Error::msg)?;
+    let first = dnssec::sign(&mut snap, &set, now, &mut cache).map_err(anyhow::Error::msg)?;
     let sign_first = t.elapsed();
     let t = Instant::now();
     let mut snap = zonefile::load("bench.go.id", &after).map_err(anyhow::Error::msg)?;
-    let again = dnssec::sign(&mut snap, std::slice::from_ref(&key), now + 60, &mut cache)
-        .map_err(anyhow::Error::msg)?;
+    let again = dnssec::sign(&mut snap, &set, now + 60, &mut cache).map_err(anyhow::Error::msg)?;
     let rebuild = t.elapsed();
 
     // peer: ldns-signzone on the same file

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use kavling_core::dns::answer::Catalog;
-use kavling_core::dns::dnssec::{self, SignatureCache, SigningKey};
+use kavling_core::dns::dnssec::{self, KeySet, SignatureCache, SigningKey};
 use kavling_dns::server::{self, QTYPE_BUCKETS, Stats};
 use kavling_dns::tcp::{Limits, Sessions};
 use kavling_dns::watch::{self, Published};
@@ -98,7 +98,7 @@ struct FileZone {
     path: String,
     transfer_allow: Vec<kavling_core::rules::naming::Cidr>,
     transfer_keys: Vec<Box<[u8]>>,
-    key: Option<SigningKey>,
+    key: Option<Arc<SigningKey>>,
     cache: SignatureCache,
 }
 
@@ -117,8 +117,13 @@ impl FileZone {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
-            let stats = dnssec::sign(&mut snap, std::slice::from_ref(key), now, &mut self.cache)
-                .map_err(|e| anyhow::anyhow!("{}: cannot sign: {e}", self.domain))?;
+            let stats = dnssec::sign(
+                &mut snap,
+                &KeySet::single(key.clone()),
+                now,
+                &mut self.cache,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: cannot sign: {e}", self.domain))?;
             tracing::info!(
                 zone = %self.domain,
                 signed = stats.signed,
@@ -376,7 +381,10 @@ async fn main() -> anyhow::Result<()> {
         let doc = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
         let key = SigningKey::from_pkcs8(&doc)
             .map_err(|e| anyhow::anyhow!("--dnssec-key {domain}: {path}: {e}"))?;
-        signing_keys.insert(domain.trim_end_matches('.').to_ascii_lowercase(), key);
+        signing_keys.insert(
+            domain.trim_end_matches('.').to_ascii_lowercase(),
+            Arc::new(key),
+        );
     }
     let mut file_zones = Vec::new();
     for spec in &args.zone_files {

@@ -17,7 +17,7 @@ use crate::server;
 use k8s_openapi::api::core::v1::Secret;
 use kavling_core::api::{DnsRecord, Zone, ZoneSpec};
 use kavling_core::dns::answer::Catalog;
-use kavling_core::dns::dnssec::{self, SignatureCache, SigningKey};
+use kavling_core::dns::dnssec::{self, KeySet, Rollover, SignatureCache, SigningKey};
 use kavling_core::dns::tsig::Key;
 use kavling_core::dns::zone::{self, RecordData, Snapshot};
 
@@ -34,9 +34,12 @@ pub struct State {
     listing_records: Option<HashSet<String>>,
     /// zone → the serial last published and a digest of the content it was published with.
     published: HashMap<String, (u32, u64)>,
-    /// zone → its DNSSEC signing key (from the operator's Secret) and the uid of the Zone
-    /// object that Secret is owned by.
-    signing: HashMap<String, (Option<String>, Arc<SigningKey>)>,
+    /// zone → its DNSSEC keys (from the operator's Secret) and the uid of the Zone object that
+    /// Secret is owned by.
+    signing: HashMap<String, (Option<String>, Arc<ZoneKeys>)>,
+    /// zone → when it must be built again although nothing changed (a ZSK begins signing,
+    /// signatures need refreshing), Unix seconds.
+    due: HashMap<String, u64>,
     /// zone → the uid of its Zone object: a key is used only if owned by this very object.
     uids: HashMap<String, String>,
     /// zone → the signatures of its last signing, reused while fresh.
@@ -120,6 +123,7 @@ impl State {
     fn zone_gone(&mut self, name: &str) {
         self.published.remove(name);
         self.uids.remove(name);
+        self.due.remove(name);
         if self.zones.remove(name).is_some() {
             self.dirty.insert(name.to_string());
         }
@@ -155,8 +159,16 @@ impl State {
     }
 
     /// A zone's signing key arrived, changed or went: the zone is built again.
-    fn signing_key(&mut self, zone: &str, key: Option<(Option<String>, Arc<SigningKey>)>) {
-        let seen = |s: &Self| s.signing.get(zone).map(|(o, k)| (o.clone(), k.tag));
+    fn signing_key(&mut self, zone: &str, key: Option<(Option<String>, Arc<ZoneKeys>)>) {
+        let seen = |s: &Self| {
+            s.signing.get(zone).map(|(o, k)| {
+                (
+                    o.clone(),
+                    k.ksk.tag,
+                    k.zsks.iter().map(|z| z.0).collect::<Vec<_>>(),
+                )
+            })
+        };
         let before = seen(self);
         match key {
             Some(k) => self.signing.insert(zone.to_string(), k),
@@ -170,16 +182,16 @@ impl State {
     /// The key to sign `zone` with: its Secret's, if that Secret is owned by this very Zone
     /// object (a Secret planted under the name, or left by a deleted Zone of the same name,
     /// is never used — the operator reports it).
-    fn key_for(&self, zone: &str) -> Option<Arc<SigningKey>> {
+    fn key_for(&self, zone: &str) -> Option<Arc<ZoneKeys>> {
         let (owner, key) = self.signing.get(zone)?;
         (owner.is_some() && owner.as_ref() == self.uids.get(zone)).then(|| key.clone())
     }
 
-    /// Marks every signed zone for a rebuild: the daily pass that refreshes signatures nearing
-    /// expiry (those still fresh are reused).
-    fn resign_all(&mut self) {
-        for (zone, (spec, _)) in &self.zones {
-            if spec.dnssec.enabled {
+    /// Marks the signed zones whose time has come for a rebuild: a ZSK begins signing, or the
+    /// periodic pass that refreshes signatures nearing expiry (those still fresh are reused).
+    fn tick(&mut self, now: u64) {
+        for (zone, at) in &self.due {
+            if *at <= now {
                 self.dirty.insert(zone.clone());
             }
         }
@@ -189,10 +201,7 @@ impl State {
     /// enable DNSSEC and have their key.
     fn rebuild(&mut self) -> Vec<(String, Option<Snapshot>)> {
         let mut out = Vec::new();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let now = unix_now();
         for name in std::mem::take(&mut self.dirty) {
             let Some((spec, serial)) = self.zones.get(&name) else {
                 self.signatures.remove(&name);
@@ -204,11 +213,30 @@ impl State {
                 .get(&name)
                 .map(|m| m.values().cloned().collect())
                 .unwrap_or_default();
-            let key = self.key_for(&name).filter(|_| spec.dnssec.enabled);
-            if spec.dnssec.enabled && key.is_none() {
+            let keys = self.key_for(&name).filter(|_| spec.dnssec.enabled);
+            if spec.dnssec.enabled && keys.is_none() {
                 tracing::info!(zone = %name, "DNSSEC enabled; served unsigned until the operator's key arrives");
             }
-            let digest = content_digest(spec, &recs, key.as_ref().map(|k| k.tag));
+            let rollover = Rollover::new(
+                u64::from(spec.dnssec.zsk_lifetime_seconds),
+                spec.default_ttl,
+            );
+            let key = keys.as_ref().map(|k| k.at(&rollover, now));
+            self.due.remove(&name);
+            if let Some(k) = &keys {
+                let next = rollover
+                    .next_event(&k.created(), now)
+                    .unwrap_or(u64::MAX)
+                    .min(now + RESIGN_EVERY.as_secs());
+                self.due.insert(name.clone(), next);
+            }
+            let fingerprint = key.as_ref().map(|k| {
+                (
+                    k.keys.iter().map(|k| k.tag).collect::<Vec<_>>(),
+                    k.zone_signer,
+                )
+            });
+            let digest = content_digest(spec, &recs, fingerprint);
             let cache = self.signatures.entry(name.clone()).or_default();
             // signatures about to be replaced change the zone as much as a record does
             let resigning = key.is_some() && cache.refresh_due(now);
@@ -226,7 +254,7 @@ impl State {
                     }
                     if let Some(key) = &key {
                         let t = Instant::now();
-                        match dnssec::sign(&mut s, std::slice::from_ref(key), now, cache) {
+                        match dnssec::sign(&mut s, key, now, cache) {
                             Ok(stats) => tracing::debug!(
                                 zone = %name,
                                 signed = stats.signed,
@@ -257,7 +285,7 @@ impl State {
 
 /// A digest of what a zone serves apart from its serial: its spec and its records in a
 /// fixed order.
-fn content_digest(spec: &ZoneSpec, recs: &[RecordData], key: Option<u16>) -> u64 {
+fn content_digest(spec: &ZoneSpec, recs: &[RecordData], key: Option<(Vec<u16>, usize)>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!("{spec:?}").hash(&mut h);
@@ -305,8 +333,47 @@ enum Change {
     Record(Event<DnsRecord>),
     Key(Event<Secret>),
     SigningKey(Event<Secret>),
-    /// Time to refresh signatures that near expiry.
-    Resign,
+    /// A few seconds passed: rebuild the signed zones whose time has come ([`State::tick`]).
+    Tick,
+}
+
+/// A zone's DNSSEC keys as its Secret holds them: the key-signing key and the zone-signing
+/// keys by creation time (Unix seconds).
+pub struct ZoneKeys {
+    pub ksk: Arc<SigningKey>,
+    pub zsks: Vec<(u64, Arc<SigningKey>)>,
+}
+
+impl ZoneKeys {
+    fn created(&self) -> Vec<u64> {
+        self.zsks.iter().map(|z| z.0).collect()
+    }
+
+    /// The keys to sign with at `now`: the KSK first, every ZSK published, the active one
+    /// signing the zone (the KSK itself before any ZSK is active).
+    fn at(&self, rollover: &Rollover, now: u64) -> KeySet {
+        let active = rollover.active(&self.created(), now);
+        let mut keys = vec![self.ksk.clone()];
+        let mut zone_signer = 0;
+        for (c, k) in &self.zsks {
+            if Some(*c) == active {
+                zone_signer = keys.len();
+            }
+            keys.push(k.clone());
+        }
+        KeySet { keys, zone_signer }
+    }
+}
+
+/// How often the signed zones' schedules are looked at (a ZSK becoming active is served within
+/// this of its time).
+const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// How often signed zones are rebuilt to refresh their signatures (a signature has two weeks
@@ -322,7 +389,7 @@ pub struct SigningKeys {
     listing: Option<HashMap<String, Held>>,
 }
 
-type Held = (String, (Option<String>, Arc<SigningKey>));
+type Held = (String, (Option<String>, Arc<ZoneKeys>));
 
 impl SigningKeys {
     fn from_secret(s: &Secret) -> Option<Held> {
@@ -339,8 +406,32 @@ impl SigningKeys {
             .iter()
             .find(|o| o.kind == "Zone" && o.name == zone)
             .map(|o| o.uid.clone());
+        let mut zsks: Vec<(u64, Arc<SigningKey>)> = Vec::new();
+        for (k, v) in s.data.iter().flatten() {
+            let Some(created) = k
+                .strip_prefix(dnssec::ZSK_PREFIX)
+                .and_then(|r| r.strip_suffix(".pk8"))
+                .and_then(|c| c.parse().ok())
+            else {
+                continue;
+            };
+            match SigningKey::zone_signing_from_pkcs8(&v.0) {
+                Ok(z) => zsks.push((created, Arc::new(z))),
+                Err(e) => tracing::warn!(secret = %name, key = %k, "zone-signing key ignored: {e}"),
+            }
+        }
+        zsks.sort_by_key(|z| z.0);
         match SigningKey::from_pkcs8(&der.0) {
-            Ok(k) => Some((zone, (owner, Arc::new(k)))),
+            Ok(k) => Some((
+                zone,
+                (
+                    owner,
+                    Arc::new(ZoneKeys {
+                        ksk: Arc::new(k),
+                        zsks,
+                    }),
+                ),
+            )),
             Err(e) => {
                 tracing::warn!(secret = %name, "DNSSEC key ignored: {e}");
                 None
@@ -495,8 +586,8 @@ pub async fn run(
     .default_backoff()
     .map(|e| e.map(Change::SigningKey));
     let resign = futures::stream::unfold((), |()| async {
-        tokio::time::sleep(RESIGN_EVERY).await;
-        Some((Ok(Change::Resign), ()))
+        tokio::time::sleep(TICK).await;
+        Some((Ok(Change::Tick), ()))
     });
     let mut events = futures::stream::select_all([
         zones.boxed(),
@@ -525,7 +616,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
                 Ok(Change::Key(ev)) => keys_changed |= keys.event(ev),
                 Ok(Change::SigningKey(ev)) => signing_keys.event(ev, &mut state),
-                Ok(Change::Resign) => state.resign_all(),
+                Ok(Change::Tick) => state.tick(unix_now()),
                 Ok(Change::Zone(ev)) => match *ev {
                     Event::Apply(z) => state.zone(&z),
                     Event::InitApply(z) => state.zone_listed(&z),

@@ -243,6 +243,7 @@ async fn a_zone_signed_from_the_api_validates_with_the_ds_its_status_shows() -> 
     spec.dnssec = Dnssec {
         enabled: true,
         algorithm: DnssecAlgorithm::EcdsaP256Sha256,
+        ..Default::default()
     };
     let zones: Api<Zone> = Api::all(admin.clone());
     zones
@@ -370,6 +371,127 @@ async fn a_zone_signed_from_the_api_validates_with_the_ds_its_status_shows() -> 
             .is_empty(),
         "a zone whose key was planted is signed with it"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The key tag of the RRSIG kavling-dns serves over `name`'s A record (DO set).
+fn signer_of(port: u16, name: &str) -> Option<u16> {
+    kdig(port, &["+dnssec", "+norec", name, "A"])
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(3) == Some(&"RRSIG") && f.get(4) == Some(&"A"))
+        .and_then(|f| f.get(10)?.parse().ok())
+}
+
+/// Issue #22, automatic key rollover: with a two-minute zone-signing key lifetime, the zone is
+/// signed first by its key-signing key, then by a first ZSK, then by its successor, each
+/// published ahead and the retired one removed — while Unbound, trusting only the DS, validates
+/// every answer throughout (one query every 2 s for three minutes).
+#[tokio::test]
+async fn zone_signing_keys_roll_over_while_every_answer_keeps_validating() -> anyhow::Result<()> {
+    use kavling::api::*;
+    use kavling_e2e::{Stack, wait_for};
+    use kube::Api;
+    use kube::api::PostParams;
+
+    let stack = Stack::load()?;
+    let admin = stack.client_as("admin").await?;
+    let dns_port: u16 = stack
+        .get("KAVLING_DNS_ADDR")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()?;
+    let zone = format!("{}.go.id", unique("roll"));
+    let mut spec = kavling_e2e::zone_spec(&zone);
+    spec.default_ttl = 30;
+    spec.dnssec = Dnssec {
+        enabled: true,
+        zsk_lifetime_seconds: 120,
+        ..Default::default()
+    };
+    let zones: Api<Zone> = Api::all(admin.clone());
+    zones
+        .create(&PostParams::default(), &Zone::new(&zone, spec))
+        .await?;
+    let name = format!("portal.{zone}");
+    Api::<DnsRecord>::all(stack.client_as("kavling-restore").await?)
+        .create(
+            &PostParams::default(),
+            &DnsRecord::new(
+                &record_object_name(&name, RecordType::A),
+                DnsRecordSpec {
+                    zone: zone.clone(),
+                    name: name.clone(),
+                    type_: RecordType::A,
+                    ttl: Some(30),
+                    values: vec!["10.7.1.1".into()],
+                },
+            ),
+        )
+        .await?;
+    let status = wait_for("the zone's DS", T, || async {
+        Ok(zones.get(&zone).await?.status.and_then(|s| s.dnssec))
+    })
+    .await?;
+    let ksk = status.key_tag;
+    wait_for("signed answers", T, || async {
+        Ok(signer_of(dns_port, &name).map(|_| ()))
+    })
+    .await?;
+    let dir = std::env::temp_dir().join(unique("unbound-roll"));
+    std::fs::create_dir_all(&dir)?;
+    let resolver = dns_port + 17;
+    let _unbound = unbound(&dir, resolver, &zone, dns_port, &status.ds)?;
+
+    let started = std::time::Instant::now();
+    let mut signers: Vec<u16> = Vec::new();
+    let mut removed_seen = false;
+    while started.elapsed() < Duration::from_secs(200) {
+        assert_eq!(
+            verdict(resolver, &name, "A"),
+            "NOERROR ad",
+            "after {:?}; signers so far {signers:?}",
+            started.elapsed()
+        );
+        assert_eq!(verdict(resolver, &format!("nx.{zone}"), "A"), "NXDOMAIN ad");
+        if let Some(tag) = signer_of(dns_port, &name)
+            && signers.last() != Some(&tag)
+        {
+            signers.push(tag);
+        }
+        let st = zones.get(&zone).await?.status.and_then(|s| s.dnssec);
+        let keys = st.map(|s| s.zone_keys).unwrap_or_default();
+        // the first ZSK gone from the status once retired long enough
+        if signers.len() >= 3 && keys.iter().all(|k| Some(&k.key_tag) != signers.get(1)) {
+            removed_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert_eq!(
+        signers.first(),
+        Some(&ksk),
+        "the KSK signs before any ZSK is active: {signers:?}"
+    );
+    assert!(
+        signers.len() >= 3,
+        "KSK, then a first ZSK, then its successor: {signers:?}"
+    );
+    assert!(
+        removed_seen,
+        "the retired ZSK was removed: signers {signers:?}"
+    );
+    // the DS never changed: the parent has nothing to do
+    let after = zones
+        .get(&zone)
+        .await?
+        .status
+        .and_then(|s| s.dnssec)
+        .unwrap();
+    assert_eq!(after.ds, status.ds);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

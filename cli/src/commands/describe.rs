@@ -190,6 +190,12 @@ pub async fn run(client: Client, args: DescribeArgs) -> anyhow::Result<()> {
                          surat permohonan."
                     );
                     println!("DNSKEY:       {}", k.dnskey);
+                    for z in &k.zone_keys {
+                        println!(
+                            "Zone key:     {} {} (made {})",
+                            z.key_tag, z.state, z.created
+                        );
+                    }
                 }
             }
             print_conditions(&st.conditions);

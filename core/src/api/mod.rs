@@ -35,5 +35,5 @@ pub use tenant::{
 };
 pub use zone::{
     Dnssec, DnssecAlgorithm, DnssecStatus, NamingPolicy, Soa, SuspensionMode, SuspensionPolicy,
-    Transfer, Zone, ZoneSpec, ZoneStatus,
+    Transfer, Zone, ZoneKeyStatus, ZoneSpec, ZoneStatus,
 };

@@ -57,7 +57,7 @@ pub struct ZoneSpec {
 
 /// DNSSEC for a zone: signed by kavling-dns with a key the operator keeps in a Secret of the
 /// keys namespace (never readable by tenants); denial of existence by NSEC3 (RFC 9276).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dnssec {
     /// Sign the zone.
@@ -68,6 +68,27 @@ pub struct Dnssec {
     /// key that exists (an algorithm rollover is not automatic).
     #[serde(default)]
     pub algorithm: DnssecAlgorithm,
+    /// How long a zone-signing key signs before its successor takes over (seconds; 30 days by
+    /// default). Kavling rolls these keys itself: the successor is published twice the DNSKEY
+    /// TTL ahead, the old key stays published half a lifetime after. The key-signing key (the
+    /// one the DS at the parent names) is not rolled.
+    #[serde(default = "default_zsk_lifetime")]
+    #[schemars(range(min = 60, max = 31536000))]
+    pub zsk_lifetime_seconds: u32,
+}
+
+fn default_zsk_lifetime() -> u32 {
+    30 * 86_400
+}
+
+impl Default for Dnssec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            algorithm: DnssecAlgorithm::default(),
+            zsk_lifetime_seconds: default_zsk_lifetime(),
+        }
+    }
 }
 
 impl Dnssec {
@@ -101,8 +122,24 @@ pub struct DnssecStatus {
     /// The public key as a DNSKEY record (a trust anchor for a resolver that cannot wait for
     /// the parent).
     pub dnskey: String,
-    /// The Secret (in the keys namespace) holding the private key.
+    /// The Secret (in the keys namespace) holding the private keys.
     pub secret: String,
+    /// The zone-signing keys, oldest first: `Published` (not signing yet), `Active` (signing),
+    /// `Retired` (still published while signatures made with it may be cached).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zone_keys: Vec<ZoneKeyStatus>,
+}
+
+/// One zone-signing key in its rollover.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneKeyStatus {
+    /// The key's tag, as RRSIGs made with it name it.
+    pub key_tag: u16,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// Published, Active or Retired.
+    pub state: String,
 }
 
 fn default_ttl() -> u32 {

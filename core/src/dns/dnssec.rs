@@ -28,6 +28,86 @@ pub const ZONE_ANNOTATION: &str = "kavling.go.id/zone";
 /// The Secret's data key holding the PKCS#8 private key.
 pub const KEY_DATA: &str = "private.pk8";
 
+/// The prefix of a zone-signing key's data key in the Secret: `zsk.<created, Unix seconds>.pk8`.
+pub const ZSK_PREFIX: &str = "zsk.";
+
+/// Automatic rollover of zone-signing keys (pre-publication, RFC 6781 §4.1.1.1), as a pure
+/// function of the time and the keys' creation times, so the operator (who makes and removes
+/// keys) and every DNS replica (which publishes and signs) agree without talking:
+/// - a ZSK made at `c` is published at once and signs from `c + lead` (once resolvers have had
+///   time to fetch the DNSKEY set that holds it) until its successor signs;
+/// - a successor is made at `c + lifetime - lead`, so it signs from `c + lifetime`;
+/// - a retired ZSK stays published for `lifetime / 2` more (signatures made with it may still
+///   be cached), then the operator removes it.
+///
+/// The key-signing key (the one the DS names) is not rolled: that needs the parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rollover {
+    pub lifetime: u64,
+    pub lead: u64,
+}
+
+impl Rollover {
+    /// The policy for a zone whose DNSKEY TTL is `dnskey_ttl`: publish twice the TTL ahead.
+    pub fn new(lifetime: u64, dnskey_ttl: u32) -> Self {
+        let lead = 2 * u64::from(dnskey_ttl);
+        Self {
+            lifetime: lifetime.max(2 * lead),
+            lead,
+        }
+    }
+
+    /// Which of the ZSKs (creation times, any order) signs at `now`: the newest whose lead
+    /// has passed; `None`: none yet (the key-signing key signs everything meanwhile).
+    pub fn active(&self, created: &[u64], now: u64) -> Option<u64> {
+        created
+            .iter()
+            .copied()
+            .filter(|c| c + self.lead <= now)
+            .max()
+    }
+
+    /// Whether a new ZSK is due at `now` (none yet, or the newest is near its end).
+    pub fn successor_due(&self, created: &[u64], now: u64) -> bool {
+        created
+            .iter()
+            .max()
+            .is_none_or(|newest| newest + self.lifetime - self.lead <= now)
+    }
+
+    /// The ZSKs to remove at `now`: retired (a later key signs) for half a lifetime.
+    pub fn expired(&self, created: &[u64], now: u64) -> Vec<u64> {
+        let Some(active) = self.active(created, now) else {
+            return Vec::new();
+        };
+        created
+            .iter()
+            .copied()
+            .filter(|&c| c < active)
+            .filter(|&c| {
+                // retired when its successor began signing
+                let successor = created.iter().copied().filter(|&n| n > c).min();
+                successor.is_some_and(|n| n + self.lead + self.lifetime / 2 <= now)
+            })
+            .collect()
+    }
+
+    /// The next moment something changes for these keys after `now` (a key begins signing, a
+    /// successor is due, a retired key goes), for scheduling.
+    pub fn next_event(&self, created: &[u64], now: u64) -> Option<u64> {
+        let mut at: Vec<u64> = created.iter().map(|c| c + self.lead).collect();
+        if let Some(newest) = created.iter().max() {
+            at.push(newest + self.lifetime - self.lead);
+        }
+        for &c in created {
+            if let Some(n) = created.iter().copied().filter(|&n| n > c).min() {
+                at.push(n + self.lead + self.lifetime / 2);
+            }
+        }
+        at.into_iter().filter(|&t| t > now).min()
+    }
+}
+
 /// The name of a zone's signing-key Secret: `dnssec.<zone>` (zones are cluster-wide and named
 /// by their domain, so one Secret name per zone; `None` if it would exceed 253 characters).
 pub fn secret_name(zone: &str) -> Option<String> {
@@ -99,6 +179,8 @@ impl std::fmt::Debug for SigningKey {
 
 /// Flags of a key that signs both the DNSKEY set (SEP, bit 15) and the zone (bit 7).
 const CSK_FLAGS: u16 = 257;
+/// Flags of a zone-signing key (zone key bit only).
+const ZSK_FLAGS: u16 = 256;
 
 impl SigningKey {
     /// A new private key for `algorithm`, as a PKCS#8 document (what [`Self::from_pkcs8`] reads
@@ -116,8 +198,17 @@ impl SigningKey {
     }
 
     /// A key from PKCS#8 (DER, or PEM as `openssl genpkey` writes it): ECDSA P-256 or Ed25519,
-    /// told apart by the document itself.
+    /// told apart by the document itself. A key-signing key (flags 257, SEP).
     pub fn from_pkcs8(document: &[u8]) -> Result<Self, String> {
+        Self::with_flags(document, CSK_FLAGS)
+    }
+
+    /// A zone-signing key (flags 256): published and rolled by Kavling, never named by a DS.
+    pub fn zone_signing_from_pkcs8(document: &[u8]) -> Result<Self, String> {
+        Self::with_flags(document, ZSK_FLAGS)
+    }
+
+    fn with_flags(document: &[u8], flags: u16) -> Result<Self, String> {
         let der = pem_body(document).unwrap_or_else(|| document.to_vec());
         let rng = SystemRandom::new();
         let (algorithm, pair, public) =
@@ -142,7 +233,7 @@ impl SigningKey {
                 },
             };
         let mut dnskey = Vec::with_capacity(4 + public.len());
-        dnskey.extend_from_slice(&CSK_FLAGS.to_be_bytes());
+        dnskey.extend_from_slice(&flags.to_be_bytes());
         dnskey.push(3);
         dnskey.push(algorithm.number());
         dnskey.extend_from_slice(&public);
@@ -439,16 +530,36 @@ struct Job {
     digest: [u8; 32],
 }
 
-/// Signs `snap` in place with `keys` at time `now` (seconds since the epoch, RFC 1982
-/// arithmetic for the 32-bit fields): DNSKEY and NSEC3PARAM at the apex, RRSIGs over every
-/// authoritative RRset (not the NS of a delegation, not glue), and the NSEC3 chain.
+/// The keys a zone is signed with at one moment: every key published in its DNSKEY set (the
+/// first is the key-signing key, the one the parent's DS names), and which of them signs the
+/// zone's other RRsets (the active zone-signing key; the first, as a CSK, when there is none).
+pub struct KeySet {
+    pub keys: Vec<std::sync::Arc<SigningKey>>,
+    pub zone_signer: usize,
+}
+
+impl KeySet {
+    /// One key that signs everything (a CSK).
+    pub fn single(key: std::sync::Arc<SigningKey>) -> Self {
+        Self {
+            keys: vec![key],
+            zone_signer: 0,
+        }
+    }
+}
+
+/// Signs `snap` in place at time `now` (seconds since the epoch, RFC 1982 arithmetic for the
+/// 32-bit fields): DNSKEY (every published key) and NSEC3PARAM at the apex, RRSIGs over every
+/// authoritative RRset (not the NS of a delegation, not glue) and the NSEC3 chain — the DNSKEY
+/// set by the key-signing key, the rest by the active zone-signing key.
 pub fn sign(
     snap: &mut Snapshot,
-    keys: &[SigningKey],
+    set: &KeySet,
     now: u64,
     cache: &mut SignatureCache,
 ) -> Result<SignStats, String> {
-    if keys.is_empty() {
+    let keys = &set.keys;
+    if keys.is_empty() || set.zone_signer >= keys.len() {
         return Err("no signing key".into());
     }
     let apex = snap.apex.clone();
@@ -541,16 +652,20 @@ pub fn sign(
             if node.cut && rrset.type_ != TYPE_DS {
                 continue;
             }
-            for (k, key) in keys.iter().enumerate() {
-                jobs.push(job(name, rrset, key, k, &apex, inception, expiration));
-            }
+            let k = if rrset.type_ == TYPE_DNSKEY {
+                0
+            } else {
+                set.zone_signer
+            };
+            jobs.push(job(name, rrset, &keys[k], k, &apex, inception, expiration));
         }
     }
     for link in &chain_links {
         let owner: Box<[u8]> = [&link.label[..], &apex].concat().into();
-        for (k, key) in keys.iter().enumerate() {
-            jobs.push(job(&owner, &link.set, key, k, &apex, inception, expiration));
-        }
+        let k = set.zone_signer;
+        jobs.push(job(
+            &owner, &link.set, &keys[k], k, &apex, inception, expiration,
+        ));
     }
 
     // reuse what is still fresh; sign the rest on every core
@@ -612,7 +727,7 @@ pub fn sign(
     cache.held = fresh;
 
     // put the RRSIGs next to what they sign
-    let n_owned_jobs = jobs.len() - chain_links.len() * keys.len();
+    let n_owned_jobs = jobs.len() - chain_links.len();
     for (j, rrsig) in jobs[..n_owned_jobs].iter().zip(&results) {
         let rrsig = rrsig.as_ref().expect("every job signed or reused");
         let node = snap.nodes.get_mut(&j.owner).expect("owned name");
@@ -629,10 +744,7 @@ pub fn sign(
         .enumerate()
     {
         let rrsig = rrsig.as_ref().expect("every job signed or reused");
-        chain_links[k / keys.len()]
-            .set
-            .sigs
-            .push(rrsig_tail(j.ttl, rrsig));
+        chain_links[k].set.sigs.push(rrsig_tail(j.ttl, rrsig));
     }
     // the SOA in negative answers carries the negative TTL; so do its signatures (their
     // original-TTL field stays the SOA's, which validators allow: RFC 4035 §5.3.3)
@@ -812,5 +924,28 @@ mod tests {
     fn garbage_is_not_a_key() {
         assert!(SigningKey::from_pkcs8(b"not a key").is_err());
         assert!(SigningKey::from_pkcs8(b"-----BEGIN PRIVATE KEY-----\n!!\n-----END").is_err());
+    }
+
+    #[test]
+    fn a_zsk_rolls_by_pre_publication_and_the_old_one_goes_half_a_lifetime_later() {
+        let r = Rollover::new(1000, 50); // lead 100
+        assert_eq!(r.lead, 100);
+        // nothing yet: a first ZSK is due; none signs
+        assert!(r.successor_due(&[], 0));
+        assert_eq!(r.active(&[], 0), None);
+        // made at 0: published, signs from 100
+        assert_eq!(r.active(&[0], 99), None);
+        assert_eq!(r.active(&[0], 100), Some(0));
+        assert!(!r.successor_due(&[0], 899));
+        assert!(r.successor_due(&[0], 900));
+        // the successor made at 900 signs from 1000; 0 stays published until 1000 + 500
+        assert_eq!(r.active(&[0, 900], 999), Some(0));
+        assert_eq!(r.active(&[0, 900], 1000), Some(900));
+        assert!(r.expired(&[0, 900], 1499).is_empty());
+        assert_eq!(r.expired(&[0, 900], 1500), vec![0]);
+        assert_eq!(r.next_event(&[0, 900], 1000), Some(1500));
+        assert_eq!(r.next_event(&[0], 150), Some(900));
+        // a lifetime shorter than twice the lead is stretched: a key always signs for a while
+        assert_eq!(Rollover::new(10, 50).lifetime, 200);
     }
 }

@@ -904,12 +904,20 @@ fn signed_catalog() -> Catalog {
         super::dnssec::SigningKey::generate(super::dnssec::Algorithm::EcdsaP256Sha256).unwrap();
     let key = super::dnssec::SigningKey::from_pkcs8(&der).unwrap();
     let mut cache = super::dnssec::SignatureCache::default();
-    let stats = super::dnssec::sign(&mut snap, &[key], 1_796_000_000, &mut cache).unwrap();
+    let stats = super::dnssec::sign(
+        &mut snap,
+        &super::dnssec::KeySet::single(Arc::new(key)),
+        1_796_000_000,
+        &mut cache,
+    )
+    .unwrap();
     assert_eq!(stats.reused, 0);
     // signing again reuses every signature
     let again = super::dnssec::sign(
         &mut snap,
-        &[super::dnssec::SigningKey::from_pkcs8(&der).unwrap()],
+        &super::dnssec::KeySet::single(Arc::new(
+            super::dnssec::SigningKey::from_pkcs8(&der).unwrap(),
+        )),
         1_796_000_100,
         &mut cache,
     )

@@ -57,10 +57,14 @@ async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     st.records = count as u32;
     // a signed zone: its key (made once), and the DS for the parent
     let mut refused = None;
+    let mut next_roll = None;
     st.dnssec = None;
     if zone.spec.dnssec.enabled {
         match super::zone_key::ensure(&zc.ctx, &zone).await? {
-            KeyState::Ready(k) => st.dnssec = Some(k),
+            KeyState::Ready(k, next) => {
+                st.dnssec = Some(k);
+                next_roll = next;
+            }
             KeyState::Refused(why) => refused = Some(why),
         }
     }
@@ -95,7 +99,10 @@ async fn reconcile(zone: Arc<Zone>, zc: Arc<ZoneCtx>) -> Result<Action> {
     // report
     let api: Api<Zone> = Api::all(zc.ctx.client.clone());
     report(&api, &zone, st).await?;
-    Ok(Action::requeue(SAFETY_REQUEUE))
+    // back when the key rollover has its next step, if sooner than the safety net
+    Ok(Action::requeue(
+        next_roll.map_or(SAFETY_REQUEUE, |n| n.min(SAFETY_REQUEUE)),
+    ))
 }
 
 async fn report(api: &Api<Zone>, zone: &Zone, st: ZoneStatus) -> Result<()> {

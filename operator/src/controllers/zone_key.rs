@@ -13,13 +13,13 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 
 use super::{Context, Result};
-use crate::api::{DnssecAlgorithm, DnssecStatus, Zone, labels};
-use crate::dns::dnssec::{self, Algorithm, SigningKey};
+use crate::api::{DnssecAlgorithm, DnssecStatus, Zone, ZoneKeyStatus, labels};
+use crate::dns::dnssec::{self, Algorithm, Rollover, SigningKey};
 
 /// What became of the key.
 pub enum KeyState {
-    /// The key in use, as the status shows it.
-    Ready(DnssecStatus),
+    /// The keys in use, as the status shows them, and when the rollover next needs a look.
+    Ready(DnssecStatus, Option<std::time::Duration>),
     /// No usable key; the message says why and what to do.
     Refused(String),
 }
@@ -40,7 +40,56 @@ pub fn status_of(zone: &str, key: &SigningKey, secret: &str) -> DnssecStatus {
         ds: format!("{zone}. IN DS {}", key.ds_text(&apex)),
         dnskey: format!("{zone}. IN DNSKEY {}", key.dnskey_text()),
         secret: secret.into(),
+        zone_keys: Vec::new(),
     }
+}
+
+/// The zone-signing keys a Secret holds: creation time → PKCS#8.
+fn zone_keys(secret: &Secret) -> BTreeMap<u64, Vec<u8>> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let created = k
+                .strip_prefix(dnssec::ZSK_PREFIX)?
+                .strip_suffix(".pk8")?
+                .parse()
+                .ok()?;
+            Some((created, v.0.clone()))
+        })
+        .collect()
+}
+
+/// The rollover's step at `now` (pure): the zone-signing keys to add (a successor is due: its
+/// creation time) and to remove (retired long enough).
+pub fn rollover_step(rollover: &Rollover, created: &[u64], now: u64) -> (Option<u64>, Vec<u64>) {
+    let add = rollover.successor_due(created, now).then_some(now);
+    (add, rollover.expired(created, now))
+}
+
+/// Each zone-signing key's state for the status (pure).
+fn key_states(
+    rollover: &Rollover,
+    keys: &BTreeMap<u64, SigningKey>,
+    now: u64,
+) -> Vec<ZoneKeyStatus> {
+    let created: Vec<u64> = keys.keys().copied().collect();
+    let active = rollover.active(&created, now);
+    keys.iter()
+        .map(|(c, k)| ZoneKeyStatus {
+            key_tag: k.tag,
+            created: chrono::DateTime::from_timestamp(*c as i64, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            state: match active {
+                Some(a) if a == *c => "Active",
+                Some(a) if *c < a => "Retired",
+                _ => "Published",
+            }
+            .into(),
+        })
+        .collect()
 }
 
 /// The Secret for a new key of `zone` (pure apart from the random key).
@@ -113,12 +162,57 @@ pub async fn ensure(ctx: &Context, zone: &Zone) -> Result<KeyState> {
             dnssec::KEY_DATA
         )));
     };
-    match SigningKey::from_pkcs8(&der.0) {
-        Ok(key) => Ok(KeyState::Ready(status_of(&name, &key, &secret_name))),
-        Err(e) => Ok(KeyState::Refused(format!(
-            "Secret {namespace}/{secret_name}: {e}"
-        ))),
+    let key = match SigningKey::from_pkcs8(&der.0) {
+        Ok(key) => key,
+        Err(e) => {
+            return Ok(KeyState::Refused(format!(
+                "Secret {namespace}/{secret_name}: {e}"
+            )));
+        }
+    };
+
+    // the zone-signing keys' rollover: a successor when due, retired keys removed
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    let rollover = Rollover::new(
+        u64::from(zone.spec.dnssec.zsk_lifetime_seconds),
+        zone.spec.default_ttl,
+    );
+    let mut held = zone_keys(&secret);
+    let created: Vec<u64> = held.keys().copied().collect();
+    let (add, remove) = rollover_step(&rollover, &created, now);
+    if add.is_some() || !remove.is_empty() {
+        let mut updated = secret.clone();
+        let data = updated.data.get_or_insert_with(BTreeMap::new);
+        if let Some(c) = add {
+            // the same algorithm as the key-signing key: one algorithm per zone
+            let der = SigningKey::generate(key.algorithm)
+                .map_err(|e| super::Error::Blocked(format!("cannot make a DNSSEC key: {e}")))?;
+            data.insert(
+                format!("{}{c}.pk8", dnssec::ZSK_PREFIX),
+                ByteString(der.clone()),
+            );
+            held.insert(c, der);
+        }
+        for c in &remove {
+            data.remove(&format!("{}{c}.pk8", dnssec::ZSK_PREFIX));
+            held.remove(c);
+        }
+        // replace carries the resourceVersion read: two writers cannot both roll (409, retried)
+        api.replace(&secret_name, &PostParams::default(), &updated)
+            .await?;
+        tracing::info!(zone = %name, added = ?add, removed = ?remove, "zone-signing keys rolled");
     }
+    let parsed: BTreeMap<u64, SigningKey> = held
+        .iter()
+        .filter_map(|(c, der)| Some((*c, SigningKey::zone_signing_from_pkcs8(der).ok()?)))
+        .collect();
+    let mut status = status_of(&name, &key, &secret_name);
+    status.zone_keys = key_states(&rollover, &parsed, now);
+    let created: Vec<u64> = parsed.keys().copied().collect();
+    let next = rollover
+        .next_event(&created, now)
+        .map(|t| std::time::Duration::from_secs(t.saturating_sub(now) + 1));
+    Ok(KeyState::Ready(status, next))
 }
 
 #[cfg(test)]
@@ -164,5 +258,14 @@ mod tests {
             "kota.go.id. IN DS ".len() + format!("{} 15 2 ", key.tag).len() + 64
         );
         assert!(st.dnskey.starts_with("kota.go.id. IN DNSKEY 257 3 15 "));
+    }
+
+    #[test]
+    fn the_operator_adds_a_successor_when_due_and_removes_what_is_retired() {
+        let r = Rollover::new(1000, 50);
+        assert_eq!(rollover_step(&r, &[], 5), (Some(5), vec![]));
+        assert_eq!(rollover_step(&r, &[0], 500), (None, vec![]));
+        assert_eq!(rollover_step(&r, &[0], 900), (Some(900), vec![]));
+        assert_eq!(rollover_step(&r, &[0, 900], 1500), (None, vec![0]));
     }
 }
