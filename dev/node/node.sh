@@ -13,7 +13,10 @@
 # forward-in carries to the host's loopback; the host reaches the node's address directly.
 
 NODE_NAME=kavling-node
-NET_IDX=$(( (BASE / 1000) % 250 ))
+# One /30 and one pod range per stack, from its port base in hundreds: the e2e stack (18000)
+# and the restore test's fresh stack (18700) used to share 172.30.18.0/30 (base / 1000), so a
+# node left behind by one answered for the other.
+NET_IDX=$(( (BASE / 100) % 250 ))
 NETNS="kavling-$BASE"
 NETNS_PATH="/run/netns/$NETNS"
 HOST_IP="172.30.$NET_IDX.1"
