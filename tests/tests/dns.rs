@@ -437,6 +437,15 @@ async fn a_tenants_wildcard_answers_below_its_own_name_only() -> anyhow::Result<
     assert_eq!(st.phase, RequestPhase::Failed);
     let why = serde_json::to_string(&st.conditions)?;
     assert!(why.contains("does not allow wildcard names"), "{why}");
+    // an approved request is level-triggered: once the zone allows wildcards, pasar-1 itself
+    // would be provisioned and hold the name (CI saw it win the race against pasar-2); the
+    // tenant withdraws it first
+    let requests: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
+    requests.delete("pasar-1", &DeleteParams::default()).await?;
+    wait_for("pasar-1 withdrawn", T, || async {
+        Ok(requests.get_opt("pasar-1").await?.is_none().then_some(()))
+    })
+    .await?;
 
     let zones: Api<Zone> = Api::all(stack.client_as("admin").await?);
     let allow = |on: bool| serde_json::json!({"spec": {"policy": {"allowWildcards": on}}});
@@ -705,11 +714,14 @@ async fn knot_as_secondary_transfers_the_zone_and_follows_notify() -> anyhow::Re
             .filter(|l| l.contains(&format!("{kind}, incoming")) && l.contains("finished"))
             .count()
     };
+    // one serial change per change is not guaranteed (the operator's serial may follow
+    // kavling-dns's own step), so: one full transfer, every later one incremental
     assert_eq!(
-        (finished("AXFR"), finished("IXFR")),
-        (1, 2),
-        "one full transfer, then the two changes incrementally: {log}"
+        finished("AXFR"),
+        1,
+        "after the first, transfers are incremental: {log}"
     );
+    assert!(finished("IXFR") >= 2, "the two changes came by IXFR: {log}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
