@@ -439,8 +439,8 @@ async fn a_tenants_wildcard_answers_below_its_own_name_only() -> anyhow::Result<
     assert!(why.contains("does not allow wildcard names"), "{why}");
     // an approved request is level-triggered: once the zone allows wildcards, pasar-1 itself
     // would be provisioned and hold the name (CI saw it win the race against pasar-2); the
-    // tenant withdraws it first
-    let requests: Api<Request> = Api::namespaced(stack.client_as("rina").await?, &ns);
+    // Dinas withdraws it first (tenants cannot delete requests: they are the record)
+    let requests: Api<Request> = Api::namespaced(stack.client_as("admin").await?, &ns);
     requests.delete("pasar-1", &DeleteParams::default()).await?;
     wait_for("pasar-1 withdrawn", T, || async {
         Ok(requests.get_opt("pasar-1").await?.is_none().then_some(()))
