@@ -222,3 +222,7 @@ if [[ " $MODES " == *" signed "* ]]; then
   echo
   cargo run --release --quiet -p kavling-core --example dnssec_sign -- "$N"
 fi
+# kavling-dns's own share of change → answer at this size (one record added, patched into
+# the last build), against building the zone whole as every change did before patching
+echo
+cargo run --release --quiet -p kavling-dns --example change_at_size -- "$N" 50

@@ -416,7 +416,7 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
     let mut names: Vec<&Box<[u8]>> = zone.nodes.keys().collect();
     names.sort();
     for name in names {
-        for rrset in &zone.nodes[name].rrsets {
+        for rrset in &zone.nodes[&name[..]].rrsets {
             // the SOA opens and closes the transfer; its signatures go with the rest
             let tails = if rrset.type_ == wire::TYPE_SOA {
                 &[][..]
@@ -429,7 +429,7 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
         }
     }
     // a signed zone's NSEC3 chain (DNSKEY and NSEC3PARAM are apex RRsets above)
-    for link in zone.nsec3.iter().flat_map(|c| c.links.iter()) {
+    for link in zone.nsec3.iter().flat_map(|c| c.links()) {
         for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
             rrs.push([&link.label[..], &zone.apex[..], tail].concat());
         }

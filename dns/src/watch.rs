@@ -44,10 +44,25 @@ pub struct State {
     uids: HashMap<String, String>,
     /// zone → the signatures of its last signing, reused while fresh.
     signatures: HashMap<String, SignatureCache>,
+    /// zone → owner (lowercase wire name, [`zone::owner_key`]) → the DnsRecord objects with
+    /// records there: what a patch renders a changed name from.
+    by_owner: HashMap<String, HashMap<Box<[u8]>, Vec<String>>>,
+    /// zone → the owners whose records changed since its last build.
+    touched: HashMap<String, HashSet<Box<[u8]>>>,
+    /// Zones to build whole next time (spec, key or Zone object changed; a re-list; a signing
+    /// step due): anything else is patched from the last build.
+    whole: HashSet<String>,
+    /// zone → a digest of its records, kept as they come and go (order-free: a wrapping sum of
+    /// each record's keyed hash), so a change never hashes the whole zone.
+    sums: HashMap<String, u64>,
+    /// Per-process keys for `sums` (a tenant cannot choose records that cancel out).
+    hasher: std::collections::hash_map::RandomState,
+    /// zone → the snapshot last built: the base the next change is patched from.
+    built: HashMap<String, Arc<Snapshot>>,
 }
 
 impl State {
-    fn zone(&mut self, z: &Zone) {
+    pub fn zone(&mut self, z: &Zone) {
         let name = z.name_any();
         let serial = z.status.as_ref().map(|s| s.serial).unwrap_or(0);
         let entry = (z.spec.clone(), serial);
@@ -56,8 +71,17 @@ impl State {
         {
             self.uids.insert(name.clone(), uid.clone());
             self.dirty.insert(name.clone());
+            self.whole.insert(name.clone());
         }
         if self.zones.get(&name) != Some(&entry) {
+            // a new serial alone is a patch; anything else in the spec rebuilds the zone
+            if self
+                .zones
+                .get(&name)
+                .is_none_or(|(spec, _)| *spec != z.spec)
+            {
+                self.whole.insert(name.clone());
+            }
             self.zones.insert(name.clone(), entry);
             self.dirty.insert(name);
         }
@@ -111,17 +135,24 @@ impl State {
         let Some(seen) = self.listing_records.take() else {
             return;
         };
-        for (zone, recs) in self.records.iter_mut() {
-            let before = recs.len();
-            recs.retain(|obj, _| seen.contains(obj));
-            if recs.len() != before {
-                self.dirty.insert(zone.clone());
-            }
+        let gone: Vec<(String, String)> = self
+            .records
+            .iter()
+            .flat_map(|(zone, recs)| {
+                recs.keys()
+                    .filter(|obj| !seen.contains(*obj))
+                    .map(|obj| (zone.clone(), obj.clone()))
+            })
+            .collect();
+        for (zone, obj) in gone {
+            self.remove_record(&zone, &obj);
         }
     }
 
     fn zone_gone(&mut self, name: &str) {
         self.published.remove(name);
+        self.built.remove(name);
+        self.whole.insert(name.to_string());
         self.uids.remove(name);
         self.due.remove(name);
         if self.zones.remove(name).is_some() {
@@ -129,7 +160,7 @@ impl State {
         }
     }
 
-    fn record(&mut self, r: &DnsRecord) {
+    pub fn record(&mut self, r: &DnsRecord) {
         let data = RecordData {
             name: r.spec.name.clone(),
             type_: r.spec.type_,
@@ -138,28 +169,83 @@ impl State {
         };
         let obj = r.name_any();
         // a record that moved zones leaves the old one
-        for (zone, recs) in self.records.iter_mut() {
-            if *zone != r.spec.zone && recs.remove(&obj).is_some() {
-                self.dirty.insert(zone.clone());
-            }
+        let moved: Vec<String> = self
+            .records
+            .iter()
+            .filter(|(zone, recs)| **zone != r.spec.zone && recs.contains_key(&obj))
+            .map(|(zone, _)| zone.clone())
+            .collect();
+        for zone in moved {
+            self.remove_record(&zone, &obj);
         }
-        let recs = self.records.entry(r.spec.zone.clone()).or_default();
-        if recs.get(&obj) != Some(&data) {
-            recs.insert(obj, data);
-            self.dirty.insert(r.spec.zone.clone());
+        let held = self.records.get(&r.spec.zone).and_then(|m| m.get(&obj));
+        if held != Some(&data) {
+            self.remove_record(&r.spec.zone, &obj);
+            self.insert_record(&r.spec.zone, obj, data);
         }
     }
 
-    fn record_gone(&mut self, r: &DnsRecord) {
-        if let Some(recs) = self.records.get_mut(&r.spec.zone)
-            && recs.remove(&r.name_any()).is_some()
+    pub fn record_gone(&mut self, r: &DnsRecord) {
+        self.remove_record(&r.spec.zone, &r.name_any());
+    }
+
+    fn record_hash(&self, r: &RecordData) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(format!(
+            "{}|{:?}|{:?}|{:?}",
+            r.name, r.type_, r.ttl, r.values
+        ))
+    }
+
+    /// Files a record under its zone and owner, marks the owner changed.
+    fn insert_record(&mut self, zone: &str, obj: String, data: RecordData) {
+        let key = zone::owner_key(&data.name);
+        let h = self.record_hash(&data);
+        let sum = self.sums.entry(zone.to_string()).or_default();
+        *sum = sum.wrapping_add(h);
+        self.by_owner
+            .entry(zone.to_string())
+            .or_default()
+            .entry(key.clone())
+            .or_default()
+            .push(obj.clone());
+        self.touched
+            .entry(zone.to_string())
+            .or_default()
+            .insert(key);
+        self.records
+            .entry(zone.to_string())
+            .or_default()
+            .insert(obj, data);
+        self.dirty.insert(zone.to_string());
+    }
+
+    /// Takes a record out of its zone (if held), marks its owner changed.
+    fn remove_record(&mut self, zone: &str, obj: &str) {
+        let Some(data) = self.records.get_mut(zone).and_then(|m| m.remove(obj)) else {
+            return;
+        };
+        let key = zone::owner_key(&data.name);
+        let h = self.record_hash(&data);
+        let sum = self.sums.entry(zone.to_string()).or_default();
+        *sum = sum.wrapping_sub(h);
+        if let Some(owners) = self.by_owner.get_mut(zone)
+            && let Some(objs) = owners.get_mut(&key)
         {
-            self.dirty.insert(r.spec.zone.clone());
+            objs.retain(|o| o != obj);
+            if objs.is_empty() {
+                owners.remove(&key);
+            }
         }
+        self.touched
+            .entry(zone.to_string())
+            .or_default()
+            .insert(key);
+        self.dirty.insert(zone.to_string());
     }
 
     /// A zone's signing key arrived, changed or went: the zone is built again.
-    fn signing_key(&mut self, zone: &str, key: Option<(Option<String>, Arc<ZoneKeys>)>) {
+    pub fn signing_key(&mut self, zone: &str, key: Option<(Option<String>, Arc<ZoneKeys>)>) {
         let seen = |s: &Self| {
             s.signing.get(zone).map(|(o, k)| {
                 (
@@ -176,6 +262,7 @@ impl State {
         };
         if seen(self) != before {
             self.dirty.insert(zone.to_string());
+            self.whole.insert(zone.to_string());
         }
     }
 
@@ -193,26 +280,27 @@ impl State {
         for (zone, at) in &self.due {
             if *at <= now {
                 self.dirty.insert(zone.clone());
+                self.whole.insert(zone.clone());
             }
         }
     }
 
     /// Builds snapshots for the dirty zones (pure apart from the clock), signing those that
-    /// enable DNSSEC and have their key.
-    fn rebuild(&mut self) -> Vec<(String, Option<Snapshot>)> {
+    /// enable DNSSEC and have their key, and extending the IXFR journal of those that may be
+    /// transferred. A zone whose records alone changed is patched from its last build (the
+    /// changed names rendered and signed again, the rest shared); otherwise it is built whole.
+    pub fn rebuild(&mut self) -> Vec<(String, Option<Arc<Snapshot>>)> {
         let mut out = Vec::new();
         let now = unix_now();
         for name in std::mem::take(&mut self.dirty) {
+            let touched = self.touched.remove(&name).unwrap_or_default();
+            let whole = self.whole.remove(&name);
             let Some((spec, serial)) = self.zones.get(&name) else {
                 self.signatures.remove(&name);
+                self.built.remove(&name);
                 out.push((name, None));
                 continue;
             };
-            let recs: Vec<RecordData> = self
-                .records
-                .get(&name)
-                .map(|m| m.values().cloned().collect())
-                .unwrap_or_default();
             let keys = self.key_for(&name).filter(|_| spec.dnssec.enabled);
             if spec.dnssec.enabled && keys.is_none() {
                 tracing::info!(zone = %name, "DNSSEC enabled; served unsigned until the operator's key arrives");
@@ -222,24 +310,34 @@ impl State {
                 spec.default_ttl,
             );
             let key = keys.as_ref().map(|k| k.at(&rollover, now));
-            self.due.remove(&name);
-            if let Some(k) = &keys {
-                let next = rollover
-                    .next_event(&k.created(), now)
-                    .unwrap_or(u64::MAX)
-                    .min(now + RESIGN_EVERY.as_secs());
-                self.due.insert(name.clone(), next);
-            }
             let fingerprint = key.as_ref().map(|k| {
                 (
                     k.keys.iter().map(|k| k.tag).collect::<Vec<_>>(),
                     k.zone_signer,
                 )
             });
-            let digest = content_digest(spec, &recs, fingerprint);
+            let digest = content_digest(
+                spec,
+                self.sums.get(&name).copied().unwrap_or(0),
+                fingerprint,
+            );
             let cache = self.signatures.entry(name.clone()).or_default();
             // signatures about to be replaced change the zone as much as a record does
             let resigning = key.is_some() && cache.refresh_due(now);
+            let base = self.built.get(&name).cloned().filter(|b| {
+                !whole && !resigning && !b.nodes.outgrown() && b.nsec3.is_some() == key.is_some()
+            });
+            if base.is_none() {
+                // the signing schedule is looked at again on every whole build
+                self.due.remove(&name);
+                if let Some(k) = &keys {
+                    let next = rollover
+                        .next_event(&k.created(), now)
+                        .unwrap_or(u64::MAX)
+                        .min(now + RESIGN_EVERY.as_secs());
+                    self.due.insert(name.clone(), next);
+                }
+            }
             let last = self.published.get(&name).copied();
             let serial = if resigning {
                 serial_to_serve(last.map(|(s, d)| (s, !d)), *serial, digest)
@@ -247,55 +345,99 @@ impl State {
                 serial_to_serve(last, *serial, digest)
             };
             self.published.insert(name.clone(), (serial, digest));
-            match zone::build(&name, spec, serial, &recs) {
-                Ok(mut s) => {
-                    for why in &s.skipped {
-                        tracing::warn!(zone = %name, "record not served: {why}");
-                    }
-                    if let Some(key) = &key {
-                        let t = Instant::now();
-                        match dnssec::sign(&mut s, key, now, cache) {
-                            Ok(stats) => tracing::debug!(
-                                zone = %name,
-                                signed = stats.signed,
-                                reused = stats.reused,
-                                micros = t.elapsed().as_micros() as u64,
-                                "zone signed"
-                            ),
-                            Err(e) => {
-                                // never serve a half-signed zone: the last good one stays
-                                tracing::error!(zone = %name, error = %e, "zone cannot be signed");
-                                continue;
-                            }
-                        }
-                    } else {
-                        cache.clear();
-                    }
-                    out.push((name, Some(s)));
+            let t = Instant::now();
+            let made = match &base {
+                Some(base) => {
+                    let no_objects = Vec::new();
+                    let owners_records: Vec<(Box<[u8]>, Vec<&RecordData>)> = touched
+                        .into_iter()
+                        .map(|owner| {
+                            let objs = self
+                                .by_owner
+                                .get(&name)
+                                .and_then(|m| m.get(&owner))
+                                .unwrap_or(&no_objects);
+                            let recs = objs
+                                .iter()
+                                .filter_map(|o| self.records.get(&name)?.get(o))
+                                .collect();
+                            (owner, recs)
+                        })
+                        .collect();
+                    zone::patch(base, spec, serial, &owners_records)
                 }
+                None => {
+                    let none = HashMap::new();
+                    let recs = self.records.get(&name).unwrap_or(&none);
+                    zone::build(&name, spec, serial, recs.values())
+                }
+            };
+            let mut s = match made {
+                Ok(s) => s,
                 Err(e) => {
                     tracing::error!(zone = %name, error = %e, "zone cannot be served");
+                    self.built.remove(&name);
                     out.push((name, None));
+                    continue;
                 }
+            };
+            for why in &s.skipped {
+                tracing::warn!(zone = %name, "record not served: {why}");
             }
+            let cache = self.signatures.entry(name.clone()).or_default();
+            if let Some(key) = &key {
+                let signed = if base.is_some() {
+                    dnssec::sign_changes(&mut s, key, now, cache)
+                } else {
+                    dnssec::sign(&mut s, key, now, cache)
+                };
+                match signed {
+                    Ok(stats) => tracing::debug!(
+                        zone = %name,
+                        signed = stats.signed,
+                        reused = stats.reused,
+                        "zone signed"
+                    ),
+                    Err(e) => {
+                        // never serve a half-signed zone: the last good one stays
+                        tracing::error!(zone = %name, error = %e, "zone cannot be signed");
+                        // and the next change builds it whole (this one's names are not in
+                        // the last good build)
+                        self.whole.insert(name.clone());
+                        continue;
+                    }
+                }
+            } else {
+                cache.clear();
+            }
+            // IXFR: only zones secondaries may transfer keep a journal
+            if let Some(prev) = self.built.get(&name)
+                && !s.transfer_allow.is_empty()
+            {
+                s.journal = kavling_core::dns::journal::extend(prev, &s);
+            }
+            tracing::debug!(
+                zone = %name,
+                patched = base.is_some(),
+                micros = t.elapsed().as_micros() as u64,
+                "zone built"
+            );
+            let s = Arc::new(s);
+            self.built.insert(name.clone(), s.clone());
+            out.push((name, Some(s)));
         }
         out
     }
 }
 
-/// A digest of what a zone serves apart from its serial: its spec and its records in a
-/// fixed order.
-fn content_digest(spec: &ZoneSpec, recs: &[RecordData], key: Option<(Vec<u16>, usize)>) -> u64 {
+/// A digest of what a zone serves apart from its serial: its spec, its signing keys and its
+/// records (`records`: the order-free sum [`State`] keeps as records come and go).
+fn content_digest(spec: &ZoneSpec, records: u64, key: Option<(Vec<u16>, usize)>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!("{spec:?}").hash(&mut h);
     key.hash(&mut h);
-    let mut keyed: Vec<String> = recs
-        .iter()
-        .map(|r| format!("{}|{:?}|{:?}|{:?}", r.name, r.type_, r.ttl, r.values))
-        .collect();
-    keyed.sort_unstable();
-    keyed.hash(&mut h);
+    records.hash(&mut h);
     h.finish()
 }
 
@@ -659,45 +801,9 @@ pub async fn run(
         }
         let t = Instant::now();
         let built = state.rebuild();
-        let old = catalog.load_full();
-        let mut next = Catalog {
-            zones: old.zones.clone(),
-            complete: true,
-            identity: old.identity.clone(),
-            keys: if keys_changed {
-                keys.all(&flag_keys)
-            } else {
-                old.keys.clone()
-            },
-        };
+        let new_keys = keys_changed.then(|| keys.all(&flag_keys));
         keys_changed = false;
-        let mut to_notify = Vec::new();
-        for (name, snap) in built {
-            let Ok(apex) = kavling_core::dns::wire::name(&name) else {
-                continue;
-            };
-            let apex = apex.into_boxed_slice();
-            match snap {
-                Some(mut s) => {
-                    let serial_changed = old.zones.get(&apex).is_none_or(|o| o.serial != s.serial);
-                    // IXFR: only zones secondaries may transfer keep a journal
-                    if let Some(o) = old.zones.get(&apex)
-                        && !s.transfer_allow.is_empty()
-                    {
-                        s.journal = kavling_core::dns::journal::extend(o, &s);
-                    }
-                    let s = Arc::new(s);
-                    if serial_changed && !s.notify.is_empty() {
-                        to_notify.push(s.clone());
-                    }
-                    next.zones.insert(apex, s);
-                }
-                None => {
-                    next.zones.remove(&apex);
-                }
-            }
-        }
-        catalog.store(Arc::new(next));
+        let to_notify = publish(&catalog, built, new_keys);
         // NOTIFY only once the new serial is what we serve: a secondary asking at once must
         // not transfer the old zone
         let keys = catalog.load().keys.clone();
@@ -711,6 +817,45 @@ pub async fn run(
         published.rebuilds.fetch_add(1, Ordering::Relaxed);
         published.ready.store(true, Ordering::Relaxed);
     }
+}
+
+/// Swaps the rebuilt zones (and new TSIG keys, if any) into the catalog the query path reads.
+/// Returns the
+/// zones whose serial changed and that have secondaries to NOTIFY — sent by the caller only
+/// after this, so a secondary asking at once transfers the new zone, not the old.
+pub fn publish(
+    catalog: &ArcSwap<Catalog>,
+    built: Vec<(String, Option<Arc<Snapshot>>)>,
+    keys: Option<Arc<[Key]>>,
+) -> Vec<Arc<Snapshot>> {
+    let old = catalog.load_full();
+    let mut next = Catalog {
+        zones: old.zones.clone(),
+        complete: true,
+        identity: old.identity.clone(),
+        keys: keys.unwrap_or_else(|| old.keys.clone()),
+    };
+    let mut to_notify = Vec::new();
+    for (name, snap) in built {
+        let Ok(apex) = kavling_core::dns::wire::name(&name) else {
+            continue;
+        };
+        let apex = apex.into_boxed_slice();
+        match snap {
+            Some(s) => {
+                let serial_changed = old.zones.get(&apex).is_none_or(|o| o.serial != s.serial);
+                if serial_changed && !s.notify.is_empty() {
+                    to_notify.push(s.clone());
+                }
+                next.zones.insert(apex, s);
+            }
+            None => {
+                next.zones.remove(&apex);
+            }
+        }
+    }
+    catalog.store(Arc::new(next));
+    to_notify
 }
 
 fn watcher<K>(api: Api<K>) -> impl futures::Stream<Item = Result<Event<K>, watcher::Error>>
@@ -768,6 +913,106 @@ mod tests {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// What a snapshot serves: every name, and every record as owner + tail.
+    fn serving(snap: &Snapshot) -> std::collections::BTreeSet<Vec<u8>> {
+        let mut all = std::collections::BTreeSet::new();
+        for (name, node) in snap.nodes.iter() {
+            all.insert(name.to_vec());
+            // (not the SOA: its serial differs between a patched server and a fresh one)
+            for set in node.rrsets.iter().filter(|s| s.type_ != 6) {
+                for t in set.tails.iter() {
+                    all.insert([&name[..], t].concat());
+                }
+            }
+        }
+        all
+    }
+
+    /// Records changed one event at a time — added, changed, deleted, moved to another zone,
+    /// dropped by a re-list — are patched into the last build (not built whole), and each
+    /// patched zone serves what a server that saw only the end state builds whole.
+    #[test]
+    fn patched_zones_serve_what_the_records_say() {
+        let mut s = State::default();
+        for z in ["x.go.id", "y.go.id"] {
+            s.zone(&zone(z));
+        }
+        for l in ["a", "b", "c.d", "e"] {
+            s.record(&record("x.go.id", l));
+        }
+        s.rebuild();
+        let with = |zone: &str, label: &str, value: &str| {
+            let mut r = record(zone, label);
+            r.spec.values = vec![value.into()];
+            r
+        };
+        type Event<'a> = Box<dyn Fn(&mut State) + 'a>;
+        let events: Vec<Event> = vec![
+            Box::new(|s| s.record(&record("x.go.id", "f.g.h"))),
+            Box::new(|s| s.record(&with("x.go.id", "a", "10.0.0.9"))),
+            Box::new(|s| s.record_gone(&record("x.go.id", "c.d"))),
+            // the same object now in the other zone (its old name gone from x.go.id)
+            Box::new(|s| {
+                let mut r = record("y.go.id", "moved");
+                r.metadata.name = Some("a.b.x.go.id".into());
+                s.record(&r)
+            }),
+            Box::new(|s| {
+                s.records_listing();
+                for l in ["a", "f.g.h"] {
+                    s.record_listed(&record("x.go.id", l));
+                }
+                s.record_listed(&with("x.go.id", "a", "10.0.0.9"));
+                s.records_listed();
+            }),
+        ];
+        for (k, ev) in events.iter().enumerate() {
+            ev(&mut s);
+            let patched = s
+                .rebuild()
+                .into_iter()
+                .filter_map(|(z, snap)| Some((z, snap?)))
+                .collect::<Vec<_>>();
+            for (z, snap) in &patched {
+                assert!(
+                    snap.changed.is_some(),
+                    "event {k}: {z} was built whole, not patched"
+                );
+            }
+            // a server that saw only the end state, building whole
+            let mut fresh = State::default();
+            for z in ["x.go.id", "y.go.id"] {
+                fresh.zone(&zone(z));
+            }
+            for (z, recs) in &s.records {
+                for (obj, r) in recs {
+                    let mut d = DnsRecord::new(
+                        obj,
+                        DnsRecordSpec {
+                            zone: z.clone(),
+                            name: r.name.clone(),
+                            type_: r.type_,
+                            ttl: r.ttl,
+                            values: r.values.clone(),
+                        },
+                    );
+                    d.metadata.name = Some(obj.clone());
+                    fresh.record(&d);
+                }
+            }
+            let whole: HashMap<String, Arc<Snapshot>> = fresh
+                .rebuild()
+                .into_iter()
+                .filter_map(|(z, snap)| Some((z, snap?)))
+                .collect();
+            for (z, snap) in &patched {
+                assert_eq!(serving(snap), serving(&whole[z]), "event {k}: {z}");
+            }
+        }
+        assert_eq!(served(&s, "x.go.id"), ["a.a.x.go.id", "a.f.g.h.x.go.id"]);
+        assert_eq!(served(&s, "y.go.id"), Vec::<String>::new());
     }
 
     /// The watch lost its place (the API server restarted) while `b` was deleted: the re-list

@@ -355,16 +355,24 @@ pub fn key_tag(dnskey: &[u8]) -> u16 {
     (acc & 0xFFFF) as u16
 }
 
-/// The NSEC3 chain of a signed zone, sorted by hash: what denies a name or a type.
-#[derive(Debug, Default)]
+/// Links per chunk of the chain: an insertion or removal copies one chunk.
+const CHUNK: usize = 256;
+
+/// The NSEC3 chain of a signed zone, sorted by hash: what denies a name or a type. Kept in
+/// chunks shared (`Arc`) between snapshots, so [`sign_changes`] copies only the chunks it
+/// touches.
+#[derive(Debug, Default, Clone)]
 pub struct Nsec3Chain {
     pub iterations: u16,
     pub salt: Box<[u8]>,
-    pub links: Vec<Nsec3Link>,
+    chunks: Vec<std::sync::Arc<Vec<Nsec3Link>>>,
+    /// The first hash of each chunk (none is empty), searched before the chunk itself.
+    firsts: Vec<[u8; 20]>,
+    len: usize,
 }
 
 /// One NSEC3 record: the hash of an existing name, the next hash, the types at that name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Nsec3Link {
     pub hash: [u8; 20],
     /// The owner's first label, `<32 base32hex characters>` with its length byte (the owner
@@ -374,7 +382,133 @@ pub struct Nsec3Link {
     pub set: RRset,
 }
 
+/// Where a hash is in the chain: `Ok` at (chunk, index); `Err` between links — `None` before
+/// the first link, else the (chunk, index) of the link just below it.
+type Position = Result<(usize, usize), Option<(usize, usize)>>;
+
 impl Nsec3Chain {
+    /// A chain of links already sorted by hash, without duplicates.
+    fn from_sorted(iterations: u16, salt: Box<[u8]>, links: Vec<Nsec3Link>) -> Self {
+        let mut chain = Self {
+            iterations,
+            salt,
+            len: links.len(),
+            ..Self::default()
+        };
+        let mut links = links.into_iter().peekable();
+        while links.peek().is_some() {
+            let part: Vec<Nsec3Link> = links.by_ref().take(CHUNK).collect();
+            chain.firsts.push(part[0].hash);
+            chain.chunks.push(std::sync::Arc::new(part));
+        }
+        chain
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every link, in hash order.
+    pub fn links(&self) -> impl Iterator<Item = &Nsec3Link> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// The links in the chunks `other` does not share with this chain.
+    pub fn links_unshared<'a>(
+        &'a self,
+        other: &'a Nsec3Chain,
+    ) -> impl Iterator<Item = &'a Nsec3Link> {
+        let theirs: std::collections::HashSet<*const Vec<Nsec3Link>> =
+            other.chunks.iter().map(std::sync::Arc::as_ptr).collect();
+        self.chunks
+            .iter()
+            .filter(move |c| !theirs.contains(&std::sync::Arc::as_ptr(c)))
+            .flat_map(|c| c.iter())
+    }
+
+    fn position(&self, h: &[u8; 20]) -> Position {
+        let c = self.firsts.partition_point(|f| f <= h);
+        if c == 0 {
+            return Err(None);
+        }
+        match self.chunks[c - 1].binary_search_by(|l| l.hash.cmp(h)) {
+            Ok(i) => Ok((c - 1, i)),
+            Err(i) => Err(Some((c - 1, i - 1))), // i ≥ 1: the chunk's first is below h
+        }
+    }
+
+    fn at(&self, (c, i): (usize, usize)) -> &Nsec3Link {
+        &self.chunks[c][i]
+    }
+
+    fn last(&self) -> Option<(usize, usize)> {
+        let c = self.chunks.len().checked_sub(1)?;
+        Some((c, self.chunks[c].len() - 1))
+    }
+
+    /// The link after the one at `at`, round the ring.
+    fn next(&self, (c, i): (usize, usize)) -> (usize, usize) {
+        if i + 1 < self.chunks[c].len() {
+            (c, i + 1)
+        } else if c + 1 < self.chunks.len() {
+            (c + 1, 0)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// The link below `h` round the ring (the last link for a hash below the first).
+    fn below(&self, h: &[u8; 20]) -> Option<(usize, usize)> {
+        match self.position(h) {
+            Ok((c, i)) if i > 0 => Some((c, i - 1)),
+            Ok((c, _)) if c > 0 => Some((c - 1, self.chunks[c - 1].len() - 1)),
+            Ok(_) | Err(None) => self.last(),
+            Err(Some(at)) => Some(at),
+        }
+    }
+
+    fn get_mut(&mut self, (c, i): (usize, usize)) -> &mut Nsec3Link {
+        &mut std::sync::Arc::make_mut(&mut self.chunks[c])[i]
+    }
+
+    fn insert(&mut self, link: Nsec3Link) {
+        self.len += 1;
+        let (c, i) = match self.position(&link.hash) {
+            Ok(_) => unreachable!("inserted only when missing"),
+            Err(None) if self.chunks.is_empty() => {
+                self.firsts.push(link.hash);
+                self.chunks.push(std::sync::Arc::new(vec![link]));
+                return;
+            }
+            Err(None) => (0, 0),
+            Err(Some((c, i))) => (c, i + 1),
+        };
+        let chunk = std::sync::Arc::make_mut(&mut self.chunks[c]);
+        chunk.insert(i, link);
+        self.firsts[c] = chunk[0].hash;
+        if chunk.len() > 2 * CHUNK {
+            let tail = chunk.split_off(CHUNK);
+            self.firsts.insert(c + 1, tail[0].hash);
+            self.chunks.insert(c + 1, std::sync::Arc::new(tail));
+        }
+    }
+
+    fn remove(&mut self, (c, i): (usize, usize)) {
+        self.len -= 1;
+        let chunk = std::sync::Arc::make_mut(&mut self.chunks[c]);
+        chunk.remove(i);
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+        } else {
+            self.firsts[c] = chunk[0].hash;
+        }
+    }
+
     /// The NSEC3 hash of a wire name (RFC 5155 §5).
     pub fn hash(&self, name: &[u8]) -> [u8; 20] {
         nsec3_hash(name, &self.salt, self.iterations)
@@ -382,24 +516,44 @@ impl Nsec3Chain {
 
     /// The link whose owner is `name`'s hash: proof that `name` exists and which types it has.
     pub fn matching(&self, name: &[u8]) -> Option<&Nsec3Link> {
-        let h = self.hash(name);
-        self.links
-            .binary_search_by(|l| l.hash.cmp(&h))
-            .ok()
-            .map(|i| &self.links[i])
+        self.position(&self.hash(name)).ok().map(|at| self.at(at))
     }
 
     /// The link whose span covers `name`'s hash: proof that `name` does not exist. The last
     /// link covers the hashes above it and below the first (the chain is a ring).
     pub fn covering(&self, name: &[u8]) -> Option<&Nsec3Link> {
-        let h = self.hash(name);
-        let i = match self.links.binary_search_by(|l| l.hash.cmp(&h)) {
-            Ok(_) => return None, // it exists: nothing covers it
-            Err(0) => self.links.len().checked_sub(1)?,
-            Err(i) => i - 1,
-        };
-        self.links.get(i)
+        match self.position(&self.hash(name)) {
+            Ok(_) => None, // it exists: nothing covers it
+            Err(None) => self.last().map(|at| self.at(at)),
+            Err(Some(at)) => Some(self.at(at)),
+        }
     }
+
+    /// The NSEC3 rdata for a link: hash algorithm 1 (SHA-1), flags 0, iterations, salt, the
+    /// next hash, the type bitmap.
+    fn rdata(&self, next: &[u8; 20], bitmap: &[u8]) -> Vec<u8> {
+        let mut rd = Vec::with_capacity(26 + self.salt.len() + bitmap.len());
+        rd.extend_from_slice(&[1, 0]);
+        rd.extend_from_slice(&self.iterations.to_be_bytes());
+        rd.push(self.salt.len() as u8);
+        rd.extend_from_slice(&self.salt);
+        rd.push(20);
+        rd.extend_from_slice(next);
+        rd.extend_from_slice(bitmap);
+        rd
+    }
+
+    /// The type bitmap in a link's rdata.
+    fn bitmap_of<'l>(&self, link: &'l Nsec3Link) -> &'l [u8] {
+        &link.set.rdatas[0][6 + self.salt.len() + 20..]
+    }
+}
+
+fn link(hash: [u8; 20], set: RRset) -> Nsec3Link {
+    let mut label = [0u8; 33];
+    label[0] = 32;
+    label[1..].copy_from_slice(&base32hex(&hash));
+    Nsec3Link { hash, label, set }
 }
 
 /// SHA-1 over the name and salt, then `iterations` more times over the digest and salt.
@@ -481,6 +635,9 @@ fn label_count(name: &[u8]) -> u8 {
 #[derive(Default)]
 pub struct SignatureCache {
     held: HashMap<[u8; 32], (Box<[u8]>, u32)>,
+    /// The expiration nearest to running out among `held`, so a rebuild asks
+    /// [`SignatureCache::refresh_due`] without a pass over every signature.
+    earliest: Option<u32>,
 }
 
 impl SignatureCache {
@@ -493,6 +650,7 @@ impl SignatureCache {
     }
 
     pub fn clear(&mut self) {
+        self.earliest = None;
         self.held.clear();
     }
 
@@ -500,10 +658,8 @@ impl SignatureCache {
     /// expiring): the zone's content then changes although its records did not, and a new
     /// serial must tell the secondaries.
     pub fn refresh_due(&self, now: u64) -> bool {
-        let now = now as u32;
-        self.held
-            .values()
-            .any(|(_, exp)| exp.wrapping_sub(now) as i32 <= REFRESH as i32)
+        self.earliest
+            .is_some_and(|exp| exp.wrapping_sub(now as u32) as i32 <= REFRESH as i32)
     }
 }
 
@@ -548,49 +704,40 @@ impl KeySet {
     }
 }
 
-/// Signs `snap` in place at time `now` (seconds since the epoch, RFC 1982 arithmetic for the
-/// 32-bit fields): DNSKEY (every published key) and NSEC3PARAM at the apex, RRSIGs over every
-/// authoritative RRset (not the NS of a delegation, not glue) and the NSEC3 chain — the DNSKEY
-/// set by the key-signing key, the rest by the active zone-signing key.
-pub fn sign(
-    snap: &mut Snapshot,
-    set: &KeySet,
-    now: u64,
-    cache: &mut SignatureCache,
-) -> Result<SignStats, String> {
-    let keys = &set.keys;
-    if keys.is_empty() || set.zone_signer >= keys.len() {
-        return Err("no signing key".into());
-    }
-    let apex = snap.apex.clone();
-    let apex_node = snap.nodes.get(&apex).ok_or("the zone has no apex")?;
+/// The TTLs signing needs from a snapshot: the DNSKEY set's (the SOA's) and the negative
+/// TTL (NSEC3 records carry it, RFC 5155 §7.1).
+fn ttls(snap: &Snapshot) -> Result<(u32, u32), String> {
+    let apex_node = snap.nodes.get(&snap.apex).ok_or("the zone has no apex")?;
     let soa = apex_node.get(TYPE_SOA).ok_or("the zone has no SOA")?;
-    let dnskey_ttl = soa.ttl;
     let negative_ttl = u32::from_be_bytes(
         snap.negative_soa_tail[4..8]
             .try_into()
             .expect("a tail has a TTL"),
     );
-    let chain = Nsec3Chain {
-        iterations: 0,
-        salt: Box::new([]),
-        links: Vec::new(),
-    };
-    // signing twice signs afresh: nothing of an earlier signing stays
-    for node in snap.nodes.values_mut() {
-        for rrset in node.rrsets.iter_mut() {
-            rrset.sigs.clear();
-        }
-    }
-    let apex_node = snap.nodes.get_mut(&apex).expect("checked above");
+    Ok((soa.ttl, negative_ttl))
+}
+
+/// The chain parameters of RFC 9276: no extra iterations, no salt.
+fn params() -> Nsec3Chain {
+    Nsec3Chain::default()
+}
+
+/// Puts the DNSKEY set (every published key) and NSEC3PARAM at the apex, replacing any.
+fn apex_keys(snap: &mut Snapshot, set: &KeySet, dnskey_ttl: u32) {
+    let apex = snap.apex.clone();
+    let apex_node = snap.nodes.get_mut(&apex).expect("checked by ttls");
+    let before = apex_node.rrsets.len();
     apex_node
         .rrsets
         .retain(|r| r.type_ != TYPE_DNSKEY && r.type_ != TYPE_NSEC3PARAM && r.type_ != TYPE_RRSIG);
+    // (the snapshot's count of RRsets includes the two added here)
+    snap.rrsets = snap.rrsets + 2 + apex_node.rrsets.len() - before;
     apex_node.rrsets.push(RRset::new(
         TYPE_DNSKEY,
         dnskey_ttl,
-        keys.iter().map(|k| k.dnskey.clone()).collect(),
+        set.keys.iter().map(|k| k.dnskey.clone()).collect(),
     ));
+    let chain = params();
     // hash algorithm 1 (SHA-1), flags 0, iterations, salt
     let mut param = vec![1, 0];
     param.extend_from_slice(&chain.iterations.to_be_bytes());
@@ -599,88 +746,91 @@ pub fn sign(
     apex_node
         .rrsets
         .push(RRset::new(TYPE_NSEC3PARAM, 0, vec![param]));
+}
 
-    // the names that are ours: not those below a delegation (glue and occluded data)
-    let owned: Vec<Box<[u8]>> = snap
-        .nodes
-        .keys()
-        .filter(|n| !below_cut(snap, n))
-        .cloned()
-        .collect();
-
-    // the NSEC3 chain over those names, empty non-terminals included (RFC 5155 §7.1)
-    let mut links: Vec<([u8; 20], Vec<u16>)> = owned
-        .iter()
-        .map(|name| {
-            let node = &snap.nodes[name];
-            (chain.hash(name), bitmap_types(node))
-        })
-        .collect();
-    links.sort_unstable_by_key(|a| a.0);
-    links.dedup_by(|a, b| a.0 == b.0);
-    let mut chain_links = Vec::with_capacity(links.len());
-    for (k, (hash, types)) in links.iter().enumerate() {
-        let next = &links[(k + 1) % links.len()].0;
-        let mut rd = Vec::with_capacity(26 + chain.salt.len() + 8);
-        rd.extend_from_slice(&[1, 0]);
-        rd.extend_from_slice(&chain.iterations.to_be_bytes());
-        rd.push(chain.salt.len() as u8);
-        rd.extend_from_slice(&chain.salt);
-        rd.push(20);
-        rd.extend_from_slice(next);
-        rd.extend_from_slice(&type_bitmap(types));
-        let mut label = [0u8; 33];
-        label[0] = 32;
-        label[1..].copy_from_slice(&base32hex(hash));
-        chain_links.push(Nsec3Link {
-            hash: *hash,
-            label,
-            set: RRset::new(TYPE_NSEC3, negative_ttl, vec![rd]),
-        });
-    }
-
-    // what to sign: every owned RRset (at a delegation only DS), then every NSEC3
+/// The signing window starting now: (inception, expiration), RFC 1982 arithmetic.
+fn window(now: u64) -> (u32, u32) {
     let now32 = now as u32;
-    let (inception, expiration) = (
+    (
         now32.wrapping_sub(INCEPTION_SKEW),
         now32.wrapping_add(VALIDITY),
-    );
-    let mut jobs: Vec<Job> = Vec::new();
-    for name in &owned {
-        let node = &snap.nodes[name];
-        for rrset in &node.rrsets {
-            if node.cut && rrset.type_ != TYPE_DS {
-                continue;
-            }
-            let k = if rrset.type_ == TYPE_DNSKEY {
-                0
-            } else {
-                set.zone_signer
-            };
-            jobs.push(job(name, rrset, &keys[k], k, &apex, inception, expiration));
+    )
+}
+
+/// The jobs for every RRset at `name` that this zone signs (at a delegation only DS).
+fn node_jobs(
+    jobs: &mut Vec<Job>,
+    name: &[u8],
+    node: &Node,
+    set: &KeySet,
+    apex: &[u8],
+    (inception, expiration): (u32, u32),
+) {
+    for rrset in &node.rrsets {
+        if node.cut && rrset.type_ != TYPE_DS {
+            continue;
         }
-    }
-    for link in &chain_links {
-        let owner: Box<[u8]> = [&link.label[..], &apex].concat().into();
-        let k = set.zone_signer;
+        let k = if rrset.type_ == TYPE_DNSKEY {
+            0
+        } else {
+            set.zone_signer
+        };
         jobs.push(job(
-            &owner, &link.set, &keys[k], k, &apex, inception, expiration,
+            name,
+            rrset,
+            &set.keys[k],
+            k,
+            apex,
+            inception,
+            expiration,
         ));
     }
+}
 
-    // reuse what is still fresh; sign the rest on every core
-    let mut stats = SignStats {
-        nsec3: chain_links.len(),
-        ..SignStats::default()
-    };
+fn link_job(
+    link: &Nsec3Link,
+    set: &KeySet,
+    apex: &[u8],
+    (inception, expiration): (u32, u32),
+) -> Job {
+    let owner: Box<[u8]> = [&link.label[..], apex].concat().into();
+    let k = set.zone_signer;
+    job(
+        &owner,
+        &link.set,
+        &set.keys[k],
+        k,
+        apex,
+        inception,
+        expiration,
+    )
+}
+
+/// Signs `jobs` (reusing what `cache` holds that is still fresh; the rest on every core) and
+/// returns their RRSIG data in order. `whole`: these are all of the zone's signatures, and the
+/// cache keeps only them; otherwise the new ones are added to it.
+fn run_jobs(
+    jobs: &[Job],
+    set: &KeySet,
+    now: u64,
+    cache: &mut SignatureCache,
+    whole: bool,
+    stats: &mut SignStats,
+) -> Result<Vec<Box<[u8]>>, String> {
+    let keys = &set.keys;
+    let now32 = now as u32;
+    let expiration = window(now).1;
     let mut results: Vec<Option<Box<[u8]>>> = vec![None; jobs.len()];
-    let mut fresh: HashMap<[u8; 32], (Box<[u8]>, u32)> = HashMap::with_capacity(jobs.len());
+    let mut fresh: HashMap<[u8; 32], (Box<[u8]>, u32)> =
+        HashMap::with_capacity(if whole { jobs.len() } else { 0 });
     let mut todo = Vec::new();
     for (k, j) in jobs.iter().enumerate() {
         match cache.held.get(&j.digest) {
             Some((rrsig, exp)) if exp.wrapping_sub(now32) as i32 > REFRESH as i32 => {
                 results[k] = Some(rrsig.clone());
-                fresh.insert(j.digest, (rrsig.clone(), *exp));
+                if whole {
+                    fresh.insert(j.digest, (rrsig.clone(), *exp));
+                }
                 stats.reused += 1;
             }
             _ => todo.push(k),
@@ -692,44 +842,61 @@ pub fn sign(
         .min(todo.len().div_ceil(256).max(1));
     /// Signatures made by one thread: (job, RRSIG data).
     type Made = Result<Vec<(usize, Box<[u8]>)>, String>;
-    let signed: Vec<Made> = std::thread::scope(|s| {
-        let handles: Vec<_> = todo
-            .chunks(todo.len().div_ceil(threads).max(1))
-            .map(|part| {
-                let jobs = &jobs;
-                s.spawn(move || {
-                    part.iter()
-                        .map(|&k| {
-                            let j = &jobs[k];
-                            let data = [&j.header[..], &j.rrs[..]].concat();
-                            let sig = keys[j.key].sign(&data)?;
-                            Ok((k, [&j.header[..], &sig[..]].concat().into_boxed_slice()))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a signing thread panicked".into()))
+    let sign_part = |part: &[usize]| -> Made {
+        part.iter()
+            .map(|&k| {
+                let j = &jobs[k];
+                let data = [&j.header[..], &j.rrs[..]].concat();
+                let sig = keys[j.key].sign(&data)?;
+                Ok((k, [&j.header[..], &sig[..]].concat().into_boxed_slice()))
             })
             .collect()
-    });
+    };
+    let signed: Vec<Made> = if threads <= 1 {
+        vec![sign_part(&todo)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .chunks(todo.len().div_ceil(threads).max(1))
+                .map(|part| s.spawn(move || sign_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a signing thread panicked".into()))
+                })
+                .collect()
+        })
+    };
+    let target = if whole { &mut fresh } else { &mut cache.held };
     for part in signed {
         for (k, rrsig) in part? {
-            fresh.insert(jobs[k].digest, (rrsig.clone(), expiration));
+            target.insert(jobs[k].digest, (rrsig.clone(), expiration));
             results[k] = Some(rrsig);
             stats.signed += 1;
         }
     }
-    cache.held = fresh;
+    if whole {
+        cache.held = fresh;
+        // the one with the least left to run (RFC 1982: measured from now)
+        cache.earliest = cache
+            .held
+            .values()
+            .map(|(_, exp)| *exp)
+            .min_by_key(|exp| exp.wrapping_sub(now32) as i32);
+    } else if cache.earliest.is_none() && !cache.held.is_empty() {
+        cache.earliest = Some(expiration); // what was just added: the latest there is
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every job signed or reused"))
+        .collect())
+}
 
-    // put the RRSIGs next to what they sign
-    let n_owned_jobs = jobs.len() - chain_links.len();
-    for (j, rrsig) in jobs[..n_owned_jobs].iter().zip(&results) {
-        let rrsig = rrsig.as_ref().expect("every job signed or reused");
+/// Puts each job's RRSIG next to the RRset it signs.
+fn attach(snap: &mut Snapshot, jobs: &[Job], rrsigs: &[Box<[u8]>]) {
+    for (j, rrsig) in jobs.iter().zip(rrsigs) {
         let node = snap.nodes.get_mut(&j.owner).expect("owned name");
         let set = node
             .rrsets
@@ -738,17 +905,12 @@ pub fn sign(
             .expect("signed RRset");
         set.sigs.push(rrsig_tail(j.ttl, rrsig));
     }
-    for (k, (j, rrsig)) in jobs[n_owned_jobs..]
-        .iter()
-        .zip(&results[n_owned_jobs..])
-        .enumerate()
-    {
-        let rrsig = rrsig.as_ref().expect("every job signed or reused");
-        chain_links[k].set.sigs.push(rrsig_tail(j.ttl, rrsig));
-    }
-    // the SOA in negative answers carries the negative TTL; so do its signatures (their
-    // original-TTL field stays the SOA's, which validators allow: RFC 4035 §5.3.3)
-    let soa_sigs: Vec<Box<[u8]>> = snap.nodes[&apex]
+}
+
+/// The SOA in negative answers carries the negative TTL; so do its signatures (their
+/// original-TTL field stays the SOA's, which validators allow: RFC 4035 §5.3.3).
+fn negative_soa_sigs(snap: &mut Snapshot, negative_ttl: u32) {
+    let soa_sigs: Vec<Box<[u8]>> = snap.nodes[&snap.apex[..]]
         .get(TYPE_SOA)
         .map(|s| s.sigs.clone())
         .unwrap_or_default();
@@ -760,10 +922,190 @@ pub fn sign(
             t.into_boxed_slice()
         })
         .collect();
-    snap.nsec3 = Some(Nsec3Chain {
-        links: chain_links,
-        ..chain
-    });
+}
+
+/// Signs `snap` in place at time `now` (seconds since the epoch, RFC 1982 arithmetic for the
+/// 32-bit fields): DNSKEY (every published key) and NSEC3PARAM at the apex, RRSIGs over every
+/// authoritative RRset (not the NS of a delegation, not glue) and the NSEC3 chain — the DNSKEY
+/// set by the key-signing key, the rest by the active zone-signing key.
+pub fn sign(
+    snap: &mut Snapshot,
+    set: &KeySet,
+    now: u64,
+    cache: &mut SignatureCache,
+) -> Result<SignStats, String> {
+    if set.keys.is_empty() || set.zone_signer >= set.keys.len() {
+        return Err("no signing key".into());
+    }
+    let (dnskey_ttl, negative_ttl) = ttls(snap)?;
+    let apex = snap.apex.clone();
+    // signing twice signs afresh: nothing of an earlier signing stays
+    for node in snap.nodes.values_mut() {
+        for rrset in node.rrsets.iter_mut() {
+            rrset.sigs.clear();
+        }
+    }
+    apex_keys(snap, set, dnskey_ttl);
+
+    // the names that are ours: not those below a delegation (glue and occluded data)
+    let owned: Vec<Box<[u8]>> = snap
+        .nodes
+        .keys()
+        .filter(|n| !below_cut(snap, n))
+        .cloned()
+        .collect();
+
+    // the NSEC3 chain over those names, empty non-terminals included (RFC 5155 §7.1)
+    let chain = params();
+    let mut hashes: Vec<([u8; 20], Vec<u8>)> = owned
+        .iter()
+        .map(|name| {
+            let node = &snap.nodes[&name[..]];
+            (chain.hash(name), type_bitmap(&bitmap_types(node)))
+        })
+        .collect();
+    hashes.sort_unstable_by_key(|a| a.0);
+    hashes.dedup_by(|a, b| a.0 == b.0);
+    let mut links: Vec<Nsec3Link> = hashes
+        .iter()
+        .enumerate()
+        .map(|(k, (hash, bitmap))| {
+            let next = &hashes[(k + 1) % hashes.len()].0;
+            let rd = chain.rdata(next, bitmap);
+            link(*hash, RRset::new(TYPE_NSEC3, negative_ttl, vec![rd]))
+        })
+        .collect();
+
+    // what to sign: every owned RRset (at a delegation only DS), then every NSEC3
+    let window = window(now);
+    let mut jobs: Vec<Job> = Vec::new();
+    for name in &owned {
+        node_jobs(&mut jobs, name, &snap.nodes[&name[..]], set, &apex, window);
+    }
+    let n_owned_jobs = jobs.len();
+    jobs.extend(links.iter().map(|l| link_job(l, set, &apex, window)));
+    let mut stats = SignStats {
+        nsec3: links.len(),
+        ..SignStats::default()
+    };
+    let rrsigs = run_jobs(&jobs, set, now, cache, true, &mut stats)?;
+    attach(snap, &jobs[..n_owned_jobs], &rrsigs[..n_owned_jobs]);
+    for ((l, j), rrsig) in links
+        .iter_mut()
+        .zip(&jobs[n_owned_jobs..])
+        .zip(&rrsigs[n_owned_jobs..])
+    {
+        l.set.sigs.push(rrsig_tail(j.ttl, rrsig));
+    }
+    negative_soa_sigs(snap, negative_ttl);
+    snap.nsec3 = Some(Nsec3Chain::from_sorted(chain.iterations, chain.salt, links));
+    Ok(stats)
+}
+
+/// Signs a snapshot [`super::zone::patch`] made from a signed one with the same keys: only the
+/// changed names' RRsets, their NSEC3 links and the links whose next hash moved are signed
+/// again — a change costs a few signatures, not the zone. Falls back to [`sign`] when the
+/// snapshot was built whole, or a delegation came or went (what is below it changes owner).
+pub fn sign_changes(
+    snap: &mut Snapshot,
+    set: &KeySet,
+    now: u64,
+    cache: &mut SignatureCache,
+) -> Result<SignStats, String> {
+    let changed = match (&snap.changed, &snap.nsec3) {
+        (Some(c), Some(_)) if !c.cuts_moved => c.names.clone(),
+        _ => return sign(snap, set, now, cache),
+    };
+    if set.keys.is_empty() || set.zone_signer >= set.keys.len() {
+        return Err("no signing key".into());
+    }
+    let (dnskey_ttl, negative_ttl) = ttls(snap)?;
+    let apex = snap.apex.clone();
+    for name in &changed {
+        if let Some(node) = snap.nodes.get_mut(name) {
+            for rrset in node.rrsets.iter_mut() {
+                rrset.sigs.clear();
+            }
+        }
+    }
+    apex_keys(snap, set, dnskey_ttl);
+
+    // the chain: links of names gone removed, of names made added, of changed type sets
+    // replaced; then every link whose next hash may have moved is rendered again
+    let mut chain = snap.nsec3.take().expect("checked above");
+    let mut touched: Vec<[u8; 20]> = Vec::new();
+    let mut moved: Vec<[u8; 20]> = Vec::new();
+    for name in &changed {
+        let h = chain.hash(name);
+        let owned = snap.nodes.get(name).filter(|_| !below_cut(snap, name));
+        match (chain.position(&h), owned) {
+            (Ok(at), Some(node)) => {
+                let bitmap = type_bitmap(&bitmap_types(node));
+                if chain.bitmap_of(chain.at(at)) != &bitmap[..] {
+                    let rd = chain.rdata(&[0; 20], &bitmap);
+                    chain.get_mut(at).set = RRset::new(TYPE_NSEC3, negative_ttl, vec![rd]);
+                    touched.push(h);
+                }
+            }
+            (Ok(at), None) => {
+                chain.remove(at);
+                moved.push(h);
+            }
+            (Err(_), Some(node)) => {
+                let rd = chain.rdata(&[0; 20], &type_bitmap(&bitmap_types(node)));
+                chain.insert(link(h, RRset::new(TYPE_NSEC3, negative_ttl, vec![rd])));
+                moved.push(h);
+                touched.push(h);
+            }
+            (Err(_), None) => {}
+        }
+    }
+    for h in &moved {
+        if let Some(at) = chain.below(h) {
+            touched.push(chain.at(at).hash);
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    let mut touched_at = Vec::with_capacity(touched.len());
+    for h in &touched {
+        let Ok(at) = chain.position(h) else {
+            continue;
+        };
+        let next = chain.at(chain.next(at)).hash;
+        let rd = chain.rdata(&next, chain.bitmap_of(chain.at(at)));
+        chain.get_mut(at).set = RRset::new(TYPE_NSEC3, negative_ttl, vec![rd]);
+        touched_at.push(*h);
+    }
+
+    let window = window(now);
+    let mut jobs: Vec<Job> = Vec::new();
+    for name in &changed {
+        if let Some(node) = snap.nodes.get(name).filter(|_| !below_cut(snap, name)) {
+            node_jobs(&mut jobs, name, node, set, &apex, window);
+        }
+    }
+    let n_owned_jobs = jobs.len();
+    for h in &touched_at {
+        let at = chain.position(h).expect("rendered above");
+        jobs.push(link_job(chain.at(at), set, &apex, window));
+    }
+    let mut stats = SignStats {
+        nsec3: touched_at.len(),
+        ..SignStats::default()
+    };
+    let rrsigs = run_jobs(&jobs, set, now, cache, false, &mut stats)?;
+    attach(snap, &jobs[..n_owned_jobs], &rrsigs[..n_owned_jobs]);
+    for ((h, j), rrsig) in touched_at
+        .iter()
+        .zip(&jobs[n_owned_jobs..])
+        .zip(&rrsigs[n_owned_jobs..])
+    {
+        let at = chain.position(h).expect("rendered above");
+        chain.get_mut(at).set.sigs.push(rrsig_tail(j.ttl, rrsig));
+    }
+    negative_soa_sigs(snap, negative_ttl);
+    snap.nsec3 = Some(chain);
     Ok(stats)
 }
 

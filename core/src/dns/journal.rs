@@ -41,11 +41,13 @@ impl Diff {
     }
 }
 
-/// Every record a snapshot serves, as owner + tail, the apex SOA left out (RRSIGs and the
-/// NSEC3 chain of a signed zone included: they change with the records they cover).
-fn records(snap: &Snapshot) -> HashSet<Box<[u8]>> {
-    let mut all = HashSet::with_capacity(snap.rrsets * 2);
-    for (name, node) in &snap.nodes {
+/// The records of `snap` as owner + tail, the apex SOA left out (RRSIGs and the NSEC3 chain
+/// of a signed zone included: they change with the records they cover) — of the nodes in the
+/// shards and the links in the chunks `other` does not share: a snapshot patched from another
+/// shares all that did not change, so a change costs what it touched, not the zone.
+fn records(snap: &Snapshot, other: &Snapshot) -> HashSet<Box<[u8]>> {
+    let mut all = HashSet::new();
+    for (name, node) in snap.nodes.iter_unshared(&other.nodes) {
         for rrset in &node.rrsets {
             let tails: &[Box<[u8]>] = if **name == *snap.apex && rrset.type_ == TYPE_SOA {
                 &[]
@@ -57,21 +59,24 @@ fn records(snap: &Snapshot) -> HashSet<Box<[u8]>> {
             }
         }
     }
-    for link in snap.nsec3.iter().flat_map(|c| c.links.iter()) {
-        for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
-            all.insert(
-                [&link.label[..], &snap.apex[..], tail]
-                    .concat()
-                    .into_boxed_slice(),
-            );
+    let empty = super::dnssec::Nsec3Chain::default();
+    if let Some(chain) = &snap.nsec3 {
+        for link in chain.links_unshared(other.nsec3.as_ref().unwrap_or(&empty)) {
+            for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+                all.insert(
+                    [&link.label[..], &snap.apex[..], tail]
+                        .concat()
+                        .into_boxed_slice(),
+                );
+            }
         }
     }
     all
 }
 
 /// The journal for `next`, which replaces `prev`: `prev`'s journal and the change between the
-/// two (nothing new when the serial did not move). The cost is one pass over both zones; the
-/// DNS server only keeps journals for zones that secondaries may transfer.
+/// two (nothing new when the serial did not move). The cost is one pass over what the two do
+/// not share; the DNS server only keeps journals for zones that secondaries may transfer.
 pub fn extend(prev: &Snapshot, next: &Snapshot) -> Vec<Arc<Diff>> {
     if prev.serial == next.serial {
         return prev.journal.clone();
@@ -81,7 +86,7 @@ pub fn extend(prev: &Snapshot, next: &Snapshot) -> Vec<Arc<Diff>> {
     else {
         return Vec::new();
     };
-    let (before, after) = (records(prev), records(next));
+    let (before, after) = (records(prev, next), records(next, prev));
     let mut removed: Vec<Box<[u8]>> = before.difference(&after).cloned().collect();
     let mut added: Vec<Box<[u8]>> = after.difference(&before).cloned().collect();
     // a stable order: the same change reads the same on every replica

@@ -14,4 +14,6 @@ pub mod zone;
 pub mod zonefile;
 
 #[cfg(test)]
+mod patch_tests;
+#[cfg(test)]
 mod tests;

@@ -894,11 +894,7 @@ fn signed_catalog() -> Catalog {
     let apex = wire::name("kota.go.id").unwrap().into_boxed_slice();
     let mut snap = build("kota.go.id", &spec(), 2026112301, &[]).unwrap();
     // the same records as catalog(): rebuild from its snapshot's owner of each RRset
-    snap.nodes = c.zones[&apex]
-        .nodes
-        .iter()
-        .map(|(k, n)| (k.clone(), n.clone()))
-        .collect();
+    snap.nodes = c.zones[&apex].nodes.clone();
     snap.has_cuts = true;
     let der =
         super::dnssec::SigningKey::generate(super::dnssec::Algorithm::EcdsaP256Sha256).unwrap();
