@@ -418,19 +418,16 @@ pub fn axfr_messages(q: &[u8], zone: &Snapshot) -> Vec<Vec<u8>> {
     for name in names {
         for rrset in &zone.nodes[&name[..]].rrsets {
             // the SOA opens and closes the transfer; its signatures go with the rest
-            let tails = if rrset.type_ == wire::TYPE_SOA {
-                &[][..]
-            } else {
-                &rrset.tails[..]
-            };
-            for tail in tails.iter().chain(rrset.sigs.iter()) {
+            let soa = rrset.type_ == wire::TYPE_SOA;
+            let tails = rrset.tails().filter(|_| !soa);
+            for tail in tails.chain(rrset.sigs.iter().map(|s| &s[..])) {
                 rrs.push([&name[..], tail].concat());
             }
         }
     }
     // a signed zone's NSEC3 chain (DNSKEY and NSEC3PARAM are apex RRsets above)
     for link in zone.nsec3.iter().flat_map(|c| c.links()) {
-        for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+        for tail in link.set.tails().chain(link.set.sigs.iter().map(|s| &s[..])) {
             rrs.push([&link.label[..], &zone.apex[..], tail].concat());
         }
     }

@@ -922,7 +922,7 @@ mod tests {
             all.insert(name.to_vec());
             // (not the SOA: its serial differs between a patched server and a fresh one)
             for set in node.rrsets.iter().filter(|s| s.type_ != 6) {
-                for t in set.tails.iter() {
+                for t in set.tails() {
                     all.insert([&name[..], t].concat());
                 }
             }

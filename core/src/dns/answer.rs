@@ -212,7 +212,7 @@ impl Writer<'_> {
 
     /// An RRset (and its RRSIGs when signing) in the answer section.
     fn answer_set(&mut self, owner: &[u8], rrset: &RRset) {
-        for tail in rrset.tails.iter() {
+        for tail in rrset.tails() {
             self.rr(owner, tail);
             self.an += 1;
         }
@@ -605,7 +605,7 @@ fn wildcard_for<'z>(zone: &'z Snapshot, name: &[u8], apex_offset: usize) -> Opti
 fn referral(w: &mut Writer<'_>, zone: &Snapshot, cut: &[u8], owner: &[u8]) {
     let node = zone.node(cut).expect("cut node exists");
     let ns = node.get(TYPE_NS).expect("a cut has NS");
-    for tail in ns.tails.iter() {
+    for tail in ns.tails() {
         w.rr(owner, tail);
         w.ns += 1;
     }
@@ -616,9 +616,9 @@ fn referral(w: &mut Writer<'_>, zone: &Snapshot, cut: &[u8], owner: &[u8]) {
         // an unsigned delegation: its NSEC3 shows NS and no DS (RFC 5155 §7.2.7)
         nsec3(w, zone, link);
     }
-    for host in ns.rdatas.iter() {
+    for host in ns.rdatas() {
         for rrset in glue(zone, host) {
-            for tail in rrset.tails.iter() {
+            for tail in rrset.tails() {
                 w.rr(host, tail);
                 w.ar += 1;
             }
@@ -636,13 +636,11 @@ fn additional(w: &mut Writer<'_>, zone: &Snapshot, rrset: &super::zone::RRset) {
         TYPE_SRV => 6,
         _ => return,
     };
-    for (k, rdata) in rrset.rdatas.iter().enumerate() {
+    for (k, rdata) in rrset.rdatas().enumerate() {
         let Some(host) = rdata.get(skip..) else {
             continue;
         };
-        if rrset.rdatas[..k]
-            .iter()
-            .any(|o| o.get(skip..) == Some(host))
+        if rrset.rdatas().take(k).any(|o| o.get(skip..) == Some(host))
             || !host.ends_with(&zone.apex)
             || !super::zone::label_boundary(host, host.len() - zone.apex.len())
         {
@@ -663,11 +661,11 @@ fn additional(w: &mut Writer<'_>, zone: &Snapshot, rrset: &super::zone::RRset) {
             .iter()
             .filter(|r| r.type_ == TYPE_A || r.type_ == TYPE_AAAA)
         {
-            let size: usize = set.tails.iter().map(|t| host.len() + t.len()).sum();
+            let size: usize = set.tails().map(|t| host.len() + t.len()).sum();
             if w.out.len() + size > w.room {
                 return;
             }
-            for tail in set.tails.iter() {
+            for tail in set.tails() {
                 w.rr(host, tail);
                 w.ar += 1;
             }
@@ -688,7 +686,7 @@ fn negative(w: &mut Writer<'_>, apex_ptr: &[u8; 2], zone: &Snapshot) {
 
 /// One NSEC3 record and its RRSIGs in the authority section.
 fn nsec3(w: &mut Writer<'_>, zone: &Snapshot, link: &Nsec3Link) {
-    for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+    for tail in link.set.tails().chain(link.set.sigs.iter().map(|s| &s[..])) {
         w.out.extend_from_slice(&link.label);
         w.out.extend_from_slice(&zone.apex);
         w.out.extend_from_slice(tail);
@@ -799,7 +797,7 @@ fn positive<'q>(
     };
     // follow the alias inside the zone
     w.answer_set(qptr, cname);
-    let mut target: &'q [u8] = &cname.rdatas[0];
+    let mut target: &'q [u8] = cname.rdata(0);
     // names already answered for: a CNAME loop stops where it closes (a→b, b→a gives two)
     let mut visited: [&[u8]; MAX_CHASE + 1] = [&[]; MAX_CHASE + 1];
     visited[0] = qname;
@@ -854,7 +852,7 @@ fn positive<'q>(
                         w.answer_set(target, next);
                         visited[n_visited] = target;
                         n_visited += 1;
-                        target = &next.rdatas[0];
+                        target = next.rdata(0);
                         if visited[..n_visited].contains(&target) {
                             prove(w, zone, &proofs);
                             return RCODE_NOERROR; // the loop is closed
@@ -958,5 +956,5 @@ impl PartialEq for Outcome {
 pub fn soa_tail(zone: &Snapshot) -> Option<&[u8]> {
     zone.node(&zone.apex)
         .and_then(|n| n.get(TYPE_SOA))
-        .map(|s| &*s.tails[0])
+        .map(|s| s.tail(0))
 }

@@ -545,7 +545,7 @@ impl Nsec3Chain {
 
     /// The type bitmap in a link's rdata.
     fn bitmap_of<'l>(&self, link: &'l Nsec3Link) -> &'l [u8] {
-        &link.set.rdatas[0][6 + self.salt.len() + 20..]
+        &link.set.rdata(0)[6 + self.salt.len() + 20..]
     }
 }
 
@@ -903,6 +903,7 @@ fn attach(snap: &mut Snapshot, jobs: &[Job], rrsigs: &[Box<[u8]>]) {
             .iter_mut()
             .find(|r| r.type_ == j.type_)
             .expect("signed RRset");
+        set.sigs.reserve_exact(1); // one signature is the rule: no room for four
         set.sigs.push(rrsig_tail(j.ttl, rrsig));
     }
 }
@@ -995,6 +996,7 @@ pub fn sign(
         .zip(&jobs[n_owned_jobs..])
         .zip(&rrsigs[n_owned_jobs..])
     {
+        l.set.sigs.reserve_exact(1);
         l.set.sigs.push(rrsig_tail(j.ttl, rrsig));
     }
     negative_soa_sigs(snap, negative_ttl);
@@ -1102,7 +1104,9 @@ pub fn sign_changes(
         .zip(&rrsigs[n_owned_jobs..])
     {
         let at = chain.position(h).expect("rendered above");
-        chain.get_mut(at).set.sigs.push(rrsig_tail(j.ttl, rrsig));
+        let sigs = &mut chain.get_mut(at).set.sigs;
+        sigs.reserve_exact(1);
+        sigs.push(rrsig_tail(j.ttl, rrsig));
     }
     negative_soa_sigs(snap, negative_ttl);
     snap.nsec3 = Some(chain);
@@ -1141,7 +1145,7 @@ fn job(
     header.extend_from_slice(&inception.to_be_bytes());
     header.extend_from_slice(&key.tag.to_be_bytes());
     header.extend_from_slice(apex);
-    let mut rdatas: Vec<&[u8]> = rrset.rdatas.iter().map(|r| &r[..]).collect();
+    let mut rdatas: Vec<&[u8]> = rrset.rdatas().collect();
     rdatas.sort_unstable();
     let mut rrs = Vec::new();
     for rd in rdatas {

@@ -49,12 +49,9 @@ fn records(snap: &Snapshot, other: &Snapshot) -> HashSet<Box<[u8]>> {
     let mut all = HashSet::new();
     for (name, node) in snap.nodes.iter_unshared(&other.nodes) {
         for rrset in &node.rrsets {
-            let tails: &[Box<[u8]>] = if **name == *snap.apex && rrset.type_ == TYPE_SOA {
-                &[]
-            } else {
-                &rrset.tails
-            };
-            for tail in tails.iter().chain(rrset.sigs.iter()) {
+            let soa = **name == *snap.apex && rrset.type_ == TYPE_SOA;
+            let tails = rrset.tails().filter(|_| !soa);
+            for tail in tails.chain(rrset.sigs.iter().map(|s| &s[..])) {
                 all.insert([&name[..], tail].concat().into_boxed_slice());
             }
         }
@@ -62,7 +59,7 @@ fn records(snap: &Snapshot, other: &Snapshot) -> HashSet<Box<[u8]>> {
     let empty = super::dnssec::Nsec3Chain::default();
     if let Some(chain) = &snap.nsec3 {
         for link in chain.links_unshared(other.nsec3.as_ref().unwrap_or(&empty)) {
-            for tail in link.set.tails.iter().chain(link.set.sigs.iter()) {
+            for tail in link.set.tails().chain(link.set.sigs.iter().map(|s| &s[..])) {
                 all.insert(
                     [&link.label[..], &snap.apex[..], tail]
                         .concat()

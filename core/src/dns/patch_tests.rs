@@ -99,7 +99,7 @@ fn content(s: &Snapshot) -> (BTreeSet<Vec<u8>>, Structure) {
         let mut types = Vec::new();
         for set in &node.rrsets {
             types.push(set.type_);
-            for t in set.tails.iter().chain(&set.sigs) {
+            for t in set.tails().chain(set.sigs.iter().map(|s| &s[..])) {
                 all.insert([&name[..], t].concat());
             }
         }
@@ -108,7 +108,7 @@ fn content(s: &Snapshot) -> (BTreeSet<Vec<u8>>, Structure) {
     }
     if let Some(chain) = &s.nsec3 {
         for l in chain.links() {
-            for t in l.set.tails.iter().chain(&l.set.sigs) {
+            for t in l.set.tails().chain(l.set.sigs.iter().map(|s| &s[..])) {
                 all.insert([&l.label[..], &s.apex[..], t].concat());
             }
         }

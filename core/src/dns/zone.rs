@@ -34,13 +34,13 @@ pub fn transfer_range(entry: &str) -> Option<crate::rules::naming::Cidr> {
 }
 
 /// An RRset with each record's "tail" — type, class, TTL, length and data — ready to follow a
-/// compressed owner name.
+/// compressed owner name. The tails are kept back to back in one allocation (each says its
+/// own length), and a record's data is the end of its tail: at 100k one-record names that is
+/// 33 MiB less than a box per tail and per data (77 → 44 MiB RSS, bench/dns.sh's zone).
 #[derive(Clone, Debug, Default)]
 pub struct RRset {
     pub type_: u16,
-    pub tails: Vec<Box<[u8]>>,
-    /// Record data alone, for glue and transfers.
-    pub rdatas: Vec<Box<[u8]>>,
+    packed: Box<[u8]>,
     pub ttl: u32,
     /// The RRSIG records' tails over this RRset, when the zone is signed ([`super::dnssec`]);
     /// written after the RRset to a client that set the DO bit.
@@ -48,6 +48,36 @@ pub struct RRset {
 }
 
 impl RRset {
+    /// Each record's data alone (its tail after type, class, TTL and length), for glue,
+    /// CNAME targets and signing — not kept twice.
+    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+        self.tails().map(|t| &t[10..])
+    }
+
+    /// The data of the `i`th record.
+    pub fn rdata(&self, i: usize) -> &[u8] {
+        &self.tail(i)[10..]
+    }
+
+    /// Each record's tail, in order.
+    pub fn tails(&self) -> Tails<'_> {
+        Tails(&self.packed)
+    }
+
+    /// The tail of the `i`th record.
+    pub fn tail(&self, i: usize) -> &[u8] {
+        self.tails().nth(i).expect("a record of the set")
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.tails().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+
     /// The RRset of these records at this TTL, duplicates removed, tails rendered once.
     pub fn new(type_: u16, ttl: u32, all: Vec<Vec<u8>>) -> Self {
         // an RRset has no duplicates (RFC 2181 §5): identical records are served once (RRsets
@@ -58,25 +88,35 @@ impl RRset {
                 rdatas.push(rd);
             }
         }
-        let tails = rdatas
-            .iter()
-            .map(|rd| {
-                let mut t = Vec::with_capacity(10 + rd.len());
-                t.extend_from_slice(&type_.to_be_bytes());
-                t.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
-                t.extend_from_slice(&ttl.to_be_bytes());
-                t.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-                t.extend_from_slice(rd);
-                t.into_boxed_slice()
-            })
-            .collect();
+        let mut packed = Vec::with_capacity(rdatas.iter().map(|rd| 10 + rd.len()).sum());
+        for rd in &rdatas {
+            packed.extend_from_slice(&type_.to_be_bytes());
+            packed.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
+            packed.extend_from_slice(&ttl.to_be_bytes());
+            packed.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            packed.extend_from_slice(rd);
+        }
         Self {
             type_,
-            tails,
-            rdatas: rdatas.into_iter().map(Vec::into_boxed_slice).collect(),
+            packed: packed.into_boxed_slice(),
             ttl,
             sigs: Vec::new(),
         }
+    }
+}
+
+/// The tails of an RRset's records, read back to back from one allocation.
+#[derive(Clone)]
+pub struct Tails<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tails<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = 10 + usize::from(u16::from_be_bytes([*self.0.get(8)?, *self.0.get(9)?]));
+        let (tail, rest) = self.0.split_at(len.min(self.0.len()));
+        self.0 = rest;
+        Some(tail)
     }
 }
 
@@ -449,11 +489,16 @@ fn put(
     match node.rrsets.iter_mut().find(|s| s.type_ == code) {
         // two DnsRecords for one RRset: merge their records
         Some(existing) => {
-            let mut all: Vec<Vec<u8>> = existing.rdatas.iter().map(|b| b.to_vec()).collect();
+            let mut all: Vec<Vec<u8>> = existing.rdatas().map(<[u8]>::to_vec).collect();
             all.extend(rdatas);
             *existing = RRset::new(code, existing.ttl.min(ttl), all);
         }
-        None => node.rrsets.push(RRset::new(code, ttl, rdatas)),
+        None => {
+            // a Vec's first push makes room for 4 RRsets (~80 bytes each), most of what a
+            // name with one RRset would cost: grow by exactly one instead
+            node.rrsets.reserve_exact(1);
+            node.rrsets.push(RRset::new(code, ttl, rdatas))
+        }
     }
 }
 
@@ -531,7 +576,7 @@ pub fn build<'r>(
         cuts,
         wildcards,
         nodes,
-        negative_soa_tail: neg.tails[0].clone(),
+        negative_soa_tail: neg.tail(0).into(),
         negative_soa_sigs: Vec::new(),
         nsec3: None,
         journal: Vec::new(),
@@ -636,7 +681,7 @@ pub fn patch(
         cuts,
         wildcards,
         nodes,
-        negative_soa_tail: neg.tails[0].clone(),
+        negative_soa_tail: neg.tail(0).into(),
         negative_soa_sigs: Vec::new(),
         nsec3: base.nsec3.clone(),
         journal: Vec::new(),
