@@ -560,7 +560,7 @@ fn build(
 /// Where the highest delegation cut above or at `name` is (its offset in `name`), if any; the
 /// zone's apex is at `apex_offset` and is never a cut.
 fn highest_cut(zone: &Snapshot, name: &[u8], apex_offset: usize) -> Option<usize> {
-    if !zone.has_cuts {
+    if !zone.has_cuts() {
         return None;
     }
     let mut cut = None;
@@ -579,7 +579,7 @@ fn highest_cut(zone: &Snapshot, name: &[u8], apex_offset: usize) -> Option<usize
 /// empty non-terminal included (RFC 4592 §3.3.1). A wildcard higher up never applies: an
 /// existing name, even empty, blocks it.
 fn wildcard_for<'z>(zone: &'z Snapshot, name: &[u8], apex_offset: usize) -> Option<&'z Node> {
-    if !zone.has_wildcards || name.len() <= 1 {
+    if !zone.has_wildcards() || name.len() <= 1 {
         return None;
     }
     let mut off = 1 + name[0] as usize;

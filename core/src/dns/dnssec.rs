@@ -903,8 +903,7 @@ fn attach(snap: &mut Snapshot, jobs: &[Job], rrsigs: &[Box<[u8]>]) {
             .iter_mut()
             .find(|r| r.type_ == j.type_)
             .expect("signed RRset");
-        set.sigs.reserve_exact(1); // one signature is the rule: no room for four
-        set.sigs.push(rrsig_tail(j.ttl, rrsig));
+        set.add_sig(rrsig_tail(j.ttl, rrsig));
     }
 }
 
@@ -996,8 +995,7 @@ pub fn sign(
         .zip(&jobs[n_owned_jobs..])
         .zip(&rrsigs[n_owned_jobs..])
     {
-        l.set.sigs.reserve_exact(1);
-        l.set.sigs.push(rrsig_tail(j.ttl, rrsig));
+        l.set.add_sig(rrsig_tail(j.ttl, rrsig));
     }
     negative_soa_sigs(snap, negative_ttl);
     snap.nsec3 = Some(Nsec3Chain::from_sorted(chain.iterations, chain.salt, links));
@@ -1104,9 +1102,7 @@ pub fn sign_changes(
         .zip(&rrsigs[n_owned_jobs..])
     {
         let at = chain.position(h).expect("rendered above");
-        let sigs = &mut chain.get_mut(at).set.sigs;
-        sigs.reserve_exact(1);
-        sigs.push(rrsig_tail(j.ttl, rrsig));
+        chain.get_mut(at).set.add_sig(rrsig_tail(j.ttl, rrsig));
     }
     negative_soa_sigs(snap, negative_ttl);
     snap.nsec3 = Some(chain);
@@ -1193,7 +1189,7 @@ fn bitmap_types(node: &Node) -> Vec<u16> {
 
 /// Whether a name lies strictly below a delegation of the zone (glue, occluded data).
 fn below_cut(snap: &Snapshot, name: &[u8]) -> bool {
-    if !snap.has_cuts {
+    if !snap.has_cuts() {
         return false;
     }
     let mut up = super::wire::parent(name);

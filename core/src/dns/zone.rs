@@ -103,6 +103,12 @@ impl RRset {
             sigs: Vec::new(),
         }
     }
+
+    /// Adds an RRSIG tail (room for exactly one: one signature is the rule, not four).
+    pub fn add_sig(&mut self, tail: Box<[u8]>) {
+        self.sigs.reserve_exact(1);
+        self.sigs.push(tail);
+    }
 }
 
 /// The tails of an RRset's records, read back to back from one allocation.
@@ -276,8 +282,6 @@ impl std::ops::Index<&[u8]> for Names {
 /// non-terminals made or dropped): what must be signed again and diffed for IXFR.
 #[derive(Debug, Clone)]
 pub struct Changed {
-    /// The serial of the snapshot the patch started from.
-    pub from: u32,
     pub names: Vec<Box<[u8]>>,
     /// Whether a delegation came or went: the names below it changed owner, so the zone must
     /// be signed whole again.
@@ -291,12 +295,8 @@ pub struct Snapshot {
     pub apex: Box<[u8]>,
     pub serial: u32,
     pub nodes: Names,
-    pub has_cuts: bool,
-    /// Whether any name is a wildcard (`*.<name>`): only then does a missing name cost the
-    /// closest-encloser walk (RFC 4592 §3.3.1).
-    pub has_wildcards: bool,
-    /// How many delegations and wildcard names there are (kept by [`patch`]; the flags above
-    /// are these counts above zero).
+    /// How many delegations and wildcard names there are (kept by [`patch`] as names come and
+    /// go).
     pub cuts: usize,
     pub wildcards: usize,
     /// The apex SOA record's tail with the negative TTL (for NXDOMAIN/NODATA authority).
@@ -324,6 +324,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    pub fn has_cuts(&self) -> bool {
+        self.cuts > 0
+    }
+
+    /// Whether any name is a wildcard (`*.<name>`): only then does a missing name cost the
+    /// closest-encloser walk (RFC 4592 §3.3.1).
+    pub fn has_wildcards(&self) -> bool {
+        self.wildcards > 0
+    }
+
     pub fn node(&self, wire_name: &[u8]) -> Option<&Node> {
         self.nodes.get(wire_name)
     }
@@ -571,8 +581,6 @@ pub fn build<'r>(
         domain: domain.to_string(),
         apex: apex.into_boxed_slice(),
         serial,
-        has_cuts: cuts > 0,
-        has_wildcards: wildcards > 0,
         cuts,
         wildcards,
         nodes,
@@ -671,13 +679,10 @@ pub fn patch(
     changed.extend(gone);
     changed.sort_unstable();
     changed.dedup();
-    let (transfer_allow, transfer_keys, notify) = transfer_settings(domain, spec);
     Ok(Snapshot {
         domain: base.domain.clone(),
         apex,
         serial,
-        has_cuts: cuts > 0,
-        has_wildcards: wildcards > 0,
         cuts,
         wildcards,
         nodes,
@@ -686,13 +691,13 @@ pub fn patch(
         nsec3: base.nsec3.clone(),
         journal: Vec::new(),
         changed: Some(Changed {
-            from: base.serial,
             names: changed,
             cuts_moved,
         }),
-        transfer_allow,
-        transfer_keys,
-        notify,
+        // the spec is the base's (a new spec builds whole): so are its transfer settings
+        transfer_allow: base.transfer_allow.clone(),
+        transfer_keys: base.transfer_keys.clone(),
+        notify: base.notify.clone(),
         skipped,
         rrsets,
     })
