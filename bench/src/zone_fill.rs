@@ -15,23 +15,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kavling::api::*;
+use kavling_bench::{operator_rss_mib, repository_size};
 use kavling_e2e::{Stack, unique, wait_for};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
-
-/// The operator's resident memory, from the stack's pid file.
-fn operator_rss_mib(stack_dir: &std::path::Path) -> Option<f64> {
-    let pid = std::fs::read_to_string(stack_dir.join("run/kavling-operator.pid")).ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
 
 async fn ready_count(api: &Api<DnsRecord>, zone: &str) -> anyhow::Result<usize> {
     let mut n = 0;
@@ -99,50 +86,6 @@ fn audited_ready(git_dir: &str, zone: &str) -> anyhow::Result<usize> {
         .args(["main", "--", "dnsrecords/"])
         .output()?;
     Ok(String::from_utf8_lossy(&out.stdout).lines().count())
-}
-
-#[derive(Default)]
-struct RepoSize {
-    commits: u64,
-    loose_objects: u64,
-    loose_bytes: u64,
-    packs: u64,
-    pack_bytes: u64,
-}
-
-/// The local audit repository's commits and its loose and packed bytes.
-fn repository_size(git_dir: &str) -> RepoSize {
-    let mut size = RepoSize::default();
-    if let Ok(out) = std::process::Command::new("git")
-        .args(["--git-dir", git_dir, "rev-list", "--count", "main"])
-        .output()
-    {
-        size.commits = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
-    }
-    let objects = std::path::Path::new(git_dir).join("objects");
-    for dir in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
-        let name = dir.file_name().to_string_lossy().into_owned();
-        for f in std::fs::read_dir(dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if name.len() == 2 {
-                size.loose_objects += 1;
-                size.loose_bytes += len;
-            } else if name == "pack" {
-                size.pack_bytes += len;
-                if f.path().extension().is_some_and(|x| x == "pack") {
-                    size.packs += 1;
-                }
-            }
-        }
-    }
-    size
 }
 
 #[tokio::main]
