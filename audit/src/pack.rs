@@ -4,13 +4,9 @@
 //!
 //! The writer thread calls [`maybe_pack`] between commits (it is the repository's only
 //! writer, so nothing races it): every [`LOOSE_COMMITS_PER_PACK`] commits the loose objects
-//! become one pack (deltas and zlib, like `git repack -d`) and their files go. The packs are
-//! kept in a geometric progression, as `git repack --geometric=2` keeps them: each pack holds
-//! at least twice the objects of all smaller packs together, and a pass rolls the smallest
-//! packs that would break that into the new one ([`geometric_rollup`]). So there are at most
-//! about log₂(objects) packs, and an object is rewritten O(log n) times over the repository's
-//! life. (Consolidating *every* pack each few thousand commits, as before, rewrote the whole
-//! history each time: O(n²) over a province's hundreds of thousands of commits.)
+//! become one pack (deltas and zlib, like `git repack -d`) and their files go; once
+//! [`MAX_PACKS`] packs have piled up, everything reachable from the refs is packed into one
+//! and the others go (`git repack -a -d`), so lookups never walk many packs.
 //!
 //! Safe to kill at any line: libgit2's indexer writes a pack under a temporary name and
 //! renames it with its index last, so a pack is either whole or ignored; loose files are
@@ -27,8 +23,8 @@ use git2::{Oid, Repository};
 /// objects, so the loose set stays near 1,000 × (objects per commit) files.
 pub const LOOSE_COMMITS_PER_PACK: u64 = 1000;
 
-/// Each kept pack holds at least this many times the objects of all smaller packs together.
-pub const GEOMETRIC_FACTOR: u64 = 2;
+/// Packs before they are consolidated into one.
+pub const MAX_PACKS: usize = 8;
 
 /// What one packing pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,66 +94,24 @@ fn remove_pack(pack: &Path) {
     }
 }
 
-/// Which packs a packing pass rewrites, together with the loose objects, into its new pack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rollup {
-    /// None: the new pack holds the loose objects only.
-    Nothing,
-    /// These packs' objects (read from their indexes), then these packs go.
-    Packs(Vec<PathBuf>),
-    /// Everything reachable from the refs, then every other pack goes (`git repack -a -d`).
-    Everything,
-}
-
 /// Packs the loose objects into one new pack and removes their files; with `consolidate`,
 /// packs everything reachable from the refs (and whatever is loose) into one and removes
 /// every other pack too. Open a new [`Repository`] afterwards: this handle may still list
 /// the removed packs.
 pub fn pack(repo: &Repository, consolidate: bool) -> Result<Packed, git2::Error> {
-    let rollup = if consolidate {
-        Rollup::Everything
-    } else {
-        Rollup::Nothing
-    };
-    pack_rolling(repo, &loose_objects(repo), rollup)
-}
-
-/// Packs `loose` and what `rollup` names into one new pack, then removes the loose files and
-/// the rolled-up packs. Open a new [`Repository`] afterwards (see [`pack`]).
-pub fn pack_rolling(
-    repo: &Repository,
-    loose: &[Oid],
-    rollup: Rollup,
-) -> Result<Packed, git2::Error> {
+    let loose = loose_objects(repo);
     let before = packs(repo);
-    let nothing_to_do = match &rollup {
-        Rollup::Nothing => loose.is_empty(),
-        Rollup::Packs(p) => loose.is_empty() && p.len() <= 1,
-        Rollup::Everything => loose.is_empty() && before.len() <= 1,
-    };
-    if nothing_to_do {
+    if loose.is_empty() && (!consolidate || before.len() <= 1) {
         return Ok(Packed::default());
     }
     let mut builder = repo.packbuilder()?;
-    match &rollup {
-        Rollup::Nothing => {}
-        Rollup::Packs(rolled) => {
-            for pack in rolled {
-                let ids = pack_index_ids(&pack.with_extension("idx"))
-                    .map_err(|e| git2::Error::from_str(&format!("{}: {e}", pack.display())))?;
-                for oid in ids {
-                    builder.insert_object(oid, None)?;
-                }
-            }
-        }
-        Rollup::Everything => {
-            let mut walk = repo.revwalk()?;
-            walk.push_glob("*")?;
-            builder.insert_walk(&mut walk)?;
-        }
+    if consolidate {
+        let mut walk = repo.revwalk()?;
+        walk.push_glob("*")?;
+        builder.insert_walk(&mut walk)?;
     }
-    // (inserting an object already added is a no-op)
-    for oid in loose {
+    // (inserting an object the walk already added is a no-op)
+    for oid in &loose {
         builder.insert_object(*oid, None)?;
     }
     let objects = builder.object_count();
@@ -171,21 +125,18 @@ pub fn pack_rolling(
     if !written.with_extension("idx").exists() {
         return Err(git2::Error::from_str("the new pack has no index"));
     }
-    // Everything that was loose is in the new pack now, and so is everything the rolled-up
-    // packs held (with `Everything`, all that is reachable: only garbage goes with the rest).
+    // Everything that was loose is in the new pack now, and with `consolidate` everything
+    // reachable was too: only what no ref reaches (garbage) is lost with the old packs.
     let loose_removed = loose
         .iter()
         .filter(|oid| std::fs::remove_file(loose_path(repo, **oid)).is_ok())
         .count();
-    let gone: Vec<&PathBuf> = match &rollup {
-        Rollup::Nothing => vec![],
-        Rollup::Packs(rolled) => rolled.iter().collect(),
-        Rollup::Everything => before.iter().collect(),
-    };
     let mut packs_removed = 0;
-    for old in gone.into_iter().filter(|p| **p != written) {
-        remove_pack(old);
-        packs_removed += 1;
+    if consolidate {
+        for old in before.iter().filter(|p| **p != written) {
+            remove_pack(old);
+            packs_removed += 1;
+        }
     }
     remove_empty_fanout_dirs(repo);
     Ok(Packed {
@@ -193,73 +144,6 @@ pub fn pack_rolling(
         loose_removed,
         packs_removed,
     })
-}
-
-/// The object ids a pack index (version 2, what libgit2 and git write) lists.
-pub fn pack_index_ids(idx: &Path) -> std::io::Result<Vec<Oid>> {
-    let bytes = std::fs::read(idx)?;
-    let count = pack_index_count(&bytes)?;
-    let ids = bytes
-        .get(IDX_HEADER..IDX_HEADER + count * 20)
-        .ok_or_else(|| bad_index("shorter than its object count"))?;
-    ids.chunks_exact(20)
-        .map(|id| Oid::from_bytes(id).map_err(|e| bad_index(e.message())))
-        .collect()
-}
-
-/// Magic, version and the 256-entry fan-out table of a version 2 pack index.
-const IDX_HEADER: usize = 8 + 256 * 4;
-
-fn bad_index(why: &str) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        format!("not a version 2 pack index: {why}"),
-    )
-}
-
-/// How many objects a version 2 pack index lists: the fan-out table's last entry.
-fn pack_index_count(bytes: &[u8]) -> std::io::Result<usize> {
-    if bytes.get(..8) != Some(&[0xff, b't', b'O', b'c', 0, 0, 0, 2][..]) {
-        return Err(bad_index("bad magic or version"));
-    }
-    let last = bytes
-        .get(IDX_HEADER - 4..IDX_HEADER)
-        .ok_or_else(|| bad_index("no fan-out table"))?;
-    Ok(u32::from_be_bytes([last[0], last[1], last[2], last[3]]) as usize)
-}
-
-/// Each pack with its object count, smallest first. A pack whose index cannot be read counts
-/// as empty (it is rolled up, and its index read again, at the next pass — which then fails
-/// loudly rather than dropping it).
-pub fn pack_sizes(repo: &Repository) -> Vec<(PathBuf, u64)> {
-    let mut out: Vec<(PathBuf, u64)> = packs(repo)
-        .into_iter()
-        .map(|p| {
-            let count = std::fs::read(p.with_extension("idx"))
-                .ok()
-                .and_then(|b| pack_index_count(&b).ok())
-                .unwrap_or(0);
-            (p, count as u64)
-        })
-        .collect();
-    out.sort_by_key(|(p, n)| (*n, p.clone()));
-    out
-}
-
-/// How many of the smallest packs (`sizes` ascending, in objects) to roll into a new pack of
-/// `loose` objects so that every pack kept is at least [`GEOMETRIC_FACTOR`] times all smaller
-/// packs together, the new one included: one more than the largest pack that is not.
-/// (Rolling up to that pack is enough: every larger pack already outweighs all below it.)
-pub fn geometric_rollup(sizes: &[u64], loose: u64) -> usize {
-    let mut below = loose;
-    let mut rollup = 0;
-    for (i, &size) in sizes.iter().enumerate() {
-        if size < GEOMETRIC_FACTOR.saturating_mul(below) {
-            rollup = i + 1;
-        }
-        below = below.saturating_add(size);
-    }
-    rollup
 }
 
 fn remove_empty_fanout_dirs(repo: &Repository) {
@@ -296,17 +180,13 @@ pub fn clear_leftovers(path: &Path) {
 }
 
 /// Packs when due: after [`LOOSE_COMMITS_PER_PACK`] commits since the last pack (counted by
-/// the caller), rolling up the packs [`geometric_rollup`] names. `None` when nothing was due.
+/// the caller), consolidating once [`MAX_PACKS`] packs exist. `None` when nothing was due.
 pub fn maybe_pack(repo: &Repository, commits_since: u64) -> Result<Option<Packed>, git2::Error> {
     if commits_since < LOOSE_COMMITS_PER_PACK {
         return Ok(None);
     }
-    let loose = loose_objects(repo);
-    let sizes = pack_sizes(repo);
-    let counts: Vec<u64> = sizes.iter().map(|(_, n)| *n).collect();
-    let rolled = geometric_rollup(&counts, loose.len() as u64);
-    let rollup = Rollup::Packs(sizes.into_iter().take(rolled).map(|(p, _)| p).collect());
-    pack_rolling(repo, &loose, rollup).map(Some)
+    let consolidate = packs(repo).len() + 1 >= MAX_PACKS;
+    pack(repo, consolidate).map(Some)
 }
 
 #[cfg(test)]
@@ -442,89 +322,5 @@ mod tests {
         assert_eq!(maybe_pack(&repo, LOOSE_COMMITS_PER_PACK - 1).unwrap(), None);
         assert!(maybe_pack(&repo, LOOSE_COMMITS_PER_PACK).unwrap().is_some());
         assert!(loose_objects(&repo).is_empty());
-    }
-
-    #[test]
-    fn geometric_rollup_keeps_a_progression() {
-        // nothing to roll: each pack outweighs everything smaller, the new one included
-        assert_eq!(geometric_rollup(&[10, 40, 200], 5), 0);
-        // the smallest pack is not twice the new one: it goes in
-        assert_eq!(geometric_rollup(&[10, 40, 200], 6), 1);
-        // a pack in the middle breaks the progression: it and everything below it
-        assert_eq!(geometric_rollup(&[10, 20, 200], 1), 2);
-        assert_eq!(geometric_rollup(&[], 7), 0);
-    }
-
-    /// Packing every 1,000 commits' worth of objects for a long time: the number of packs
-    /// stays logarithmic and each object is rewritten only a logarithmic number of times —
-    /// against the old rule (everything after 8 packs), which rewrote the history each time.
-    #[test]
-    fn geometric_packing_rewrites_each_object_a_logarithmic_number_of_times() {
-        let per_pass = 5_000u64;
-        let passes = 2_000u64;
-        let mut sizes: Vec<u64> = vec![];
-        let mut written = 0u64;
-        for _ in 0..passes {
-            let rolled = geometric_rollup(&sizes, per_pass);
-            let new: u64 = per_pass + sizes.drain(..rolled).sum::<u64>();
-            written += new;
-            sizes.push(new);
-            sizes.sort();
-            // the invariant: every pack at least twice all smaller ones together
-            let mut below = 0;
-            for &s in &sizes {
-                assert!(s >= GEOMETRIC_FACTOR * below, "{sizes:?}");
-                below += s;
-            }
-        }
-        let total = per_pass * passes;
-        let log2 = (passes as f64).log2();
-        assert!((sizes.len() as f64) <= log2 + 1.0, "{} packs", sizes.len());
-        let rewrites = written as f64 / total as f64;
-        assert!(
-            rewrites <= log2 + 1.0,
-            "each object written {rewrites:.1} times"
-        );
-        // the old rule for comparison: all into one every 8 passes
-        let old: u64 = (1..=passes)
-            .filter(|k| k % 8 == 0)
-            .map(|k| k * per_pass)
-            .sum();
-        assert!(old as f64 / total as f64 > 100.0);
-    }
-
-    #[test]
-    fn rolling_up_the_small_packs_keeps_every_object() {
-        let dir = scratch("rolling");
-        let mut since = 0;
-        for round in 0..6 {
-            let repo = Repository::open_bare(dir.as_path())
-                .or_else(|_| Repository::init_bare(dir.as_path()))
-                .unwrap();
-            commit_files(&repo, 10 + round);
-            since += LOOSE_COMMITS_PER_PACK;
-            let before = every_document(dir.as_path());
-            let done = maybe_pack(&repo, since).unwrap().expect("due");
-            since = 0;
-            assert!(loose_objects(&repo).is_empty());
-            assert_eq!(every_document(dir.as_path()), before, "round {round}");
-            let repo = Repository::open_bare(dir.as_path()).unwrap();
-            let sizes: Vec<u64> = pack_sizes(&repo).into_iter().map(|(_, n)| n).collect();
-            let listed: u64 = sizes.iter().sum();
-            assert!(done.objects > 0);
-            let mut below = 0;
-            for &s in &sizes {
-                assert!(s >= GEOMETRIC_FACTOR * below, "round {round}: {sizes:?}");
-                below += s;
-            }
-            // the packs' indexes list each object once: nothing duplicated across packs
-            let mut ids: Vec<Oid> = packs(&repo)
-                .iter()
-                .flat_map(|p| pack_index_ids(&p.with_extension("idx")).unwrap())
-                .collect();
-            ids.sort();
-            ids.dedup();
-            assert_eq!(ids.len() as u64, listed, "round {round}");
-        }
     }
 }
