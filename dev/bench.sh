@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against a fresh local Pusat Data, with the operator and DNS server built in
 # release mode so the figures are not those of a debug build.
-#   dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|province|audit|chaos|all] [N]
+#   dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|province|audit|audit-drain|chaos|all] [N]
 # (The DNS query-path benchmark against NSD and Knot is bench/dns.sh; it needs no stack.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +35,9 @@ case "$what" in
   province) "$REL/province" "$@" ;;
   # N approvals under >= KILLS operator SIGKILLs, then each dependency down mid-burst; checked
   chaos) KAVLING_BIN_DIR="$REL" "$REL/chaos" "$@" ;;
+  # 2N commits of a zone being filled through the writer with its packing, vs the rule before
+  audit-drain) "$REL/audit" drain "${1:-20000}" ;;
   audit) "$REL/audit" cluster "${1:-100}"; echo; "$REL/audit" repo "${2:-10000}"; echo; "$REL/audit" layout "${3:-4000}" ;;
   all) "$REL/approve-to-ready" subdomain 100 10; echo; "$REL/approve-to-ready" storage 100 10; echo; "$REL/approve-to-ready" tls 50 10; echo; "$REL/approve-to-ready" hosting 100 10; echo; "$REL/dns-change" 1000; echo; "$REL/audit" cluster 100; echo; "$REL/audit" repo 10000 ;;
-  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|province|audit|chaos|all] [N]" >&2; exit 2 ;;
+  *) echo "usage: dev/bench.sh [approve|storage|tls|hosting|hosting-https|dns-change|zone-fill|at-size|province|audit|audit-drain|chaos|all] [N]" >&2; exit 2 ;;
 esac

@@ -3,28 +3,45 @@
 //! for 33,777 commits, while the remote that received the same history held 139 MB packed.
 //!
 //! The writer thread calls [`maybe_pack`] between commits (it is the repository's only
-//! writer, so nothing races it): every [`LOOSE_COMMITS_PER_PACK`] commits the loose objects
-//! become one pack (deltas and zlib, like `git repack -d`) and their files go; once
-//! [`MAX_PACKS`] packs have piled up, everything reachable from the refs is packed into one
-//! and the others go (`git repack -a -d`), so lookups never walk many packs.
+//! writer, so nothing races it). Every [`LOOSE_COMMITS_PER_PACK`] commits the history since
+//! the newest pack becomes a pack, and the packs are kept in a **geometric progression**
+//! (as `git repack --geometric=2`): oldest first, each pack holds at least twice the objects
+//! of all newer ones together. A new pack that breaks the progression rolls up the newer
+//! packs it outgrew. So an object is rewritten O(log n) times in its life and a repository
+//! of n commits has O(log n) packs — packing everything into one every few packs (the rule
+//! before) rewrote the whole history each time: O(n²) over a province-sized fill.
+//!
+//! Packs cover ranges of history, not sets of ids: each is written from a revwalk of every
+//! ref with the tip of the newest pack it keeps hidden, so the pack builder sees the objects
+//! with their paths and finds deltas between versions of the same document (fed bare ids it
+//! finds few: that measured 3× larger). The tip each pack was cut at is kept in
+//! [`STATE_FILE`]; a pack the file does not name (written by an older writer, fetched when
+//! adopting the remote, or left by a kill before the file was updated) makes the next pass
+//! pack everything into one, after which the file names every pack again.
 //!
 //! Safe to kill at any line: libgit2's indexer writes a pack under a temporary name and
-//! renames it with its index last, so a pack is either whole or ignored; loose files are
-//! removed only after the pack holding them is in place, and packs only after the pack that
-//! replaces them. What a kill leaves behind (loose objects already packed, an orphan
-//! `.pack` without `.idx`, a temporary file) costs space, never an object, and
-//! [`clear_leftovers`] removes the last two at the next start.
+//! renames it with its index last, so a pack is either whole or ignored; the state file is
+//! replaced by rename; loose files are removed only after the pack holding them is in place,
+//! and packs only after the pack that replaces them. What a kill leaves behind (loose objects
+//! already packed, an orphan `.pack` without `.idx`, a temporary file, a pack the state file
+//! does not name) costs space or one full pass, never an object, and [`clear_leftovers`]
+//! removes the orphans at the next start.
 
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-/// Commits between incremental packs: each pack then holds ~1,000 commits' worth of
-/// objects, so the loose set stays near 1,000 × (objects per commit) files.
+/// Commits between packs: each new pack holds ~1,000 commits' worth of objects, so the loose
+/// set stays near 1,000 × (objects per commit) files.
 pub const LOOSE_COMMITS_PER_PACK: u64 = 1000;
 
-/// Packs before they are consolidated into one.
-pub const MAX_PACKS: usize = 8;
+/// The file (in the repository's directory) naming each pack with the commit it was cut at
+/// and its object count, oldest first: `pack-<hash> <tip> <objects>` per line.
+pub const STATE_FILE: &str = "kavling-packs";
+
+/// The factor between neighbouring packs: a pack is kept while it holds at least this many
+/// times the objects of everything newer.
+const GROWTH: usize = 2;
 
 /// What one packing pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,8 +50,19 @@ pub struct Packed {
     pub objects: usize,
     /// Loose object files removed.
     pub loose_removed: usize,
-    /// Older packs removed (a consolidation).
+    /// Older packs removed (rolled up into the new one).
     pub packs_removed: usize,
+    /// Every pack was rewritten into one (a pack the state file did not name, or asked for).
+    pub full: bool,
+}
+
+/// A pack the state file names: the commit it was cut at and how many objects it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownPack {
+    /// `pack-<hash>`, the file stem.
+    pub name: String,
+    pub tip: Oid,
+    pub objects: usize,
 }
 
 fn objects_dir(repo: &Repository) -> PathBuf {
@@ -94,46 +122,124 @@ fn remove_pack(pack: &Path) {
     }
 }
 
-/// Packs the loose objects into one new pack and removes their files; with `consolidate`,
-/// packs everything reachable from the refs (and whatever is loose) into one and removes
-/// every other pack too. Open a new [`Repository`] afterwards: this handle may still list
-/// the removed packs.
-pub fn pack(repo: &Repository, consolidate: bool) -> Result<Packed, git2::Error> {
+fn io_error(e: std::io::Error) -> git2::Error {
+    git2::Error::from_str(&e.to_string())
+}
+
+/// The packs the state file names, oldest first (none without the file).
+pub fn known_packs(repo: &Repository) -> Vec<KnownPack> {
+    let Ok(text) = std::fs::read_to_string(repo.path().join(STATE_FILE)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut field = line.split_whitespace();
+            Some(KnownPack {
+                name: field.next()?.to_string(),
+                tip: Oid::from_str(field.next()?).ok()?,
+                objects: field.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the state file whole (written aside, then renamed over it).
+fn write_known(repo: &Repository, packs: &[KnownPack]) -> Result<(), git2::Error> {
+    let path = repo.path().join(STATE_FILE);
+    let aside = repo.path().join(format!("{STATE_FILE}.new"));
+    let text: String = packs
+        .iter()
+        .map(|p| format!("{} {} {}\n", p.name, p.tip, p.objects))
+        .collect();
+    std::fs::write(&aside, text)
+        .and_then(|()| std::fs::rename(&aside, &path))
+        .map_err(io_error)
+}
+
+fn stem(pack: &Path) -> String {
+    pack.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// How many of the known packs (their object counts, oldest first) a new pack of `fresh`
+/// objects leaves in place: the newest are rolled up while the next older one holds fewer
+/// than [`GROWTH`] times what is being rolled up, so the kept ones stay a geometric
+/// progression.
+pub fn packs_kept(known: &[usize], fresh: usize) -> usize {
+    let mut rolled = fresh;
+    let mut kept = known.len();
+    while kept > 0 && known[kept - 1] < GROWTH * rolled {
+        rolled += known[kept - 1];
+        kept -= 1;
+    }
+    kept
+}
+
+/// Writes the history since the tip of the `keep`-th oldest known pack (and whatever is
+/// loose) into one new pack, then removes the loose files and the newer packs it replaces.
+/// `keep` 0, or any pack on disk the state file does not name, packs everything into one.
+/// Open a new [`Repository`] afterwards: this handle may still list the removed packs.
+pub fn pack_since(repo: &Repository, keep: usize) -> Result<Packed, git2::Error> {
     let loose = loose_objects(repo);
-    let before = packs(repo);
-    if loose.is_empty() && (!consolidate || before.len() <= 1) {
+    let on_disk = packs(repo);
+    let mut known = known_packs(repo);
+    let full = keep == 0
+        || on_disk
+            .iter()
+            .any(|p| !known.iter().any(|k| k.name == stem(p)));
+    let keep = if full { 0 } else { keep.min(known.len()) };
+    if loose.is_empty() && !full && keep == known.len() {
         return Ok(Packed::default());
     }
+    let Some(tip) = repo.refname_to_id(crate::repo::BRANCH).ok() else {
+        return Ok(Packed::default()); // nothing committed yet
+    };
     let mut builder = repo.packbuilder()?;
-    if consolidate {
-        let mut walk = repo.revwalk()?;
-        walk.push_glob("*")?;
-        builder.insert_walk(&mut walk)?;
+    // the delta search on every core: a pass rewrites thousands of objects, and the commits
+    // it holds up wait for it
+    builder.set_threads(0);
+    let mut walk = repo.revwalk()?;
+    // every ref: commits kept aside when the remote's history was adopted stay packed too
+    walk.push_glob("*")?;
+    if let Some(boundary) = keep.checked_sub(1).map(|i| known[i].tip)
+        && walk.hide(boundary).is_err()
+    {
+        // the commit that pack was cut at is gone (history replaced): start over whole
+        return pack_since(repo, 0);
     }
-    // (inserting an object the walk already added is a no-op)
+    builder.insert_walk(&mut walk)?;
+    // what no ref reaches (a commit a kill left unreferenced) goes in too, so every loose
+    // file can go (inserting an object the walk already added is a no-op)
     for oid in &loose {
         builder.insert_object(*oid, None)?;
     }
     let objects = builder.object_count();
     let dir = objects_dir(repo).join("pack");
-    std::fs::create_dir_all(&dir).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(io_error)?;
     builder.write(&dir, 0o444)?;
-    let written = builder
+    let name = builder
         .name()
-        .map(|n| dir.join(format!("pack-{n}.pack")))
+        .map(|n| format!("pack-{n}"))
         .ok_or_else(|| git2::Error::from_str("the pack builder named no pack"))?;
+    let written = dir.join(format!("{name}.pack"));
     if !written.with_extension("idx").exists() {
         return Err(git2::Error::from_str("the new pack has no index"));
     }
-    // Everything that was loose is in the new pack now, and with `consolidate` everything
-    // reachable was too: only what no ref reaches (garbage) is lost with the old packs.
+    let replaced: Vec<KnownPack> = known.split_off(keep);
+    known.retain(|k| k.name != name);
+    known.push(KnownPack { name, tip, objects });
+    write_known(repo, &known)?;
+    // Everything loose is in the new pack now, and everything the replaced packs held that a
+    // ref reaches is in it or in a kept pack: only garbage is lost with them.
     let loose_removed = loose
         .iter()
         .filter(|oid| std::fs::remove_file(loose_path(repo, **oid)).is_ok())
         .count();
     let mut packs_removed = 0;
-    if consolidate {
-        for old in before.iter().filter(|p| **p != written) {
+    for old in on_disk.iter().filter(|p| **p != written) {
+        let old_name = stem(old);
+        if full || replaced.iter().any(|r| r.name == old_name) {
             remove_pack(old);
             packs_removed += 1;
         }
@@ -143,7 +249,29 @@ pub fn pack(repo: &Repository, consolidate: bool) -> Result<Packed, git2::Error>
         objects,
         loose_removed,
         packs_removed,
+        full: full && !on_disk.is_empty(),
     })
+}
+
+/// Packs everything reachable (and whatever is loose) into one pack.
+pub fn pack_all(repo: &Repository) -> Result<Packed, git2::Error> {
+    pack_since(repo, 0)
+}
+
+/// Packs when due: after [`LOOSE_COMMITS_PER_PACK`] commits since the last pack (counted by
+/// the caller), rolling up the newer packs the new one outgrows. `None` when nothing was due.
+pub fn maybe_pack(repo: &Repository, commits_since: u64) -> Result<Option<Packed>, git2::Error> {
+    if commits_since < LOOSE_COMMITS_PER_PACK {
+        return Ok(None);
+    }
+    roll_up(repo).map(Some)
+}
+
+/// Packs the history since the newest pack, rolling up the newer packs the new one outgrows
+/// (see [`packs_kept`]).
+pub fn roll_up(repo: &Repository) -> Result<Packed, git2::Error> {
+    let sizes: Vec<usize> = known_packs(repo).iter().map(|k| k.objects).collect();
+    pack_since(repo, packs_kept(&sizes, loose_objects(repo).len()))
 }
 
 fn remove_empty_fanout_dirs(repo: &Repository) {
@@ -179,16 +307,6 @@ pub fn clear_leftovers(path: &Path) {
     }
 }
 
-/// Packs when due: after [`LOOSE_COMMITS_PER_PACK`] commits since the last pack (counted by
-/// the caller), consolidating once [`MAX_PACKS`] packs exist. `None` when nothing was due.
-pub fn maybe_pack(repo: &Repository, commits_since: u64) -> Result<Option<Packed>, git2::Error> {
-    if commits_since < LOOSE_COMMITS_PER_PACK {
-        return Ok(None);
-    }
-    let consolidate = packs(repo).len() + 1 >= MAX_PACKS;
-    pack(repo, consolidate).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +314,10 @@ mod tests {
     fn commit_files(repo: &Repository, n: usize) -> Oid {
         let mut parent: Option<Oid> = repo.refname_to_id("refs/heads/main").ok();
         let who = git2::Signature::now("t", "t@example.org").unwrap();
-        for i in 0..n {
+        // unique across calls (and tests): every commit adds a new document
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..n {
+            let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let base = match parent {
                 Some(p) => repo.find_commit(p).unwrap().tree().unwrap(),
                 None => repo
@@ -278,22 +399,97 @@ mod tests {
             "every commit wrote loose objects"
         );
 
-        let first = pack(&repo, false).unwrap();
+        let first = roll_up(&repo).unwrap();
         assert_eq!(first.loose_removed, first.objects);
         assert!(loose_objects(&repo).is_empty());
         assert_eq!(packs(&repo).len(), 1);
         assert_eq!(every_document(dir.as_path()), before);
 
-        // more commits on top of the pack, a second pack, then one consolidated pack
+        // more commits on top of the pack: a second pack holding only what is new
         let repo = Repository::open_bare(dir.as_path()).unwrap();
-        commit_files(&repo, 10);
+        commit_files(&repo, 5);
         let before = every_document(dir.as_path());
-        pack(&repo, false).unwrap();
+        let second = pack_since(&repo, 1).unwrap();
         assert_eq!(packs(&repo).len(), 2);
+        assert!(
+            second.objects <= 5 * 5,
+            "the second pack holds the 5 new commits' objects, not the history: {second:?}"
+        );
+        assert_eq!(every_document(dir.as_path()), before);
+        let known = known_packs(&repo);
+        assert_eq!(known.len(), 2);
+        assert_eq!(
+            known[1].tip,
+            repo.refname_to_id(crate::repo::BRANCH).unwrap()
+        );
+
+        // everything into one
         let repo = Repository::open_bare(dir.as_path()).unwrap();
-        let merged = pack(&repo, true).unwrap();
+        let merged = pack_all(&repo).unwrap();
         assert_eq!(merged.packs_removed, 2);
+        assert!(merged.full);
         assert_eq!(packs(&repo).len(), 1);
+        assert_eq!(known_packs(&repo).len(), 1);
+        assert_eq!(every_document(dir.as_path()), before);
+    }
+
+    #[test]
+    fn packs_stay_a_geometric_progression() {
+        assert_eq!(packs_kept(&[], 10), 0);
+        assert_eq!(packs_kept(&[100], 10), 1);
+        assert_eq!(packs_kept(&[10], 10), 0, "equal sizes roll up");
+        // 10 rolls up 10 (20), which 40 still outgrows twice over
+        assert_eq!(packs_kept(&[100, 40, 10], 10), 2);
+        assert_eq!(packs_kept(&[100, 20, 10], 10), 1);
+        assert_eq!(packs_kept(&[70, 20, 10], 10), 0);
+    }
+
+    /// Many passes as the writer makes them: the packs stay few (logarithmic), the state file
+    /// names exactly the packs on disk, and no document is lost.
+    #[test]
+    fn rolling_up_keeps_few_packs_and_every_document() {
+        let dir = scratch("rolling");
+        let mut repo = Repository::init_bare(dir.as_path()).unwrap();
+        let mut most = 0;
+        for _ in 0..24 {
+            commit_files(&repo, 3);
+            roll_up(&repo).unwrap();
+            repo = Repository::open_bare(dir.as_path()).unwrap();
+            let on_disk: Vec<String> = packs(&repo).iter().map(|p| stem(p)).collect();
+            let mut named: Vec<String> = known_packs(&repo).into_iter().map(|k| k.name).collect();
+            named.sort();
+            assert_eq!(named, on_disk, "the state file names every pack");
+            assert!(loose_objects(&repo).is_empty());
+            let sizes: Vec<usize> = known_packs(&repo).iter().map(|k| k.objects).collect();
+            for w in sizes.windows(2) {
+                assert!(w[0] >= w[1], "oldest biggest: {sizes:?}");
+            }
+            most = most.max(sizes.len());
+        }
+        assert!(most <= 6, "24 passes kept at most {most} packs");
+        let all = every_document(dir.as_path());
+        assert_eq!(
+            all.len(),
+            (1..=72).sum::<usize>(),
+            "every version of every document"
+        );
+    }
+
+    #[test]
+    fn a_pack_the_state_file_does_not_name_makes_the_next_pass_whole() {
+        let dir = scratch("unnamed");
+        let repo = Repository::init_bare(dir.as_path()).unwrap();
+        commit_files(&repo, 6);
+        roll_up(&repo).unwrap();
+        // an older writer's pack, or a kill before the file was replaced
+        std::fs::remove_file(dir.join(STATE_FILE)).unwrap();
+        let repo = Repository::open_bare(dir.as_path()).unwrap();
+        commit_files(&repo, 2);
+        let before = every_document(dir.as_path());
+        let pass = pack_since(&repo, 1).unwrap();
+        assert!(pass.full && pass.packs_removed == 1, "{pass:?}");
+        assert_eq!(packs(&repo).len(), 1);
+        assert_eq!(known_packs(&repo).len(), 1);
         assert_eq!(every_document(dir.as_path()), before);
     }
 
@@ -302,7 +498,7 @@ mod tests {
         let dir = scratch("cleared");
         let repo = Repository::init_bare(dir.as_path()).unwrap();
         commit_files(&repo, 5);
-        pack(&repo, false).unwrap();
+        roll_up(&repo).unwrap();
         let whole = packs(&repo).remove(0);
         // a kill between the pack's rename and its index's
         let half = whole.with_file_name("pack-0000000000000000000000000000000000000000.pack");

@@ -267,7 +267,7 @@ fn pack_when_due(repo: &mut AuditRepo, since_pack: &mut u64, metrics: &Metrics) 
         Ok(Some(p)) => {
             *since_pack = 0;
             metrics.packs.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(objects = p.objects, loose_removed = p.loose_removed, packs_removed = p.packs_removed, took = ?started.elapsed(), "audit repository packed");
+            tracing::info!(objects = p.objects, loose_removed = p.loose_removed, packs_removed = p.packs_removed, full = p.full, took = ?started.elapsed(), "audit repository packed");
             if let Err(e) = repo.reopen() {
                 tracing::error!(error = %e, "audit repository could not be reopened after packing");
             }

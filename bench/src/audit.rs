@@ -7,7 +7,12 @@
 //! 2. `audit repo N`: N changes through the writer's own code into a fresh repository (no
 //!    cluster): commit rate, repository size loose, packed by the writer's packing and by `git gc`, and `kavling audit
 //!    verify` in-process, against real `git verify-commit` per commit on a sample.
-//! 3. `audit layout N`: N DnsRecords created one commit each (a zone being filled), filed
+//! 3. `audit drain N`: N DnsRecords created and then marked ready (2N commits, as the
+//!    operator's writer sees a zone being filled) with the writer's packing between commits
+//!    (no cluster): seconds per 1,000 commits in each tenth (flat means linear), time spent
+//!    packing, the most packs at once and the final size — against the same fill packed by
+//!    the rule before (everything into one pack every 8 packs).
+//! 4. `audit layout N`: N DnsRecords created one commit each (a zone being filled), filed
 //!    spread over 256 subdirectories as the writer does, against the same into one flat
 //!    directory (the layout before): commit time as the count grows and bytes written.
 
@@ -224,7 +229,7 @@ fn repo_bench(n: usize) -> anyhow::Result<()> {
         .status()?;
     anyhow::ensure!(cp.success(), "copying the repository failed");
     let t = Instant::now();
-    let ours = kavling::audit::pack::pack(repo.repository(), true)?;
+    let ours = kavling::audit::pack::pack_all(repo.repository())?;
     let pack_time = t.elapsed();
     let packed = du(&dir);
     let t = Instant::now();
@@ -311,6 +316,146 @@ fn repo_bench(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One DnsRecord of a zone being filled, as the writer records it.
+fn dns_entry(kind: &'static AuditedKind, i: usize, ready: bool) -> Entry {
+    let name = format!("app{i}-kab-agam-go-id-a");
+    Entry {
+        kind,
+        namespace: None,
+        name: name.clone(),
+        document: Some(serde_json::json!({
+            "apiVersion": "kavling.go.id/v1alpha1", "kind": "DnsRecord",
+            "metadata": {"name": name, "labels": {"kavling.go.id/zone": "kab-agam.go.id"}},
+            "spec": {"zone": "kab-agam.go.id", "name": format!("app{i}"), "type": "A",
+                     "values": [format!("10.20.{}.{}", i / 250, i % 250)], "ttl": 300},
+            "status": {"ready": ready}
+        })),
+        trailers: Trailers {
+            actor: Some("kavling-operator".into()),
+            ..Default::default()
+        },
+    }
+}
+
+/// How a fill packs between commits.
+#[derive(Clone, Copy)]
+enum PackRule {
+    /// The writer's: [`kavling::audit::pack::maybe_pack`] (a geometric progression of packs).
+    Writer,
+    /// The rule before: a pack per 1,000 commits, everything into one once 8 packs exist.
+    AllIntoOneAtEight,
+}
+
+/// What one drain fill measured.
+struct Drain {
+    slopes: Vec<f64>,
+    total: Duration,
+    packing: Duration,
+    passes: usize,
+    most_packs: usize,
+    bytes: u64,
+}
+
+fn drain_fill(n: usize, rule: PackRule) -> anyhow::Result<Drain> {
+    use kavling::audit::pack;
+    let dir = std::env::temp_dir().join(kavling_e2e::unique("audit-drain"));
+    let mut repo = AuditRepo::open_or_init(&dir, Signer::generate())?;
+    let kind = AuditedKind::by_kind("DnsRecord").expect("audited");
+    let commits = 2 * n;
+    let tenth = (commits / 10).max(1);
+    let (mut slopes, mut packing, mut passes, mut most_packs) = (Vec::new(), Duration::ZERO, 0, 0);
+    let mut since_pack = 0;
+    let started = Instant::now();
+    let mut t = Instant::now();
+    for c in 0..commits {
+        // every record created, then every record marked ready, in the order the zone filled
+        let entry = dns_entry(kind, c % n, c >= n);
+        anyhow::ensure!(repo.record(&entry)?.is_some(), "every change must commit");
+        since_pack += 1;
+        if since_pack >= pack::LOOSE_COMMITS_PER_PACK {
+            let p = Instant::now();
+            match rule {
+                PackRule::Writer => {
+                    pack::maybe_pack(repo.repository(), since_pack)?;
+                }
+                PackRule::AllIntoOneAtEight => {
+                    let known = pack::known_packs(repo.repository()).len();
+                    let keep = if known + 1 >= 8 { 0 } else { known };
+                    pack::pack_since(repo.repository(), keep)?;
+                }
+            }
+            repo.reopen()?;
+            if std::env::var_os("KAVLING_BENCH_VERBOSE").is_some() {
+                let sizes: Vec<usize> = pack::known_packs(repo.repository())
+                    .iter()
+                    .map(|k| k.objects)
+                    .collect();
+                eprintln!(
+                    "    pass at commit {}: {:.2} s, packs {sizes:?}",
+                    c + 1,
+                    p.elapsed().as_secs_f64()
+                );
+            }
+            packing += p.elapsed();
+            passes += 1;
+            since_pack = 0;
+            most_packs = most_packs.max(pack::packs(repo.repository()).len());
+        }
+        if (c + 1) % tenth == 0 {
+            slopes.push(t.elapsed().as_secs_f64() * 1000.0 / tenth as f64);
+            t = Instant::now();
+        }
+    }
+    let total = started.elapsed();
+    let bytes = du(&dir);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(Drain {
+        slopes,
+        total,
+        packing,
+        passes,
+        most_packs,
+        bytes,
+    })
+}
+
+fn drain_bench(n: usize) -> anyhow::Result<()> {
+    println!(
+        "audit drain: {n} DnsRecords created then marked ready ({} signed commits), packing between commits (no cluster)",
+        2 * n
+    );
+    let mut results = Vec::new();
+    for (label, rule) in [
+        ("writer (geometric)", PackRule::Writer),
+        ("peer: all into one at 8 packs", PackRule::AllIntoOneAtEight),
+    ] {
+        let d = drain_fill(n, rule)?;
+        let shown: Vec<String> = d.slopes.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "  {label:<30} total {:>6.1} s (packing {:>6.1} s in {} passes), at most {} packs, {:>6.1} MiB; s per 1,000 commits by tenth: {}",
+            d.total.as_secs_f64(),
+            d.packing.as_secs_f64(),
+            d.passes,
+            d.most_packs,
+            d.bytes as f64 / 1048576.0,
+            shown.join(" ")
+        );
+        results.push(d);
+    }
+    let (w, p) = (&results[0], &results[1]);
+    let growth =
+        |d: &Drain| d.slopes.last().unwrap_or(&0.0) / d.slopes.first().unwrap_or(&1.0).max(1e-9);
+    println!(
+        "  ratio rule-before/writer: total {:.2}×, packing {:.2}×, size {:.2}×; slope growth first→last tenth: writer {:.2}×, rule before {:.2}×",
+        p.total.as_secs_f64() / w.total.as_secs_f64(),
+        p.packing.as_secs_f64() / w.packing.as_secs_f64().max(1e-9),
+        p.bytes as f64 / w.bytes.max(1) as f64,
+        growth(w),
+        growth(p)
+    );
+    Ok(())
+}
+
 /// Creates `n` DnsRecords, one commit each, filed as `kind` says: seconds per 1,000 commits
 /// in each tenth of the run, the loose bytes written, and the total time.
 fn fill(kind: &'static AuditedKind, n: usize) -> anyhow::Result<(Vec<f64>, u64, Duration)> {
@@ -394,12 +539,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(match what {
             "cluster" => 100,
             "layout" => 4_000,
+            "drain" => 20_000,
             _ => 10_000,
         });
     match what {
         "cluster" => cluster(n).await,
         "repo" => tokio::task::spawn_blocking(move || repo_bench(n)).await?,
         "layout" => tokio::task::spawn_blocking(move || layout_bench(n)).await?,
-        _ => anyhow::bail!("usage: audit cluster|repo|layout [N]"),
+        "drain" => tokio::task::spawn_blocking(move || drain_bench(n)).await?,
+        _ => anyhow::bail!("usage: audit cluster|repo|drain|layout [N]"),
     }
 }
