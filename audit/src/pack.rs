@@ -181,9 +181,19 @@ pub fn packs_kept(known: &[usize], fresh: usize) -> usize {
 /// `keep` 0, or any pack on disk the state file does not name, packs everything into one.
 /// Open a new [`Repository`] afterwards: this handle may still list the removed packs.
 pub fn pack_since(repo: &Repository, keep: usize) -> Result<Packed, git2::Error> {
+    pack_choosing(repo, |_, _| keep)
+}
+
+/// [`pack_since`] with `keep` chosen from the known packs and the number of loose objects,
+/// so the pass reads the state file and scans the loose objects once.
+fn pack_choosing(
+    repo: &Repository,
+    choose_keep: impl FnOnce(&[KnownPack], usize) -> usize,
+) -> Result<Packed, git2::Error> {
     let loose = loose_objects(repo);
     let on_disk = packs(repo);
     let mut known = known_packs(repo);
+    let keep = choose_keep(&known, loose.len());
     let full = keep == 0
         || on_disk
             .iter()
@@ -270,8 +280,10 @@ pub fn maybe_pack(repo: &Repository, commits_since: u64) -> Result<Option<Packed
 /// Packs the history since the newest pack, rolling up the newer packs the new one outgrows
 /// (see [`packs_kept`]).
 pub fn roll_up(repo: &Repository) -> Result<Packed, git2::Error> {
-    let sizes: Vec<usize> = known_packs(repo).iter().map(|k| k.objects).collect();
-    pack_since(repo, packs_kept(&sizes, loose_objects(repo).len()))
+    pack_choosing(repo, |known, loose| {
+        let sizes: Vec<usize> = known.iter().map(|k| k.objects).collect();
+        packs_kept(&sizes, loose)
+    })
 }
 
 fn remove_empty_fanout_dirs(repo: &Repository) {

@@ -466,23 +466,7 @@ fn fill(kind: &'static AuditedKind, n: usize) -> anyhow::Result<(Vec<f64>, u64, 
     let started = Instant::now();
     let mut t = Instant::now();
     for i in 0..n {
-        let name = format!("app{i}-kab-agam-go-id-a");
-        let entry = Entry {
-            kind,
-            namespace: None,
-            name: name.clone(),
-            document: Some(serde_json::json!({
-                "apiVersion": "kavling.go.id/v1alpha1", "kind": "DnsRecord",
-                "metadata": {"name": name, "labels": {"kavling.go.id/zone": "kab-agam.go.id"}},
-                "spec": {"zone": "kab-agam.go.id", "name": format!("app{i}"), "type": "A",
-                         "values": [format!("10.20.{}.{}", i / 250, i % 250)], "ttl": 300},
-                "status": {"ready": true}
-            })),
-            trailers: Trailers {
-                actor: Some("kavling-operator".into()),
-                ..Default::default()
-            },
-        };
+        let entry = dns_entry(kind, i, true);
         anyhow::ensure!(repo.record(&entry)?.is_some(), "every create must commit");
         if (i + 1) % tenth == 0 {
             slopes.push(t.elapsed().as_secs_f64() * 1000.0 / tenth as f64);

@@ -105,3 +105,23 @@ pub fn secs(d: Duration) -> String {
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
+
+/// The `i`-th A record of a fill: `fqdn` in `zone`, each with its own address in 10.64.0.0/10.
+pub fn numbered_a_record(zone: String, fqdn: String, i: usize) -> kavling::api::DnsRecord {
+    use kavling::api::{DnsRecord, DnsRecordSpec, RecordType, record_object_name};
+    DnsRecord::new(
+        &record_object_name(&fqdn, RecordType::A),
+        DnsRecordSpec {
+            zone,
+            name: fqdn,
+            type_: RecordType::A,
+            ttl: None,
+            values: vec![format!(
+                "10.{}.{}.{}",
+                64 + i / 62500,
+                (i / 250) % 250,
+                i % 250 + 1
+            )],
+        },
+    )
+}

@@ -465,21 +465,7 @@ async fn main() -> anyhow::Result<()> {
             let zone = run.zone.clone();
             async move {
                 let fqdn = format!("r{i}.rec.{zone}");
-                let rr = DnsRecord::new(
-                    &record_object_name(&fqdn, RecordType::A),
-                    DnsRecordSpec {
-                        zone,
-                        name: fqdn,
-                        type_: RecordType::A,
-                        ttl: None,
-                        values: vec![format!(
-                            "10.{}.{}.{}",
-                            64 + i / 62500,
-                            (i / 250) % 250,
-                            i % 250 + 1
-                        )],
-                    },
-                );
+                let rr = kavling_bench::numbered_a_record(zone, fqdn, i);
                 records.create(&PostParams::default(), &rr).await
             }
         })
